@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install everything into .venv, start PostgreSQL and RabbitMQ if needed, run the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/services.sh
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv 2>/dev/null || {
+    if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+    else sudo apt-get update -qq && sudo apt-get install -y -qq python3-venv >/dev/null; fi
+    python3 -m venv .venv
+  }
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[dev]'
+
+.venv/bin/ruff check .
+.venv/bin/python -m pytest "$@"
