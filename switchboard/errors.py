@@ -1,0 +1,61 @@
+"""Switchboard's own error tree: adapters translate library errors (pika, SQLAlchemy) into these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class SwitchboardError(Exception):
+    """Base of every error Switchboard raises on purpose."""
+
+
+class MalformedEvent(SwitchboardError):
+    """A message that cannot be parsed into an Event; the daemon dead-letters it with `reason`."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One mistake in a rule file, located as `path:line`."""
+
+    path: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.reason}"
+
+
+class RuleLoadError(SwitchboardError):
+    """Rule files were refused; `problems` lists every mistake found in one pass."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: (p.path, p.line, p.reason))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class StoreError(SwitchboardError):
+    """The state database failed; the batch in hand is rolled back and retried."""
+
+
+class NotMigrated(StoreError):
+    """The database schema is missing or older than this version of Switchboard."""
+
+
+class BrokerError(SwitchboardError):
+    """RabbitMQ failed or the connection was lost."""
+
+
+class DeliveryFailed(SwitchboardError):
+    """A published message was returned (unroutable) or nacked by the broker."""
+
+
+class ClowderUnavailable(SwitchboardError):
+    """Clowder's REST API timed out or answered 5xx; try again later."""
+
+
+class ClowderRejected(SwitchboardError):
+    """Clowder's REST API answered 4xx; retrying will not help."""

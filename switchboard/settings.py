@@ -1,0 +1,93 @@
+"""All configuration in one dataclass; `Settings.from_env` is the only reader of the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+DEFAULT_DATABASE_URL = "sqlite:///switchboard.db"
+
+
+def _split_paths(value: str) -> tuple[str, ...]:
+    return tuple(p for p in value.replace(",", os.pathsep).split(os.pathsep) if p)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything Switchboard can be told. Flags override the environment, which overrides these."""
+
+    rabbitmq_uri: str = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    database_url: str = DEFAULT_DATABASE_URL
+    rules: tuple[str, ...] = ("rules",)
+    queue: str = "switchboard"
+    clowder_url: str = ""
+    clowder_key: str = field(default="", repr=False)
+    ray_address: str = ""
+    prefetch_count: int = 256
+    batch_size: int = 200
+    batch_wait_s: float = 0.05
+    rule_timeout_s: float = 2.0
+    max_event_bytes: int = 1_048_576
+    legacy_exchange_bind: bool = False
+    legacy_binding_keys: tuple[str, ...] = ("*.dataset.file.added",)
+    heartbeat_interval_s: float = 300.0
+    relay_max_attempts: int = 10
+    relay_backoff_s: float = 1.0
+    clowder_retry_delay_s: float = 30.0
+    manifest_dir: str = ""
+    metrics_port: int = 0
+
+    _ENV: ClassVar[dict[str, str]] = {
+        "rabbitmq_uri": "RABBITMQ_URI",
+        "database_url": "SWITCHBOARD_DATABASE_URL",
+        "rules": "SWITCHBOARD_RULES",
+        "queue": "SWITCHBOARD_QUEUE",
+        "clowder_url": "CLOWDER_URL",
+        "clowder_key": "CLOWDER_KEY",
+        "ray_address": "RAY_ADDRESS",
+        "prefetch_count": "SWITCHBOARD_PREFETCH",
+        "batch_size": "SWITCHBOARD_BATCH_SIZE",
+        "rule_timeout_s": "SWITCHBOARD_RULE_TIMEOUT_S",
+        "max_event_bytes": "SWITCHBOARD_MAX_EVENT_BYTES",
+        "manifest_dir": "SWITCHBOARD_MANIFEST_DIR",
+        "metrics_port": "SWITCHBOARD_METRICS_PORT",
+    }
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read the variables named in DESIGN.md, then apply non-None `overrides` (CLI flags)."""
+        env = os.environ if environ is None else environ
+        types = {f.name: f.type for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for name, var in cls._ENV.items():
+            if var in env and env[var] != "":
+                values[name] = _coerce(types[name], env[var])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return replace(cls(), **values)
+
+    @property
+    def error_queue(self) -> str:
+        return f"error.{self.queue}"
+
+    @property
+    def retry_queue(self) -> str:
+        return f"retry.{self.queue}"
+
+    def rule_paths(self) -> list[Path]:
+        return [Path(p) for p in self.rules]
+
+
+def _coerce(type_name: Any, raw: str) -> Any:
+    kind = str(type_name)
+    if kind.startswith("tuple"):
+        return _split_paths(raw)
+    if kind == "int":
+        return int(raw)
+    if kind == "float":
+        return float(raw)
+    if kind == "bool":
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    return raw

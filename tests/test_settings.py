@@ -1,0 +1,45 @@
+"""Settings come from the environment, and flags override it."""
+
+from switchboard.settings import DEFAULT_DATABASE_URL, Settings
+
+
+def test_defaults_use_the_embedded_sqlite_database():
+    settings = Settings.from_env({})
+    assert settings.database_url == DEFAULT_DATABASE_URL
+    assert settings.database_url.startswith("sqlite:///")
+
+
+def test_environment_variables_named_in_the_design_are_read():
+    settings = Settings.from_env(
+        {
+            "RABBITMQ_URI": "amqp://u:p@broker:5672/%2f",
+            "SWITCHBOARD_DATABASE_URL": "postgresql+psycopg://db/x",
+            "SWITCHBOARD_RULES": "rules/a.yaml,rules/b",
+            "SWITCHBOARD_QUEUE": "ncsa.rulechecker.terra",
+            "CLOWDER_URL": "https://clowder.example.org",
+            "CLOWDER_KEY": "k",
+            "RAY_ADDRESS": "ray://head:10001",
+            "SWITCHBOARD_PREFETCH": "17",
+            "SWITCHBOARD_RULE_TIMEOUT_S": "0.5",
+        }
+    )
+    assert settings.rabbitmq_uri == "amqp://u:p@broker:5672/%2f"
+    assert settings.database_url == "postgresql+psycopg://db/x"
+    assert settings.rules == ("rules/a.yaml", "rules/b")
+    assert settings.queue == "ncsa.rulechecker.terra"
+    assert settings.error_queue == "error.ncsa.rulechecker.terra"
+    assert settings.clowder_url == "https://clowder.example.org"
+    assert settings.ray_address == "ray://head:10001"
+    assert settings.prefetch_count == 17
+    assert settings.rule_timeout_s == 0.5
+
+
+def test_flags_override_the_environment_and_none_means_not_given():
+    settings = Settings.from_env({"SWITCHBOARD_QUEUE": "from-env"}, queue="from-flag", rules=None)
+    assert settings.queue == "from-flag"
+    assert settings.rules == ("rules",)
+
+
+def test_the_clowder_key_is_not_shown_in_the_settings_repr():
+    settings = Settings.from_env({"CLOWDER_KEY": "very-secret-key"})
+    assert "very-secret-key" not in repr(settings)
