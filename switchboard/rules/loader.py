@@ -1,0 +1,93 @@
+"""Load rule files and folders into one `RuleSet`, or refuse them with every problem at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from ..errors import Problem, RuleLoadError
+from .model import Rule, RuleSet
+from .python_rules import rules_from_module
+from .yaml_rules import rules_from_yaml
+
+YAML_SUFFIXES = (".yaml", ".yml")
+RULE_SUFFIXES = (*YAML_SUFFIXES, ".py")
+
+
+def _skipped(name: str) -> bool:
+    # `_helpers.py` can be imported by rule modules; dot-files are editor and VCS droppings.
+    return name.startswith(("_", "."))
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if _skipped(entry.name):
+            continue
+        if entry.is_dir():
+            yield from _walk(entry)
+        elif entry.suffix in RULE_SUFFIXES:
+            yield entry
+
+
+def rule_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Problem]]:
+    """The rule files `paths` name, in load order, and problems with paths that aren't usable.
+
+    Folders are searched recursively in sorted order, skipping `__pycache__` and any file or
+    folder whose name starts with `_` or `.`; a file is loaded once however often it is named.
+    """
+    files: list[Path] = []
+    problems: list[Problem] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = list(_walk(path))
+        elif path.is_file():
+            if path.suffix not in RULE_SUFFIXES:
+                problems.append(Problem(str(path), 1, "not a rule file (.yaml, .yml or .py)"))
+                continue
+            found = [path]
+        else:
+            problems.append(Problem(str(path), 0, "no such file or directory"))
+            continue
+        for f in found:
+            key = f.resolve()
+            if key not in seen:
+                seen.add(key)
+                files.append(f)
+    return files, problems
+
+
+def _load_file(path: Path) -> tuple[list[Rule], list[Problem]]:
+    if path.suffix == ".py":
+        return rules_from_module(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [Problem(str(path), 1, f"cannot read: {exc}")]
+    return rules_from_yaml(str(path), text)
+
+
+def load_rules(paths: Iterable[str | Path]) -> RuleSet:
+    """Load every rule under `paths`; RuleLoadError lists every problem in every file.
+
+    A rule name defined twice (in one file or across files) is reported at the second definition.
+    """
+    files, problems = rule_files(paths)
+    rules: list[Rule] = []
+    first_seen: dict[str, Rule] = {}
+    for path in files:
+        loaded, file_problems = _load_file(path)
+        problems.extend(file_problems)
+        for r in loaded:
+            first = first_seen.get(r.name)
+            if first is not None:
+                path_text, _, line = r.source.rpartition(":")
+                reason = f"duplicate rule name {r.name!r} (first defined at {first.source})"
+                problems.append(Problem(path_text or str(path), int(line or 1), reason))
+                continue
+            first_seen[r.name] = r
+            rules.append(r)
+    if problems:
+        raise RuleLoadError(problems)
+    return RuleSet(rules, sources=[str(f) for f in files])

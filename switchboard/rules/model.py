@@ -1,0 +1,115 @@
+"""The `Rule` value every rule source compiles to, its submit specs, and the loaded `RuleSet`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+from ..model import DatasetView, Event, EventKind, ResourceType, SubmitRequest, Via
+from .conditions import Condition, Requirement
+from .templates import Template, ValueTree, render_value
+
+RuleKind = Literal["yaml", "python"]
+DEFAULT_ON: tuple[str, ...] = (EventKind.FILE_ADDED.value,)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitSpec:
+    """A YAML rule's `submit` entry: target and parameters still as templates."""
+
+    extractor: Template
+    resource: ResourceType = "dataset"
+    via: Via = "amqp"
+    parameters: ValueTree = field(default_factory=dict)
+
+    def render(self, lookup: Callable[[str], Any]) -> SubmitRequest:
+        """The concrete request for one event; MissingValue if a template field is absent."""
+        parameters = render_value(self.parameters, lookup)
+        return SubmitRequest(
+            self.extractor.render(lookup), self.resource, self.via, MappingProxyType(parameters)
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Rule:
+    """One rule, declarative (YAML) or Python; the engine treats both alike.
+
+    A Python rule stays callable: `rule(event, dataset)` runs its function directly, which is
+    how rule authors unit-test it. `source` is `path:line` of its definition.
+    """
+
+    name: str
+    kind: RuleKind
+    on: tuple[str, ...]
+    kinds: frozenset[EventKind]
+    source: str = ""
+    description: str = ""
+    enabled: bool = True
+    when: Condition | None = None
+    require: tuple[Requirement, ...] = ()
+    submits: tuple[SubmitSpec, ...] = ()
+    function: Callable[[Event, DatasetView], Any] | None = None
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """Extractor names (as written) a YAML rule sends to; empty for Python rules."""
+        return tuple(s.extractor.source for s in self.submits)
+
+    @property
+    def declarative(self) -> bool:
+        return self.function is None
+
+    def __call__(self, event: Event, dataset: DatasetView) -> Any:
+        if self.function is None:
+            raise TypeError(f"rule {self.name!r} is declarative: evaluate it with an Engine")
+        return self.function(event, dataset)
+
+    def __repr__(self) -> str:
+        return (
+            f"Rule({self.name!r}, kind={self.kind!r}, on={list(self.on)!r}, source={self.source!r})"
+        )
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Loaded rules in load order (files in the order given, rules in file order)."""
+
+    rules: tuple[Rule, ...] = ()
+    sources: tuple[str, ...] = ()
+
+    def __init__(self, rules: Iterable[Rule] = (), sources: Iterable[str] = ()) -> None:
+        rules = tuple(rules)
+        seen: dict[str, Rule] = {}
+        for r in rules:
+            if r.name in seen:
+                raise ValueError(
+                    f"duplicate rule name {r.name!r} ({seen[r.name].source}, {r.source})"
+                )
+            seen[r.name] = r
+        object.__setattr__(self, "rules", rules)
+        object.__setattr__(self, "sources", tuple(sources))
+        object.__setattr__(self, "_by_name", MappingProxyType(seen))
+
+    def __iter__(self) -> Iterator[Rule]:
+        return iter(self.rules)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name  # type: ignore[attr-defined]
+
+    def __getitem__(self, name: str) -> Rule:
+        return self._by_name[name]  # type: ignore[attr-defined]
+
+    def get(self, name: str) -> Rule | None:
+        return self._by_name.get(name)  # type: ignore[attr-defined]
+
+    @property
+    def by_name(self) -> Mapping[str, Rule]:
+        return self._by_name  # type: ignore[attr-defined]
+
+    def names(self) -> list[str]:
+        return [r.name for r in self.rules]

@@ -1,0 +1,400 @@
+"""The condition operators (equals, prefix, regex, gte, ...): how each tests one field value.
+
+Semantics shared by all operators:
+- An absent field (missing, null or unknown) fails every operator except `exists: false`;
+  like aws event-ruler, it fails `anything-but` too.
+- Text operators (prefix, suffix, glob, regex and their case-insensitive forms) only match text.
+  Case-insensitive forms compare `str.casefold()` of both sides (regexes use `re.IGNORECASE`).
+- Equality (`equals`, `in`, `anything-but`): when either side is a number, both sides compare as
+  numbers (text that `float()` accepts is converted); otherwise the values must be identical
+  (two texts are compared as text: "007" is not "7").
+- Numeric operators (lt, lte, gt, gte, between) convert the field with `float()` when it is a
+  number or numeric text; anything else (including booleans) fails without raising.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from .fields import ABSENT
+
+# Index anchors: (table, key). A rule can only match if the field's value hits one of them.
+Anchor = tuple[str, Any]
+
+
+class OperatorError(ValueError):
+    """An operator given an operand it cannot use."""
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def as_number(value: Any) -> float | None:
+    """`value` as a float when it is a number or numeric text, else None (NaN counts as None)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    return None if number != number else number
+
+
+def equal(value: Any, operand: Any) -> bool:
+    """Equality as rules define it (see the module docstring)."""
+    if is_number(operand) or is_number(value):
+        a, b = as_number(value), as_number(operand)
+        return a is not None and a == b
+    return type(value) is type(operand) and value == operand
+
+
+def equality_keys(operand: Any) -> list[Any]:
+    """Index keys under which a value equal to `operand` will look itself up."""
+    if isinstance(operand, bool):
+        return [("b", operand)]
+    if is_number(operand):
+        number = as_number(operand)
+        return [] if number is None else [("n", number)]
+    keys: list[Any] = [operand]
+    number = as_number(operand)
+    if number is not None:
+        keys.append(("sn", number))  # text operand that numbers (not texts) compare equal to
+    return keys
+
+
+def _show(operand: Any) -> str:
+    return repr(list(operand)) if isinstance(operand, tuple) else repr(operand)
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, str | bool | int | float)
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """One test on one value; subclasses define `test` and, when they can, index anchors."""
+
+    name: str
+    operand: Any
+    captures: ClassVar[bool] = False
+
+    def test(self, value: Any) -> bool:
+        raise NotImplementedError
+
+    def anchors(self) -> list[Anchor] | None:
+        """Necessary index keys for this test, or None when the value can't be looked up."""
+        return None
+
+    def describe(self) -> str:
+        return f"{self.name} {_show(self.operand)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Equals(Operator):
+    def test(self, value: Any) -> bool:
+        return equal(value, self.operand)
+
+    def anchors(self) -> list[Anchor] | None:
+        return [("exact", k) for k in equality_keys(self.operand)]
+
+
+@dataclass(frozen=True, slots=True)
+class In(Operator):
+    def test(self, value: Any) -> bool:
+        return any(equal(value, o) for o in self.operand)
+
+    def anchors(self) -> list[Anchor] | None:
+        return [("exact", k) for o in self.operand for k in equality_keys(o)]
+
+
+@dataclass(frozen=True, slots=True)
+class AnythingBut(Operator):
+    def test(self, value: Any) -> bool:
+        return not any(equal(value, o) for o in self.operand)
+
+
+@dataclass(frozen=True, slots=True)
+class IEquals(Operator):
+    def test(self, value: Any) -> bool:
+        return isinstance(value, str) and value.casefold() == self.operand.casefold()
+
+    def anchors(self) -> list[Anchor] | None:
+        return [("iexact", self.operand.casefold())]
+
+
+@dataclass(frozen=True, slots=True)
+class Prefix(Operator):
+    def test(self, value: Any) -> bool:
+        return isinstance(value, str) and value.startswith(self.operand)
+
+    def anchors(self) -> list[Anchor] | None:
+        return [("prefix", self.operand)] if self.operand else None
+
+
+@dataclass(frozen=True, slots=True)
+class Suffix(Operator):
+    def test(self, value: Any) -> bool:
+        return isinstance(value, str) and value.endswith(self.operand)
+
+    def anchors(self) -> list[Anchor] | None:
+        return [("suffix", self.operand)] if self.operand else None
+
+
+@dataclass(frozen=True, slots=True)
+class IPrefix(Operator):
+    def test(self, value: Any) -> bool:
+        return isinstance(value, str) and value.casefold().startswith(self.operand.casefold())
+
+    def anchors(self) -> list[Anchor] | None:
+        return [("iprefix", self.operand.casefold())] if self.operand else None
+
+
+@dataclass(frozen=True, slots=True)
+class ISuffix(Operator):
+    def test(self, value: Any) -> bool:
+        return isinstance(value, str) and value.casefold().endswith(self.operand.casefold())
+
+    def anchors(self) -> list[Anchor] | None:
+        return [("isuffix", self.operand.casefold())] if self.operand else None
+
+
+_GLOB_SPECIAL = re.compile(r"[*?\[\]]")
+
+
+def _glob_anchors(pattern: str, prefix_table: str, suffix_table: str) -> list[Anchor] | None:
+    specials = [m.start() for m in _GLOB_SPECIAL.finditer(pattern)]
+    if not specials:
+        return [(prefix_table, pattern)] if pattern else None  # no wildcard: a whole-value test
+    head, tail = pattern[: specials[0]], pattern[specials[-1] + 1 :]
+    if len(tail) > len(head):
+        return [(suffix_table, tail)]
+    return [(prefix_table, head)] if head else None
+
+
+@dataclass(frozen=True, slots=True)
+class Glob(Operator):
+    def test(self, value: Any) -> bool:
+        return isinstance(value, str) and fnmatch.fnmatchcase(value, self.operand)
+
+    def anchors(self) -> list[Anchor] | None:
+        return _glob_anchors(self.operand, "prefix", "suffix")
+
+
+@dataclass(frozen=True, slots=True)
+class IGlob(Operator):
+    def test(self, value: Any) -> bool:
+        return isinstance(value, str) and fnmatch.fnmatchcase(
+            value.casefold(), self.operand.casefold()
+        )
+
+    def anchors(self) -> list[Anchor] | None:
+        return _glob_anchors(self.operand.casefold(), "iprefix", "isuffix")
+
+
+_REGEX_META = ".^$*+?{}[]|()\\"
+
+
+def _has_top_level_alternation(pattern: str) -> bool:
+    depth, in_class, i = 0, False, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            if pattern[i + 1 : i + 2] == "]":  # a leading ] is literal inside a class
+                i += 1
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            return True
+        i += 1
+    return False
+
+
+def regex_literal_prefix(pattern: str) -> str:
+    """The text every match of a `^`-anchored regex must start with ("" when unsure)."""
+    if pattern.startswith("\\A"):
+        body = pattern[2:]
+    elif pattern.startswith("^"):
+        body = pattern[1:]
+    else:
+        return ""
+    if _has_top_level_alternation(pattern):
+        return ""
+    literal: list[str] = []
+    i = 0
+    while i < len(body):
+        c = body[i]
+        if c == "\\":
+            escaped = body[i + 1 : i + 2]
+            if not escaped or escaped.isalnum() or not escaped.isascii():
+                break  # \d, \w, \b, \1, \x41 ...: not a plain character
+            literal.append(escaped)
+            i += 2
+            continue
+        if c in _REGEX_META:
+            if c in "*?{" and literal:
+                literal.pop()  # the previous character is optional or repeated zero times
+            break
+        literal.append(c)
+        i += 1
+    return "".join(literal)
+
+
+@dataclass(frozen=True, slots=True)
+class Regex(Operator):
+    """`re.search` semantics; named groups become template captures."""
+
+    pattern: re.Pattern[str] | None = None
+    captures: ClassVar[bool] = True
+
+    def search(self, value: Any) -> re.Match[str] | None:
+        return self.pattern.search(value) if isinstance(value, str) else None  # type: ignore[union-attr]
+
+    def test(self, value: Any) -> bool:
+        return self.search(value) is not None
+
+    def anchors(self) -> list[Anchor] | None:
+        if self.name != "regex":
+            return None  # IGNORECASE folding is not str.casefold: don't index iregex
+        prefix = regex_literal_prefix(self.operand)
+        return [("prefix", prefix)] if prefix else None
+
+
+@dataclass(frozen=True, slots=True)
+class Compare(Operator):
+    _TESTS: ClassVar[dict[str, Any]] = {
+        "lt": lambda a, b: a < b,
+        "lte": lambda a, b: a <= b,
+        "gt": lambda a, b: a > b,
+        "gte": lambda a, b: a >= b,
+    }
+
+    def test(self, value: Any) -> bool:
+        number = as_number(value)
+        return number is not None and self._TESTS[self.name](number, float(self.operand))
+
+
+@dataclass(frozen=True, slots=True)
+class Between(Operator):
+    def test(self, value: Any) -> bool:
+        number = as_number(value)
+        low, high = self.operand
+        return number is not None and float(low) <= number <= float(high)
+
+
+@dataclass(frozen=True, slots=True)
+class Exists(Operator):
+    def test(self, value: Any) -> bool:
+        return (value is not ABSENT) is self.operand
+
+
+def _text_operand(name: str, operand: Any) -> str:
+    if not isinstance(operand, str):
+        raise OperatorError(f"{name} needs text, got {_show(operand)}")
+    return operand
+
+
+def _number_operand(name: str, operand: Any) -> float | int:
+    if not is_number(operand):
+        raise OperatorError(f"{name} needs a number, got {_show(operand)}")
+    return operand
+
+
+def _scalar_list(name: str, operand: Any, *, allow_scalar: bool) -> tuple[Any, ...]:
+    if allow_scalar and _is_scalar(operand):
+        return (operand,)
+    if not isinstance(operand, list) or not operand:
+        raise OperatorError(f"{name} needs a non-empty list of values, got {_show(operand)}")
+    for item in operand:
+        if not _is_scalar(item):
+            raise OperatorError(f"{name} values must be text, numbers or booleans, not {item!r}")
+    return tuple(operand)
+
+
+def _make_regex(name: str, operand: Any) -> Operator:
+    text = _text_operand(name, operand)
+    try:
+        compiled = re.compile(text, re.IGNORECASE if name == "iregex" else 0)
+    except re.error as exc:
+        raise OperatorError(f"bad regex {text!r}: {exc}") from None
+    return Regex(name, text, compiled)
+
+
+def _make_between(name: str, operand: Any) -> Operator:
+    if not (isinstance(operand, list) and len(operand) == 2 and all(map(is_number, operand))):
+        raise OperatorError(f"between needs [low, high] numbers, got {_show(operand)}")
+    if operand[0] > operand[1]:
+        raise OperatorError(f"between [{operand[0]}, {operand[1]}]: low is greater than high")
+    return Between(name, tuple(operand))
+
+
+def _make_equals(name: str, operand: Any) -> Operator:
+    if not _is_scalar(operand):
+        raise OperatorError(
+            f"{name} needs a text, number or boolean, got {_show(operand)}"
+            + (" (use exists: false for an absent field)" if operand is None else "")
+        )
+    return Equals(name, operand)
+
+
+def _make_exists(name: str, operand: Any) -> Operator:
+    if not isinstance(operand, bool):
+        raise OperatorError(f"exists needs true or false, got {_show(operand)}")
+    return Exists(name, operand)
+
+
+_FACTORIES: dict[str, Any] = {
+    "equals": _make_equals,
+    "in": lambda n, o: In(n, _scalar_list(n, o, allow_scalar=False)),
+    "anything-but": lambda n, o: AnythingBut(n, _scalar_list(n, o, allow_scalar=True)),
+    "iequals": lambda n, o: IEquals(n, _text_operand(n, o)),
+    "prefix": lambda n, o: Prefix(n, _text_operand(n, o)),
+    "suffix": lambda n, o: Suffix(n, _text_operand(n, o)),
+    "iprefix": lambda n, o: IPrefix(n, _text_operand(n, o)),
+    "isuffix": lambda n, o: ISuffix(n, _text_operand(n, o)),
+    "glob": lambda n, o: Glob(n, _text_operand(n, o)),
+    "iglob": lambda n, o: IGlob(n, _text_operand(n, o)),
+    "regex": _make_regex,
+    "iregex": _make_regex,
+    "lt": lambda n, o: Compare(n, _number_operand(n, o)),
+    "lte": lambda n, o: Compare(n, _number_operand(n, o)),
+    "gt": lambda n, o: Compare(n, _number_operand(n, o)),
+    "gte": lambda n, o: Compare(n, _number_operand(n, o)),
+    "between": _make_between,
+    "exists": _make_exists,
+}
+
+OPERATOR_NAMES: tuple[str, ...] = tuple(_FACTORIES)
+NUMERIC_OPERATOR_NAMES: tuple[str, ...] = ("equals", "lt", "lte", "gt", "gte", "between")
+
+
+def make_operator(name: str, operand: Any) -> Operator:
+    """Build operator `name` with its operand; OperatorError explains a bad name or operand."""
+    factory = _FACTORIES.get(name)
+    if factory is None:
+        raise OperatorError(f"unknown operator {name!r}{did_you_mean(name, OPERATOR_NAMES)}")
+    return factory(name, operand)
+
+
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(str(word), choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,0 +1,146 @@
+"""Python rules: the `@rule` decorator, and importing a rules module to collect its `Rule`s."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import itertools
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, overload
+
+from ..errors import Problem
+from ..model import DatasetView, Event, EventKind, kinds_matching
+from .model import DEFAULT_ON, Rule
+
+RuleFunction = Callable[[Event, DatasetView], Any]
+_module_numbers = itertools.count(1)
+
+
+def _on_patterns(on: str | EventKind | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    patterns = (on,) if isinstance(on, str) else tuple(on)
+    for pattern in patterns:
+        if not isinstance(pattern, str) or not kinds_matching([pattern]):
+            known = ", ".join(k.value for k in EventKind)
+            raise ValueError(f"on={pattern!r} matches no event kind (known: {known})")
+    return tuple(str(p) for p in patterns)
+
+
+def _make_rule(
+    function: RuleFunction,
+    on: str | EventKind | list[str] | tuple[str, ...],
+    name: str | None,
+    description: str | None,
+    enabled: bool,
+) -> Rule:
+    if not callable(function):
+        raise TypeError(f"@rule decorates a function, not {function!r}")
+    patterns = _on_patterns(on)
+    code = getattr(function, "__code__", None)
+    source = f"{code.co_filename}:{code.co_firstlineno}" if code is not None else ""
+    doc = (function.__doc__ or "").strip().splitlines()
+    return Rule(
+        name=name or function.__name__,
+        kind="python",
+        on=patterns,
+        kinds=kinds_matching(patterns),
+        source=source,
+        description=description if description is not None else (doc[0] if doc else ""),
+        enabled=enabled,
+        function=function,
+    )
+
+
+@overload
+def rule(function: RuleFunction, /) -> Rule: ...
+@overload
+def rule(
+    *,
+    on: str | EventKind | list[str] | tuple[str, ...] = ...,
+    name: str | None = ...,
+    description: str | None = ...,
+    enabled: bool = ...,
+) -> Callable[[RuleFunction], Rule]: ...
+
+
+def rule(
+    function: RuleFunction | None = None,
+    /,
+    *,
+    on: str | EventKind | list[str] | tuple[str, ...] = DEFAULT_ON,
+    name: str | None = None,
+    description: str | None = None,
+    enabled: bool = True,
+) -> Rule | Callable[[RuleFunction], Rule]:
+    """Turn `function(event, dataset)` into a `Rule` (registers nothing anywhere).
+
+    Use as `@rule` or `@rule(on="dataset.file.added", name="...")`. The function returns None,
+    one `submit(...)` or a list of them. The result is still callable: `my_rule(event, dataset)`.
+    """
+    if function is not None:
+        return _make_rule(function, on, name, description, enabled)
+    return lambda f: _make_rule(f, on, name, description, enabled)
+
+
+def _module_name(path: Path) -> str:
+    digest = hashlib.sha1(str(path).encode(), usedforsecurity=False).hexdigest()[:12]
+    return f"switchboard_rules_{path.stem}_{digest}_{next(_module_numbers)}"
+
+
+def _error_line(exc: BaseException, path: Path) -> int:
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        return exc.lineno
+    lines = [
+        frame.lineno
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if frame.lineno and Path(frame.filename).resolve() == path
+    ]
+    return lines[-1] if lines else 1
+
+
+def rules_from_module(path: str | Path) -> tuple[list[Rule], list[Problem]]:
+    """Import the module at `path` under a unique name and collect its rules in definition order.
+
+    The file's own folder is on sys.path during the import only, so a rules module can import
+    helper modules beside it (the loader skips files starting with `_`, the place for helpers).
+    """
+    shown = str(path)
+    resolved = Path(path).resolve()
+    module_name = _module_name(resolved)
+    spec = importlib.util.spec_from_file_location(module_name, resolved)
+    if spec is None or spec.loader is None:
+        return [], [Problem(shown, 1, "cannot import: not a Python module")]
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    folder = str(resolved.parent)
+    sys.path.insert(0, folder)
+    try:
+        spec.loader.exec_module(module)
+    except (Exception, SystemExit) as exc:  # any failure of user code is a load problem
+        sys.modules.pop(module_name, None)
+        message = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+        reason = f"cannot import: {type(exc).__name__}: {message}"
+        return [], [Problem(shown, _error_line(exc, resolved), reason)]
+    finally:
+        if folder in sys.path:
+            sys.path.remove(folder)
+    rules: list[Rule] = []
+    seen: set[int] = set()
+    for value in vars(module).values():
+        if isinstance(value, Rule) and id(value) not in seen and _defined_in(value, module_name):
+            seen.add(id(value))
+            rules.append(_with_source(value, shown))
+    return rules, []
+
+
+def _defined_in(r: Rule, module_name: str) -> bool:
+    return getattr(r.function, "__module__", None) == module_name
+
+
+def _with_source(r: Rule, shown_path: str) -> Rule:
+    """The rule with its source written with the path as the user gave it."""
+    line = r.source.rsplit(":", 1)[-1] if r.source else "1"
+    return replace(r, source=f"{shown_path}:{line}")

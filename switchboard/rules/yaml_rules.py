@@ -1,0 +1,291 @@
+"""Compile YAML rule files into `Rule` values, collecting every problem as `path:line: reason`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import Problem
+from ..model import EventKind, kinds_matching
+from .conditions import (
+    CompileContext,
+    Condition,
+    Requirement,
+    compile_condition,
+    compile_requirement,
+)
+from .fields import FieldError, event_field
+from .model import DEFAULT_ON, Rule, SubmitSpec
+from .operators import did_you_mean
+from .templates import Template, TemplateError, compile_value, parse_template, tree_templates
+from .yaml_source import line_of, line_of_node, load_yaml
+
+RULE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+RULE_KEYS = ("name", "description", "enabled", "on", "when", "require", "submit")
+SUBMIT_KEYS = ("extractor", "resource", "via", "parameters")
+RESOURCES = ("file", "dataset")
+VIAS = ("amqp", "clowder-api", "ray")
+
+
+class _Problems:
+    """Collects problems for one file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.items: list[Problem] = []
+
+    def __call__(self, line: int, reason: str) -> None:
+        self.items.append(Problem(self.path, line, reason))
+
+
+def rules_from_yaml(path: str, text: str) -> tuple[list[Rule], list[Problem]]:
+    """Every valid rule in the file and every problem found (a rule with problems is dropped)."""
+    report = _Problems(path)
+    data, yaml_problems = load_yaml(text)
+    for line, reason in yaml_problems:
+        report(line, reason)
+    if data is None:
+        return [], report.items
+    if isinstance(data, Mapping):
+        if set(data) != {"rules"}:
+            report(
+                line_of_node(data, 1),
+                "a rule file is a list of rules, or a mapping with the single key 'rules'",
+            )
+            return [], report.items
+        data = data["rules"] if data["rules"] is not None else []
+    if not isinstance(data, list):
+        report(
+            line_of_node(data, 1),
+            "a rule file is a list of rules, or a mapping with the single key 'rules'",
+        )
+        return [], report.items
+    rules = []
+    for i, node in enumerate(data):
+        compiled = _compile_rule(node, line_of(data, i, 1), path, report)
+        if compiled is not None:
+            rules.append(compiled)
+    return rules, report.items
+
+
+def _compile_rule(node: Any, line: int, path: str, report: _Problems) -> Rule | None:
+    if not isinstance(node, Mapping):
+        report(line, "a rule must be a mapping (name, on, when, require, submit)")
+        return None
+    line = line_of_node(node, line)
+    before = len(report.items)
+
+    name = node.get("name")
+    label = f"rule {name!r}" if isinstance(name, str) else "rule"
+    for key in node:
+        if key not in RULE_KEYS:
+            report(
+                line_of(node, key, line),
+                f"unknown key {key!r} in {label}{did_you_mean(key, RULE_KEYS)}",
+            )
+    if name is None:
+        report(line, "rule has no name")
+    elif not isinstance(name, str) or not RULE_NAME.fullmatch(name):
+        report(
+            line_of(node, "name", line),
+            f"invalid rule name {name!r} (use letters, digits, '_', '.', '-')",
+        )
+
+    description = node.get("description", "")
+    if not isinstance(description, str):
+        report(line_of(node, "description", line), f"{label}: description must be text")
+    enabled = node.get("enabled", True)
+    if not isinstance(enabled, bool):
+        report(
+            line_of(node, "enabled", line),
+            f"{label}: enabled must be true or false, not {enabled!r}",
+        )
+
+    on = _compile_on(node.get("on", list(DEFAULT_ON)), line_of(node, "on", line), label, report)
+
+    captures: set[str] = set()
+    when: Condition | None = None
+    if "when" in node:
+        ctx = CompileContext("event", report, captures)
+        when = compile_condition(node["when"], line_of(node, "when", line), ctx)
+
+    require = _compile_require(node.get("require"), line_of(node, "require", line), label, report)
+
+    submits = _compile_submits(
+        node.get("submit"), line_of(node, "submit", line), label, captures, report
+    )
+
+    if len(report.items) > before:
+        return None
+    assert isinstance(name, str) and on is not None
+    return Rule(
+        name=name,
+        kind="yaml",
+        on=on,
+        kinds=kinds_matching(on),
+        source=f"{path}:{line}",
+        description=description,
+        enabled=enabled,
+        when=when,
+        require=require,
+        submits=submits,
+    )
+
+
+def _compile_on(value: Any, line: int, label: str, report: _Problems) -> tuple[str, ...] | None:
+    patterns = [value] if isinstance(value, str) else value
+    if (
+        not isinstance(patterns, list)
+        or not patterns
+        or not all(isinstance(p, str) for p in patterns)
+    ):
+        report(line, f"{label}: 'on' must be an event kind (glob) or a list of them")
+        return None
+    ok = True
+    for i, pattern in enumerate(patterns):
+        if not kinds_matching([pattern]):
+            known = ", ".join(k.value for k in EventKind)
+            report(
+                line_of(value, i, line),
+                f"{label}: 'on' {pattern!r} matches no event kind (known: {known})",
+            )
+            ok = False
+    return tuple(patterns) if ok else None
+
+
+def _compile_require(
+    value: Any, line: int, label: str, report: _Problems
+) -> tuple[Requirement, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping) or not value:
+        report(line, f"{label}: 'require' must be a mapping with the key dataset.files")
+        return ()
+    requirements: list[Requirement] = []
+    for key, spec in value.items():
+        key_line = line_of(value, key, line)
+        if key != "dataset.files":
+            report(key_line, f"{label}: unknown requirement {key!r} (only dataset.files)")
+            continue
+        specs = spec if isinstance(spec, list) else [spec]
+        for i, item in enumerate(specs):
+            compiled = compile_requirement(
+                item, line_of_node(item, line_of(spec, i, key_line)), report
+            )
+            if compiled is not None:
+                requirements.append(compiled)
+    return tuple(requirements)
+
+
+def _compile_submits(
+    value: Any, line: int, label: str, captures: set[str], report: _Problems
+) -> tuple[SubmitSpec, ...]:
+    if value is None:
+        report(line, f"{label} has no submit target")
+        return ()
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        report(line, f"{label} has no submit target (empty list)")
+        return ()
+    specs = []
+    for i, item in enumerate(items):
+        spec = _compile_submit(item, line_of(value, i, line), label, captures, report)
+        if spec is not None:
+            specs.append(spec)
+    return tuple(specs)
+
+
+def _compile_submit(
+    node: Any, line: int, label: str, captures: set[str], report: _Problems
+) -> SubmitSpec | None:
+    if not isinstance(node, Mapping):
+        report(line, f"{label}: submit must be a mapping with an extractor")
+        return None
+    line = line_of_node(node, line)
+    ok = True
+    for key in node:
+        if key not in SUBMIT_KEYS:
+            report(
+                line_of(node, key, line),
+                f"{label}: unknown key {key!r} in submit{did_you_mean(key, SUBMIT_KEYS)}",
+            )
+            ok = False
+    extractor = node.get("extractor")
+    ex_line = line_of(node, "extractor", line)
+    template = None
+    if not isinstance(extractor, str) or not extractor.strip():
+        report(ex_line, f"{label}: submit needs a non-empty extractor")
+        ok = False
+    else:
+        template = _template(extractor, ex_line, label, captures, report)
+        ok = ok and template is not None
+    resource = node.get("resource", "dataset")
+    if resource not in RESOURCES:
+        report(
+            line_of(node, "resource", line),
+            f"{label}: resource must be file or dataset, not {resource!r}",
+        )
+        ok = False
+    via = node.get("via", "amqp")
+    if via not in VIAS:
+        report(
+            line_of(node, "via", line),
+            f"{label}: via must be one of {', '.join(VIAS)}, not {via!r}",
+        )
+        ok = False
+    parameters = node.get("parameters", {})
+    p_line = line_of(node, "parameters", line)
+    tree: Any = {}
+    if not isinstance(parameters, Mapping):
+        report(p_line, f"{label}: parameters must be a mapping")
+        ok = False
+    else:
+        tree = {}
+        for key, raw in parameters.items():
+            key_line = line_of(parameters, key, p_line)
+            try:
+                tree[key] = compile_value(raw)
+            except TemplateError as exc:
+                report(key_line, f"{label}: parameter {key!r}: {exc}")
+                ok = False
+                continue
+            for t in tree_templates(tree[key]):
+                if not _fields_known(t.fields, key_line, label, captures, report):
+                    ok = False
+    if not ok or template is None:
+        return None
+    return SubmitSpec(template, resource, via, tree)
+
+
+def _template(
+    text: str, line: int, label: str, captures: set[str], report: _Problems
+) -> Template | None:
+    try:
+        template = parse_template(text)
+    except TemplateError as exc:
+        report(line, f"{label}: {exc}")
+        return None
+    return template if _fields_known(template.fields, line, label, captures, report) else None
+
+
+def _fields_known(
+    fields: tuple[str, ...], line: int, label: str, captures: set[str], report: _Problems
+) -> bool:
+    ok = True
+    for name in fields:
+        if "." not in name:
+            if name not in captures:
+                report(
+                    line,
+                    f"{label}: unknown template field {{{name}}} "
+                    "(neither a field nor a named group of a regex in 'when')",
+                )
+                ok = False
+            continue
+        try:
+            event_field(name)
+        except FieldError as exc:
+            report(line, f"{label}: unknown template field {{{name}}}: {exc}")
+            ok = False
+    return ok
