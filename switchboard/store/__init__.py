@@ -1,0 +1,15 @@
+"""The state database: SQLAlchemy models, Alembic migrations and the SqlStore adapter."""
+
+from .migrate import current_revision, ensure_current, head_revision, upgrade
+from .sql import SqlStore, utc_now
+from .unit_of_work import SqlUnitOfWork
+
+__all__ = [
+    "SqlStore",
+    "SqlUnitOfWork",
+    "current_revision",
+    "ensure_current",
+    "head_revision",
+    "upgrade",
+    "utc_now",
+]

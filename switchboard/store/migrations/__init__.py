@@ -1,0 +1,1 @@
+"""Alembic migration scripts for the state database (run through `switchboard.store.migrate`)."""

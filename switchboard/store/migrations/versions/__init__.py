@@ -1,0 +1,1 @@
+"""Alembic revisions, oldest first; Alembic skips this file when it scans for revisions."""

@@ -1,0 +1,73 @@
+"""Shared fixtures: real PostgreSQL (a fresh schema per test) and migrated SqlStores."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from switchboard.store.migrate import upgrade
+from switchboard.store.sql import SqlStore
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PG_CONNINFO = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """The PostgreSQL test database's SQLAlchemy URL; fails (never skips) when it is down."""
+    try:
+        with psycopg.connect(PG_CONNINFO, connect_timeout=5) as connection:
+            connection.execute("SELECT 1")
+    except psycopg.OperationalError as error:
+        pytest.fail(f"PostgreSQL at 127.0.0.1:5432 (database 'test') is unreachable: {error}")
+    return PG_URL
+
+
+@pytest.fixture
+def pg_schema(pg_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL schema for this test alone, dropped with its tables after."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(PG_CONNINFO, autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
+    yield name
+    with psycopg.connect(PG_CONNINFO, autocommit=True) as connection:
+        connection.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
+
+
+@dataclass(frozen=True)
+class Database:
+    """Where a test's database lives: a URL plus, on PostgreSQL, its private schema."""
+
+    kind: str  # "sqlite" | "postgresql"
+    url: str
+    schema: str | None = None
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+    """An empty database, once as an SQLite file and once as a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        return Database("sqlite", f"sqlite:///{tmp_path / 'switchboard.db'}")
+    pg_url = request.getfixturevalue("pg_url")
+    return Database("postgresql", pg_url, request.getfixturevalue("pg_schema"))
+
+
+@pytest.fixture
+def database(empty_database: Database) -> Database:
+    """Like `empty_database`, migrated to the head revision."""
+    upgrade(empty_database.url, empty_database.schema)
+    return empty_database
+
+
+@pytest.fixture
+def sql_store(database: Database) -> Iterator[SqlStore]:
+    """A migrated SqlStore, on SQLite and on PostgreSQL."""
+    store = SqlStore(database.url, schema=database.schema)
+    yield store
+    store.close()

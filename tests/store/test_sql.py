@@ -1,0 +1,223 @@
+"""SqlStore: the outbox lifecycle and surviving a lost database connection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from switchboard.errors import StoreError
+from switchboard.store.sql import SqlStore
+from tests.conftest import Database
+
+from .helpers import START, FakeClock, submission, terminate_backend
+
+BODY = {"datasetId": "ds-1", "secretKey": "not-for-logs", "job_id": "job-1"}
+PROPERTIES = {"message_id": "job-1", "delivery_mode": 2}
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store(database: Database, clock: FakeClock) -> Iterator[SqlStore]:
+    store = SqlStore(database.url, schema=database.schema, clock=clock)
+    yield store
+    store.close()
+
+
+def _queue(store: SqlStore, *job_ids: str, clock: FakeClock | None = None) -> None:
+    for job_id in job_ids:
+        with store.unit_of_work() as uow:
+            uow.add_submission(submission(job_id), {**BODY, "job_id": job_id}, PROPERTIES)
+        if clock is not None:
+            clock.advance(1)
+
+
+def _jobs(rows) -> list[str]:
+    return [row.submission.job_id for row in rows]
+
+
+def test_a_queued_submission_is_due_at_once_with_everything_needed_to_send_it(
+    store: SqlStore,
+) -> None:
+    _queue(store, "job-1")
+
+    [row] = store.due_outbox(10)
+
+    assert row.submission == submission("job-1")
+    assert dict(row.submission.parameters) == {"mode": "fast", "nested": {"n": 2}}
+    assert row.body == BODY
+    assert row.properties == PROPERTIES
+    assert (row.status, row.attempts, row.last_error) == ("pending", 0, None)
+    assert row.next_attempt_at == START
+
+
+def test_listing_the_due_outbox_changes_nothing(store: SqlStore) -> None:
+    _queue(store, "job-1")
+
+    assert store.due_outbox(10) == store.due_outbox(10)
+
+
+def test_claimed_rows_are_not_claimed_again_until_the_lease_ends(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    _queue(store, "job-1", "job-2")
+
+    first = store.claim_due(10, lease_s=30)
+    clock.advance(29)
+    second = store.claim_due(10, lease_s=30)
+    clock.advance(1)
+    after_lease = store.claim_due(10, lease_s=30)
+
+    assert _jobs(first) == ["job-1", "job-2"]
+    assert second == []
+    assert _jobs(after_lease) == ["job-1", "job-2"]
+    assert after_lease[0].next_attempt_at == clock.now + timedelta(seconds=30)
+
+
+def test_claims_take_the_oldest_due_rows_first(store: SqlStore, clock: FakeClock) -> None:
+    _queue(store, "job-c", "job-a", "job-b", clock=clock)
+
+    assert _jobs(store.claim_due(2, lease_s=30)) == ["job-c", "job-a"]
+    assert _jobs(store.claim_due(2, lease_s=30)) == ["job-b"]
+
+
+def test_a_sent_row_is_done(store: SqlStore) -> None:
+    _queue(store, "job-1")
+    store.claim_due(10, lease_s=30)
+
+    store.mark_sent("job-1")
+
+    [row] = store.recent_submissions(10)
+    assert (row.status, row.attempts) == ("sent", 1)
+    assert store.due_outbox(10, now=START + timedelta(days=1)) == []
+    assert store.counts_by_status() == {"pending": 0, "sent": 1, "failed": 0}
+
+
+def test_a_failed_attempt_is_retried_at_the_given_time(store: SqlStore, clock: FakeClock) -> None:
+    _queue(store, "job-1")
+    store.claim_due(10, lease_s=30)
+    retry_at = START + timedelta(seconds=60)
+
+    store.mark_attempt_failed("job-1", "returned: NO_ROUTE", retry_at, give_up=False)
+
+    clock.advance(59)
+    assert store.claim_due(10, lease_s=30) == []
+    clock.advance(1)
+    [row] = store.claim_due(10, lease_s=30)
+    assert (row.status, row.attempts, row.last_error) == ("pending", 1, "returned: NO_ROUTE")
+
+
+def test_giving_up_marks_the_row_failed_for_good(store: SqlStore, clock: FakeClock) -> None:
+    _queue(store, "job-1")
+    store.claim_due(10, lease_s=30)
+
+    store.mark_attempt_failed("job-1", "HTTP 404", None, give_up=True)
+
+    clock.advance(86_400)
+    assert store.claim_due(10, lease_s=30) == []
+    [row] = store.recent_submissions(10)
+    assert (row.status, row.attempts, row.last_error) == ("failed", 1, "HTTP 404")
+    assert store.counts_by_status() == {"pending": 0, "sent": 0, "failed": 1}
+
+
+def test_counts_list_every_status_even_when_empty(store: SqlStore) -> None:
+    assert store.counts_by_status() == {"pending": 0, "sent": 0, "failed": 0}
+
+
+def test_recent_submissions_are_newest_first_and_limited(store: SqlStore, clock: FakeClock) -> None:
+    _queue(store, "job-1", "job-2", "job-3", clock=clock)
+
+    assert _jobs(store.recent_submissions(2)) == ["job-3", "job-2"]
+
+
+@pytest.mark.postgres
+def test_a_claim_skips_rows_another_relay_is_claiming(pg_url: str, pg_schema: str) -> None:
+    from switchboard.store.migrate import upgrade
+
+    upgrade(pg_url, pg_schema)
+    store = SqlStore(pg_url, schema=pg_schema, clock=FakeClock())
+    try:
+        _queue(store, "job-1", "job-2")
+        with store.unit_of_work() as other_relay:
+            other_relay.session.execute(
+                text("SELECT job_id FROM submissions WHERE job_id = 'job-1' FOR UPDATE")
+            )
+            claimed = store.claim_due(10, lease_s=30)
+    finally:
+        store.close()
+
+    assert _jobs(claimed) == ["job-2"]
+
+
+def test_an_unreachable_sqlite_file_is_a_store_error(tmp_path: Path) -> None:
+    store = SqlStore(f"sqlite:///{tmp_path / 'missing-dir' / 'state.db'}")
+    try:
+        with pytest.raises(StoreError, match="unable to open database file"):
+            store.counts_by_status()
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_an_unreachable_server_is_a_store_error_without_the_password() -> None:
+    store = SqlStore("postgresql+psycopg://postgres:hunter2@127.0.0.1:1/test")
+    try:
+        with pytest.raises(StoreError) as failed, store.unit_of_work() as uow:
+            uow.already_processed("msg-1")
+    finally:
+        store.close()
+
+    assert "hunter2" not in str(failed.value)
+    assert "postgres:***@127.0.0.1:1/test" in str(failed.value)
+    assert failed.value.__cause__ is not None
+
+
+@pytest.mark.postgres
+def test_a_backend_killed_mid_transaction_is_a_store_error_and_the_store_recovers(
+    pg_url: str, pg_schema: str
+) -> None:
+    from switchboard.store.migrate import upgrade
+
+    upgrade(pg_url, pg_schema)
+    store = SqlStore(pg_url, schema=pg_schema)
+    try:
+        with pytest.raises(StoreError), store.unit_of_work() as uow:
+            uow.record_processed("msg-1")
+            terminate_backend(uow.session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+            uow.record_processed("msg-2")
+
+        with store.unit_of_work() as uow:
+            assert not uow.already_processed("msg-1")
+            assert uow.record_processed("msg-1")
+        with store.unit_of_work() as uow:
+            assert uow.already_processed("msg-1")
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_a_pooled_connection_killed_while_idle_is_replaced_unnoticed(
+    pg_url: str, pg_schema: str
+) -> None:
+    from switchboard.store.migrate import upgrade
+
+    upgrade(pg_url, pg_schema)
+    store = SqlStore(pg_url, schema=pg_schema)
+    pid_query = text("SELECT pg_backend_pid()")
+    try:
+        with store.unit_of_work() as uow:
+            first_pid = uow.session.execute(pid_query).scalar_one()
+        terminate_backend(first_pid)
+
+        with store.unit_of_work() as uow:
+            assert uow.record_processed("msg-1")
+            assert uow.session.execute(pid_query).scalar_one() != first_pid
+    finally:
+        store.close()

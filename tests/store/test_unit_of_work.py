@@ -1,0 +1,206 @@
+"""The unit of work: dedup ledger, file inventory, dataset views and outbox inserts."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import insert, select, text
+
+from switchboard.model import DatasetView, FileInfo
+from switchboard.store.models import ProcessedMessage
+from switchboard.store.sql import SqlStore
+from switchboard.store.unit_of_work import SqlUnitOfWork
+from tests.conftest import Database
+
+from .helpers import FakeClock, submission, wait_until_waiting_on_a_lock
+
+BIN = FileInfo("f-1", "a_left.bin", "application/octet-stream", 100)
+
+
+def test_a_message_is_recorded_once_and_then_known(sql_store: SqlStore) -> None:
+    with sql_store.unit_of_work() as uow:
+        assert not uow.already_processed("msg-1")
+        assert uow.record_processed("msg-1") is True
+        assert uow.record_processed("msg-1") is False
+
+    with sql_store.unit_of_work() as uow:
+        assert uow.already_processed("msg-1")
+        assert uow.record_processed("msg-1") is False
+
+
+def test_a_failed_block_rolls_back_everything_it_wrote(sql_store: SqlStore) -> None:
+    with pytest.raises(RuntimeError, match="rule blew up"), sql_store.unit_of_work() as uow:
+        uow.record_processed("msg-1")
+        uow.add_file("ds-1", BIN)
+        uow.add_submission(submission(), {}, {})
+        raise RuntimeError("rule blew up")
+
+    with sql_store.unit_of_work() as uow:
+        assert not uow.already_processed("msg-1")
+        assert uow.dataset("ds-1").files == ()
+    assert sql_store.due_outbox(10) == []
+
+
+def test_an_unknown_dataset_is_an_empty_view(sql_store: SqlStore) -> None:
+    with sql_store.unit_of_work() as uow:
+        assert uow.dataset("ds-unknown") == DatasetView("ds-unknown", None, ())
+
+
+def test_files_come_back_in_first_seen_order_even_with_a_frozen_clock(database: Database) -> None:
+    store = SqlStore(database.url, schema=database.schema, clock=FakeClock())
+    names = ["c.bin", "a.bin", "b.bin", "d.bin"]
+    try:
+        with store.unit_of_work() as uow:
+            for i, name in enumerate(names[:2]):
+                uow.add_file("ds-1", FileInfo(f"f-{i}", name))
+        with store.unit_of_work() as uow:
+            for i, name in enumerate(names[2:], start=2):
+                uow.add_file("ds-1", FileInfo(f"f-{i}", name))
+        with store.unit_of_work() as uow:
+            assert uow.dataset("ds-1").names() == names
+    finally:
+        store.close()
+
+
+def test_adding_the_same_file_again_keeps_the_first(sql_store: SqlStore) -> None:
+    with sql_store.unit_of_work() as uow:
+        uow.add_file("ds-1", BIN)
+        uow.add_file("ds-1", FileInfo("f-2", "b_right.bin"))
+    with sql_store.unit_of_work() as uow:
+        uow.add_file("ds-1", FileInfo("f-1", "renamed.bin", "text/plain", 5))
+
+    with sql_store.unit_of_work() as uow:
+        assert uow.dataset("ds-1").files == (BIN, FileInfo("f-2", "b_right.bin"))
+
+
+def test_adding_a_file_again_fills_in_what_was_missing(sql_store: SqlStore) -> None:
+    with sql_store.unit_of_work() as uow:
+        uow.add_file("ds-1", FileInfo("f-1", "a.tif"))
+        uow.add_file("ds-1", FileInfo("f-1", "ignored.tif", "image/tiff", 42))
+        in_transaction = uow.dataset("ds-1")
+
+    with sql_store.unit_of_work() as uow:
+        committed = uow.dataset("ds-1")
+    assert (
+        in_transaction
+        == committed
+        == DatasetView("ds-1", None, (FileInfo("f-1", "a.tif", "image/tiff", 42),))
+    )
+
+
+def test_the_view_follows_writes_made_after_it_was_read(sql_store: SqlStore) -> None:
+    with sql_store.unit_of_work() as uow:
+        assert uow.dataset("ds-1").files == ()
+        uow.add_file("ds-1", BIN)
+        uow.set_dataset_name("ds-1", "stereoTop - 2017-04-27")
+
+        assert uow.dataset("ds-1") == DatasetView("ds-1", "stereoTop - 2017-04-27", (BIN,))
+
+
+def test_files_of_other_datasets_stay_out_of_the_view(sql_store: SqlStore) -> None:
+    with sql_store.unit_of_work() as uow:
+        uow.add_file("ds-1", BIN)
+        uow.add_file("ds-2", FileInfo("f-9", "other.bin"))
+
+    with sql_store.unit_of_work() as uow:
+        assert uow.dataset("ds-1").files == (BIN,)
+
+
+def test_the_dataset_name_is_cached_and_can_change(sql_store: SqlStore) -> None:
+    with sql_store.unit_of_work() as uow:
+        uow.set_dataset_name("ds-1", "old name")
+    with sql_store.unit_of_work() as uow:
+        assert uow.dataset("ds-1").name == "old name"
+        uow.set_dataset_name("ds-1", "new name")
+
+    with sql_store.unit_of_work() as uow:
+        assert uow.dataset("ds-1").name == "new name"
+
+
+def test_a_job_id_is_queued_once(sql_store: SqlStore) -> None:
+    with sql_store.unit_of_work() as uow:
+        assert uow.add_submission(submission("job-1"), {"a": 1}, {}) is True
+        assert uow.add_submission(submission("job-1"), {"a": 2}, {}) is False
+    with sql_store.unit_of_work() as uow:
+        assert uow.add_submission(submission("job-1"), {"a": 3}, {}) is False
+
+    [row] = sql_store.due_outbox(10)
+    assert row.body == {"a": 1}
+
+
+def test_the_session_shares_the_transaction(sql_store: SqlStore) -> None:
+    with sql_store.unit_of_work() as uow:
+        uow.record_processed("msg-1")
+        seen = uow.session.execute(select(ProcessedMessage.message_id)).scalars().all()
+
+    assert seen == ["msg-1"]
+
+
+def test_errors_that_are_not_connection_failures_are_not_store_errors(
+    sql_store: SqlStore,
+) -> None:
+    """A bug must surface as itself, not as 'database down, retry the batch forever'."""
+    row = {"message_id": "msg-1", "processed_at": FakeClock()()}
+    with pytest.raises(sa_exc.IntegrityError), sql_store.unit_of_work() as uow:
+        uow.session.execute(insert(ProcessedMessage.__table__).values(**row))
+        uow.session.execute(insert(ProcessedMessage.__table__).values(**row))
+
+
+def _race(store: SqlStore, write: Callable[[SqlUnitOfWork], bool]) -> list[bool]:
+    """Run `write` in two transactions; the second starts while the first is uncommitted."""
+    second_result: list[bool] = []
+    second_error: list[BaseException] = []
+    second_pid: list[int] = []
+    pid_known = threading.Event()
+
+    def second() -> None:
+        try:
+            with store.unit_of_work() as uow:
+                second_pid.append(uow.session.execute(text("SELECT pg_backend_pid()")).scalar())
+                pid_known.set()
+                second_result.append(write(uow))
+        except BaseException as error:
+            second_error.append(error)
+            pid_known.set()
+
+    with store.unit_of_work() as uow:
+        first_result = write(uow)
+        thread = threading.Thread(target=second)
+        thread.start()
+        assert pid_known.wait(60)
+        assert not second_error, second_error
+        wait_until_waiting_on_a_lock(second_pid[0])
+    thread.join(60)
+    assert not second_error, second_error
+    return [first_result, *second_result]
+
+
+@pytest.mark.postgres
+def test_concurrent_transactions_queue_a_job_once(pg_url: str, pg_schema: str) -> None:
+    from switchboard.store.migrate import upgrade
+
+    upgrade(pg_url, pg_schema)
+    store = SqlStore(pg_url, schema=pg_schema)
+    try:
+        results = _race(store, lambda uow: uow.add_submission(submission("job-1"), {}, {}))
+    finally:
+        store.close()
+
+    assert results == [True, False]
+
+
+@pytest.mark.postgres
+def test_concurrent_transactions_record_a_message_once(pg_url: str, pg_schema: str) -> None:
+    from switchboard.store.migrate import upgrade
+
+    upgrade(pg_url, pg_schema)
+    store = SqlStore(pg_url, schema=pg_schema)
+    try:
+        results = _race(store, lambda uow: uow.record_processed("msg-1"))
+    finally:
+        store.close()
+
+    assert results == [True, False]
