@@ -1,0 +1,295 @@
+"""RabbitMQ plumbing shared by the source, sinks and heartbeat: connecting, declaring, errors."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pika
+import pika.exceptions
+from pika.adapters.blocking_connection import BlockingChannel
+
+from .errors import BrokerError, DeliveryFailed
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HEARTBEAT_S = 60
+DEFAULT_BLOCKED_CONNECTION_TIMEOUT_S = 300.0
+LEGACY_EXCHANGE = "clowder"
+DEFAULT_LEGACY_BINDING_KEYS = ("*.dataset.file.added",)
+
+# Properties pika's BasicProperties accepts; anything else in a properties dict is ignored.
+PROPERTY_NAMES = (
+    "content_type",
+    "content_encoding",
+    "headers",
+    "delivery_mode",
+    "priority",
+    "correlation_id",
+    "reply_to",
+    "expiration",
+    "message_id",
+    "timestamp",
+    "type",
+    "user_id",
+    "app_id",
+    "cluster_id",
+)
+# Dropped when a received message is published again: a foreign `user_id` makes the broker
+# refuse the publish, and a per-message `expiration` would let a dead letter silently expire.
+NOT_REPUBLISHED = frozenset({"user_id", "expiration"})
+
+_PASSWORD_IN_URI = re.compile(r"(amqps?://[^:/@\s]*:)[^@\s]*(@)")
+
+
+def redact_uri(uri: str) -> str:
+    """The URI with its password replaced by `***`, fit for logs and error messages."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return _PASSWORD_IN_URI.sub(r"\1***\2", uri)
+    if parts.password is None:
+        return uri
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    netloc = f"{parts.username or ''}:***@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _scrub(text: str, secrets: Iterable[str]) -> str:
+    text = _PASSWORD_IN_URI.sub(r"\1***\2", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _password(uri: str | None) -> str | None:
+    if not uri:
+        return None
+    try:
+        return urlsplit(uri).password
+    except ValueError:
+        return None
+
+
+def describe(exc: BaseException) -> str:
+    """A short `Type: message` for a pika exception (pika's own str is often empty)."""
+    text = str(exc) or repr(exc)
+    return f"{type(exc).__name__}: {text}"
+
+
+@contextlib.contextmanager
+def translated_errors(action: str, *, uri: str | None = None) -> Iterator[None]:
+    """Re-raise pika failures inside the block as BrokerError or DeliveryFailed.
+
+    A returned (unroutable) or nacked publish becomes DeliveryFailed; every other pika or
+    socket failure becomes BrokerError. The original is kept as `__cause__`; the message names
+    `action` and never contains the password of `uri`.
+    """
+    secrets = [p for p in (_password(uri),) if p]
+    try:
+        yield
+    except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
+        kind = (
+            "returned as unroutable"
+            if isinstance(exc, pika.exceptions.UnroutableError)
+            else "nacked"
+        )
+        raise DeliveryFailed(_scrub(f"{action}: message {kind} by the broker", secrets)) from exc
+    except (pika.exceptions.AMQPError, OSError) as exc:
+        where = f" ({redact_uri(uri)})" if uri else ""
+        raise BrokerError(_scrub(f"{action}{where}: {describe(exc)}", secrets)) from exc
+
+
+def connection_parameters(
+    uri: str,
+    *,
+    heartbeat_s: int = DEFAULT_HEARTBEAT_S,
+    blocked_connection_timeout_s: float = DEFAULT_BLOCKED_CONNECTION_TIMEOUT_S,
+    client_name: str = "switchboard",
+) -> pika.URLParameters:
+    """Parameters for `uri` with broker heartbeats and a blocked-connection timeout set.
+
+    Values given in the URI's query string (`?heartbeat=30`) are overridden: the daemon's
+    liveness depends on them.
+    """
+    try:
+        params = pika.URLParameters(uri)
+    except Exception as exc:  # pika raises ValueError/TypeError variants for bad URIs
+        raise BrokerError(f"invalid RabbitMQ URI {redact_uri(uri)}: {type(exc).__name__}") from None
+    params.heartbeat = heartbeat_s
+    params.blocked_connection_timeout = blocked_connection_timeout_s
+    params.client_properties = {"connection_name": client_name}
+    return params
+
+
+def connect(
+    uri: str,
+    *,
+    heartbeat_s: int = DEFAULT_HEARTBEAT_S,
+    blocked_connection_timeout_s: float = DEFAULT_BLOCKED_CONNECTION_TIMEOUT_S,
+    client_name: str = "switchboard",
+) -> pika.BlockingConnection:
+    """Open a blocking connection to `uri`; raises BrokerError (password never shown)."""
+    params = connection_parameters(
+        uri,
+        heartbeat_s=heartbeat_s,
+        blocked_connection_timeout_s=blocked_connection_timeout_s,
+        client_name=client_name,
+    )
+    with translated_errors("connecting to RabbitMQ", uri=uri):
+        return pika.BlockingConnection(params)
+
+
+def close_quietly(connection: pika.BlockingConnection | None) -> None:
+    """Close a connection that may already be dead; never raises."""
+    if connection is None:
+        return
+    with contextlib.suppress(Exception):  # a dead connection has nothing left to close
+        if connection.is_open:
+            connection.close()
+
+
+def properties_from_dict(
+    properties: Mapping[str, Any], *, republish: bool = False
+) -> pika.BasicProperties:
+    """BasicProperties from a plain dict (unknown keys ignored, `None` values left unset).
+
+    With `republish=True` the fields in NOT_REPUBLISHED are dropped (see there why).
+    """
+    values = {
+        name: properties[name]
+        for name in PROPERTY_NAMES
+        if properties.get(name) is not None and not (republish and name in NOT_REPUBLISHED)
+    }
+    if "headers" in values:
+        values["headers"] = dict(values["headers"])
+    return pika.BasicProperties(**values)
+
+
+def properties_to_dict(properties: pika.BasicProperties | None) -> dict[str, Any]:
+    """The set fields of a BasicProperties as a plain dict."""
+    if properties is None:
+        return {}
+    values: dict[str, Any] = {}
+    for name in PROPERTY_NAMES:
+        value = getattr(properties, name, None)
+        if value is not None:
+            values[name] = dict(value) if name == "headers" else value
+    return values
+
+
+# --- declarations ------------------------------------------------------------------------------
+
+
+def declare_extractor_queue(channel: BlockingChannel, name: str) -> None:
+    """Declare an extractor's queue exactly as pyclowder 3.x does: durable, no arguments.
+
+    Any other declaration would fail with PRECONDITION_FAILED against the extractor's own.
+    """
+    channel.queue_declare(queue=name, durable=True)
+
+
+def error_queue_name(queue: str) -> str:
+    """pyclowder's dead-letter queue convention."""
+    return f"error.{queue}"
+
+
+def retry_queue_name(queue: str) -> str:
+    return f"retry.{queue}"
+
+
+def declare_retry_queue(channel: BlockingChannel, queue: str, delay_s: float) -> str:
+    """Declare `retry.<queue>`: messages wait `delay_s` there, then return to `queue`.
+
+    Expired messages are dead-lettered through the default exchange straight back to `queue`.
+    Changing `delay_s` for an existing retry queue fails with PRECONDITION_FAILED: delete the
+    (normally empty) retry queue first.
+    """
+    name = retry_queue_name(queue)
+    channel.queue_declare(
+        queue=name,
+        durable=True,
+        arguments={
+            "x-message-ttl": max(0, round(delay_s * 1000)),
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": queue,
+        },
+    )
+    return name
+
+
+def declare_input_queues(channel: BlockingChannel, queue: str, retry_delay_s: float) -> None:
+    """Declare our input queue and `error.<queue>` as pyclowder would, and `retry.<queue>`."""
+    declare_extractor_queue(channel, queue)
+    declare_extractor_queue(channel, error_queue_name(queue))
+    declare_retry_queue(channel, queue, retry_delay_s)
+
+
+def bind_legacy_exchange(
+    channel: BlockingChannel,
+    queue: str,
+    keys: Iterable[str] = DEFAULT_LEGACY_BINDING_KEYS,
+    exchange: str = LEGACY_EXCHANGE,
+) -> None:
+    """Bind `queue` to Clowder's topic exchange with `keys`, declaring the exchange passively.
+
+    The exchange is never declared with a type: Clowder v1 declares it `topic` and clowder2
+    without one, and a mismatched declaration closes the channel. A missing exchange closes
+    the channel with NOT_FOUND, so call this on a channel you can throw away.
+    """
+    channel.exchange_declare(exchange=exchange, passive=True)
+    for key in keys:
+        channel.queue_bind(queue=queue, exchange=exchange, routing_key=key)
+
+
+class LazyConnection:
+    """A connection for publishers: opened on first use, reopened when found dead.
+
+    A publisher that is idle for longer than two broker heartbeats loses its connection
+    (pika answers heartbeats only while one of its methods runs). `get()` first lets pika
+    process pending frames and, if that shows the connection is gone, opens a new one, so
+    the next publish does not fail just because the daemon was quiet. `generation` counts
+    connections opened, so users can forget per-connection state (channels, declared queues).
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        heartbeat_s: int = DEFAULT_HEARTBEAT_S,
+        client_name: str = "switchboard",
+    ) -> None:
+        self.uri = uri
+        self.heartbeat_s = heartbeat_s
+        self.client_name = client_name
+        self.generation = 0
+        self._connection: pika.BlockingConnection | None = None
+
+    def get(self) -> pika.BlockingConnection:
+        """The open connection, after a liveness probe; raises BrokerError if none can be had."""
+        if self._connection is not None:
+            try:
+                self._connection.process_data_events(time_limit=0)
+            except (pika.exceptions.AMQPError, OSError) as exc:
+                log.info("reopening a dead RabbitMQ connection (%s)", describe(exc))
+                self.drop()
+        if self._connection is None or not self._connection.is_open:
+            self._connection = connect(
+                self.uri, heartbeat_s=self.heartbeat_s, client_name=self.client_name
+            )
+            self.generation += 1
+        return self._connection
+
+    def drop(self) -> None:
+        """Forget the connection (closing it if it is still open)."""
+        close_quietly(self._connection)
+        self._connection = None
+
+    close = drop

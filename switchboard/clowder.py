@@ -1,0 +1,218 @@
+"""A small Clowder REST client: dataset lookups and extraction requests, with retries.
+
+Uses only the standard library (urllib). Clowder v1 takes the API key as `?key=` in the query
+string, so every message this module produces is scrubbed of it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from .errors import ClowderRejected, ClowderUnavailable
+
+log = logging.getLogger(__name__)
+
+MAX_EXCERPT_CHARS = 200
+_RESOURCE_PATHS = {"file": "files", "dataset": "datasets"}
+
+
+class ClowderClient:
+    """Talks to one Clowder instance (v1 by default; `api_version=2` for clowder2).
+
+    Timeouts, connection failures and 5xx answers are retried `retries` times with exponential
+    backoff starting at `backoff_s`, then raise ClowderUnavailable. A 4xx answer raises
+    ClowderRejected at once (its `status` attribute holds the HTTP status).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        timeout_s: float = 10.0,
+        retries: int = 3,
+        backoff_s: float = 0.5,
+        *,
+        api_version: Literal[1, 2] = 1,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if api_version not in (1, 2):
+            raise ValueError(f"api_version must be 1 or 2, not {api_version!r}")
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self.timeout_s = timeout_s
+        self.retries = max(0, retries)
+        self.backoff_s = backoff_s
+        self.api_version = api_version
+        self._sleep = sleep
+
+    def __repr__(self) -> str:
+        return f"ClowderClient({self.base_url!r}, api_version={self.api_version})"
+
+    # --- API -----------------------------------------------------------------------------------
+
+    def dataset(self, dataset_id: str) -> dict[str, Any]:
+        """The dataset's JSON description (`GET /api/datasets/{id}`)."""
+        path = f"{self._api()}/datasets/{_segment(dataset_id)}"
+        answer = self._request("GET", path)
+        if not isinstance(answer, dict):
+            raise ClowderRejected(f"GET {path}: answer is not a JSON object")
+        return answer
+
+    def dataset_name(self, dataset_id: str) -> str:
+        """The dataset's name; ClowderRejected if Clowder does not know the dataset."""
+        info = self.dataset(dataset_id)
+        name = info.get("name")
+        if not isinstance(name, str):
+            raise ClowderRejected(f"dataset {dataset_id}: answer has no name")
+        return name
+
+    def submit_extraction(
+        self,
+        resource_type: str,
+        resource_id: str,
+        extractor: str,
+        parameters: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Ask Clowder to send `resource_id` to `extractor`; returns Clowder's JSON answer.
+
+        v1: `POST /api/{files|datasets}/{id}/extractions` with `{"extractor", "parameters"}`.
+        v2: `POST /api/v2/{files|datasets}/{id}/extract?extractorName=…` with the parameters.
+        A v1 dataset submission may answer without JSON; then `{"status": <http status>}`.
+        """
+        if resource_type not in _RESOURCE_PATHS:
+            raise ValueError(f"resource_type must be 'file' or 'dataset', not {resource_type!r}")
+        collection = _RESOURCE_PATHS[resource_type]
+        params = dict(parameters or {})
+        if self.api_version == 1:
+            path = f"/api/{collection}/{_segment(resource_id)}/extractions"
+            payload: dict[str, Any] = {"extractor": extractor, "parameters": params}
+            query: dict[str, str] = {}
+        else:
+            path = f"/api/v2/{collection}/{_segment(resource_id)}/extract"
+            payload = params
+            query = {"extractorName": extractor}
+        answer = self._request("POST", path, payload, query)
+        return answer if isinstance(answer, dict) else {"status": answer}
+
+    # --- HTTP ----------------------------------------------------------------------------------
+
+    def _api(self) -> str:
+        return "/api" if self.api_version == 1 else "/api/v2"
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        payload: Any = None,
+        query: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Send with retries; returns the parsed JSON answer (or the status if not JSON)."""
+        attempts = self.retries + 1
+        last_problem = ""
+        for attempt in range(attempts):
+            if attempt:
+                delay_s = self.backoff_s * 2 ** (attempt - 1)
+                log.info("retrying %s %s in %.2f s after %s", method, path, delay_s, last_problem)
+                self._sleep(delay_s)
+            try:
+                return self._once(method, path, payload, query)
+            except _Retryable as exc:
+                last_problem = str(exc)
+        raise ClowderUnavailable(
+            f"{method} {path}: {last_problem} (gave up after {attempts} attempts)"
+        )
+
+    def _once(self, method: str, path: str, payload: Any, query: Mapping[str, str] | None) -> Any:
+        request = self._build(method, path, payload, query)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                status = response.status
+                raw = response.read()
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+            excerpt = self._excerpt(_read_quietly(exc))
+            exc.close()
+            if status >= 500:
+                raise _Retryable(f"HTTP {status} {excerpt}".rstrip()) from None
+            error = ClowderRejected(f"{method} {path}: HTTP {status} {excerpt}".rstrip())
+            error.status = status  # type: ignore[attr-defined]
+            raise error from None
+        except (TimeoutError, urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+            raise _Retryable(self._scrub(_why(exc))) from None
+        if not raw.strip():
+            return status
+        try:
+            return json.loads(raw)
+        except ValueError:
+            if method == "GET":
+                raise ClowderRejected(
+                    f"{method} {path}: HTTP {status} answer is not JSON: {self._excerpt(raw)}"
+                ) from None
+            return status
+
+    def _build(
+        self, method: str, path: str, payload: Any, query: Mapping[str, str] | None
+    ) -> urllib.request.Request:
+        params = dict(query or {})
+        headers = {"Accept": "application/json"}
+        if self.api_version == 1:
+            params["key"] = self._api_key
+        else:
+            headers["X-API-KEY"] = self._api_key
+        url = f"{self.base_url}{path}"
+        if params:
+            url += "?" + urllib.parse.urlencode(params)
+        data = None
+        if payload is not None:
+            data = json.dumps(payload).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        return urllib.request.Request(url, data=data, headers=headers, method=method)
+
+    def _excerpt(self, raw: bytes) -> str:
+        text = raw.decode("utf-8", "replace").strip().replace("\n", " ")
+        if len(text) > MAX_EXCERPT_CHARS:
+            text = text[: MAX_EXCERPT_CHARS - 3] + "..."
+        return self._scrub(text)
+
+    def _scrub(self, text: str) -> str:
+        """Remove the API key (raw and URL-encoded) from text headed for an error or log."""
+        if not self._api_key:
+            return text
+        for form in {
+            self._api_key,
+            urllib.parse.quote(self._api_key, safe=""),
+            urllib.parse.quote_plus(self._api_key),
+        }:
+            text = text.replace(form, "***")
+        return text
+
+
+class _Retryable(Exception):
+    """Internal: this attempt failed in a way another attempt may not."""
+
+
+def _segment(value: str) -> str:
+    return urllib.parse.quote(value, safe="")
+
+
+def _read_quietly(exc: urllib.error.HTTPError) -> bytes:
+    try:
+        return exc.read() or b""
+    except Exception:  # a broken error body is no reason to hide the status
+        return b""
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.URLError) and not isinstance(exc.reason, str):
+        exc = exc.reason if isinstance(exc.reason, BaseException) else exc
+    if isinstance(exc, TimeoutError) or "timed out" in str(exc):
+        return "timed out"
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,1 @@
+"""Where submissions go: implementations of `ports.Sink`, one module per destination."""

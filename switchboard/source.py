@@ -1,0 +1,253 @@
+"""The input-queue consumer: batches of deliveries from RabbitMQ, acked only when told."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pika
+from pika.adapters.blocking_connection import BlockingChannel
+
+from . import amqp
+from .errors import BrokerError
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+ERROR_HEADER = "x-switchboard-error"
+DELAY_HEADER = "x-switchboard-delayed"
+ORIGINAL_ROUTING_KEY_HEADER = "x-switchboard-original-routing-key"
+MAX_REASON_CHARS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class AmqpDelivery:
+    """One message from the input queue (implements `ports.Delivery`).
+
+    `routing_key` is the key it was published with; for a message coming back from the retry
+    queue that is the original key, restored from the header we stored it in.
+    """
+
+    delivery_tag: int
+    body: bytes
+    properties: Mapping[str, Any] = field(default_factory=dict)
+    routing_key: str = ""
+    redelivered: bool = False
+
+
+class RabbitSource:
+    """Consume `settings.queue` in batches (implements `ports.Source`).
+
+    Nothing connects until `batches()` (or `connect()`) is called. pika's BlockingConnection
+    services broker heartbeats only while one of its methods runs; `batches()` runs it while
+    waiting for messages, and a caller that holds a batch for long (longer than about half of
+    `amqp.DEFAULT_HEARTBEAT_S`) should call `keepalive()` between steps.
+
+    Every method raises BrokerError when the broker fails; the caller backs off and calls
+    `reconnect()`. Unacked messages of the lost connection are redelivered by the broker.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        idle_poll_s: float = 1.0,
+        heartbeat_s: int = amqp.DEFAULT_HEARTBEAT_S,
+        legacy_exchange: str = amqp.LEGACY_EXCHANGE,
+        client_name: str = "switchboard",
+    ) -> None:
+        self.settings = settings
+        self.queue = settings.queue
+        self.error_queue = amqp.error_queue_name(settings.queue)
+        self.retry_queue = amqp.retry_queue_name(settings.queue)
+        self.idle_poll_s = idle_poll_s
+        self.heartbeat_s = heartbeat_s
+        self.legacy_exchange = legacy_exchange
+        self.client_name = client_name
+        self._connection: pika.BlockingConnection | None = None
+        self._channel: BlockingChannel | None = None
+        self._pending: collections.deque[AmqpDelivery] = collections.deque()
+        self._stopping = False
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._connection is not None and self._connection.is_open
+
+    def connect(self) -> None:
+        """Open the connection, declare our queues, bind (if asked) and start consuming."""
+        if self.connected and self._channel is not None and self._channel.is_open:
+            return
+        self._drop_connection()
+        uri = self.settings.rabbitmq_uri
+        connection = amqp.connect(uri, heartbeat_s=self.heartbeat_s, client_name=self.client_name)
+        try:
+            with amqp.translated_errors(f"setting up queue {self.queue}", uri=uri):
+                channel = connection.channel()
+                amqp.declare_input_queues(channel, self.queue, self.settings.clowder_retry_delay_s)
+                if self.settings.legacy_exchange_bind:
+                    self._bind_legacy(connection)
+                channel.confirm_delivery()
+                channel.basic_qos(prefetch_count=self.settings.prefetch_count)
+                channel.basic_consume(self.queue, self._on_message)
+        except BrokerError:
+            amqp.close_quietly(connection)
+            raise
+        self._connection, self._channel = connection, channel
+        self._stopping = False
+        log.info("consuming %s", self.queue, extra={"queue": self.queue})
+
+    def _bind_legacy(self, connection: pika.BlockingConnection) -> None:
+        """Bind on a throwaway channel: a missing exchange closes the channel it was asked on."""
+        keys = self.settings.legacy_binding_keys
+        channel = connection.channel()
+        try:
+            amqp.bind_legacy_exchange(channel, self.queue, keys, self.legacy_exchange)
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            log.warning(
+                "not bound to exchange %r (%s); will try again on the next reconnect",
+                self.legacy_exchange,
+                amqp.describe(exc),
+            )
+            return
+        channel.close()
+
+    def reconnect(self) -> None:
+        """Drop whatever is left of the connection and connect afresh."""
+        self._drop_connection()
+        self.connect()
+
+    def stop(self) -> None:
+        """Stop consuming, hand unacked messages back to the queue and close the connection."""
+        self._stopping = True
+        if self._channel is None:
+            return
+        try:
+            with amqp.translated_errors("stopping the consumer", uri=self.settings.rabbitmq_uri):
+                if self._channel.is_open:
+                    self._channel.stop_consuming()
+                    self.nack_all_unacked()
+        finally:
+            self._drop_connection()
+
+    def _drop_connection(self) -> None:
+        amqp.close_quietly(self._connection)
+        self._connection = None
+        self._channel = None
+        self._pending.clear()
+
+    def _require_channel(self) -> BlockingChannel:
+        if self._channel is None or not self._channel.is_open:
+            raise BrokerError(f"not connected to RabbitMQ (queue {self.queue})")
+        return self._channel
+
+    # --- consuming -----------------------------------------------------------------------------
+
+    def _on_message(
+        self,
+        _channel: BlockingChannel,
+        method: pika.spec.Basic.Deliver,
+        properties: pika.BasicProperties,
+        body: bytes,
+    ) -> None:
+        props = amqp.properties_to_dict(properties)
+        headers = props.get("headers") or {}
+        original_key = headers.get(ORIGINAL_ROUTING_KEY_HEADER)
+        routing_key = original_key if isinstance(original_key, str) else method.routing_key
+        self._pending.append(
+            AmqpDelivery(
+                delivery_tag=method.delivery_tag,
+                body=body,
+                properties=props,
+                routing_key=routing_key,
+                redelivered=bool(method.redelivered),
+            )
+        )
+
+    def batches(self, max_size: int, max_wait_s: float) -> Iterator[list[AmqpDelivery]]:
+        """Yield lists of up to `max_size` deliveries, forever until `stop()`.
+
+        A batch closes when it is full or `max_wait_s` after its first message arrived. When
+        nothing arrives for `idle_poll_s` an empty list is yielded, so the caller can run its
+        timers (relay, heartbeat) and notice a stop request.
+        """
+        if max_size < 1:
+            raise ValueError("max_size must be at least 1")
+        self.connect()
+        while not self._stopping:
+            yield self._gather(max_size, max_wait_s)
+
+    def _gather(self, max_size: int, max_wait_s: float) -> list[AmqpDelivery]:
+        connection = self._connection
+        if connection is None:
+            raise BrokerError(f"not connected to RabbitMQ (queue {self.queue})")
+        with amqp.translated_errors(f"consuming {self.queue}", uri=self.settings.rabbitmq_uri):
+            if not self._pending:
+                connection.process_data_events(time_limit=self.idle_poll_s)
+                if not self._pending:
+                    return []
+            deadline = time.monotonic() + max_wait_s
+            while len(self._pending) < max_size:
+                remaining_s = deadline - time.monotonic()
+                if remaining_s <= 0:
+                    break
+                connection.process_data_events(time_limit=remaining_s)
+        count = min(max_size, len(self._pending))
+        return [self._pending.popleft() for _ in range(count)]
+
+    def keepalive(self) -> None:
+        """Service broker heartbeats (and buffer newly arrived messages) without blocking."""
+        if self._connection is None:
+            return
+        with amqp.translated_errors("keeping the connection alive", uri=self.settings.rabbitmq_uri):
+            self._connection.process_data_events(time_limit=0)
+
+    # --- settling ------------------------------------------------------------------------------
+
+    def ack_through(self, delivery_tag: int) -> None:
+        """Acknowledge every delivery up to and including `delivery_tag` with one frame."""
+        channel = self._require_channel()
+        with amqp.translated_errors(f"acking {self.queue}", uri=self.settings.rabbitmq_uri):
+            channel.basic_ack(delivery_tag=delivery_tag, multiple=True)
+
+    def nack_all_unacked(self) -> None:
+        """Return every unacked delivery (including buffered ones) to the queue."""
+        channel = self._require_channel()
+        with amqp.translated_errors(f"requeueing {self.queue}", uri=self.settings.rabbitmq_uri):
+            channel.basic_nack(delivery_tag=0, multiple=True, requeue=True)
+        self._pending.clear()
+
+    def dead_letter(self, delivery: AmqpDelivery, reason: str) -> None:
+        """Move one delivery to `error.<queue>`, intact but for a header saying why, then ack it."""
+        self._move(delivery, self.error_queue, ERROR_HEADER, reason)
+
+    def delay(self, delivery: AmqpDelivery, reason: str) -> None:
+        """Park one delivery in `retry.<queue>`; it returns to our queue after the retry delay."""
+        self._move(delivery, self.retry_queue, DELAY_HEADER, reason)
+
+    def _move(self, delivery: AmqpDelivery, target: str, header: str, reason: str) -> None:
+        channel = self._require_channel()
+        properties = dict(delivery.properties)
+        headers = dict(properties.get("headers") or {})
+        headers[header] = _short(reason)
+        headers.setdefault(ORIGINAL_ROUTING_KEY_HEADER, delivery.routing_key)
+        properties["headers"] = headers
+        props = amqp.properties_from_dict(properties, republish=True)
+        with amqp.translated_errors(
+            f"moving a message to {target}", uri=self.settings.rabbitmq_uri
+        ):
+            # The channel is in confirm mode: basic_publish returns once the broker has the copy.
+            channel.basic_publish("", target, delivery.body, props, mandatory=True)
+            channel.basic_ack(delivery_tag=delivery.delivery_tag, multiple=False)
+
+
+def _short(reason: str) -> str:
+    reason = str(reason)
+    if len(reason) <= MAX_REASON_CHARS:
+        return reason
+    return reason[: MAX_REASON_CHARS - 3] + "..."

@@ -1,0 +1,313 @@
+"""Tests of RabbitSource on the real RabbitMQ: batching, acks, dead letters, delays, reconnects."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pika
+import pytest
+
+from switchboard.errors import BrokerError, DeliveryFailed
+from switchboard.settings import Settings
+from switchboard.source import (
+    DELAY_HEADER,
+    ERROR_HEADER,
+    ORIGINAL_ROUTING_KEY_HEADER,
+    RabbitSource,
+)
+
+pytestmark = pytest.mark.rabbitmq
+
+URI = "amqp://guest:guest@127.0.0.1:5672/%2f"
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def close_connections_named(name: str) -> int:
+    """Have the broker close our connections called `name` (and nobody else's)."""
+    listing = subprocess.run(
+        ["rabbitmqctl", "-q", "list_connections", "--no-table-headers", "pid", "client_properties"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    closed = 0
+    for line in listing.stdout.splitlines():
+        pid, _, props = line.partition("\t")
+        if f'{{"connection_name","{name}"}}' in props:
+            subprocess.run(["rabbitmqctl", "-q", "close_connection", pid, "test"], check=True)
+            closed += 1
+    return closed
+
+
+class Broker:
+    """A side connection the test uses to publish and inspect queues."""
+
+    def __init__(self) -> None:
+        self.connection = pika.BlockingConnection(pika.URLParameters(URI))
+        self.channel = self.connection.channel()
+        self.queues: list[str] = []
+        self.exchanges: list[str] = []
+
+    def publish(self, queue: str, body: bytes, **properties) -> None:
+        self.channel.basic_publish("", queue, body, pika.BasicProperties(**properties))
+
+    def get(self, queue: str, timeout_s: float = 5.0):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            method, props, body = self.channel.basic_get(queue, auto_ack=True)
+            if method is not None:
+                return method, props, body
+            self.connection.sleep(0.05)
+        return None, None, None
+
+    def count(self, queue: str) -> int:
+        return self.channel.queue_declare(queue, passive=True).method.message_count
+
+    def cleanup(self) -> None:
+        for queue in self.queues:
+            self.channel.queue_delete(queue)
+        for exchange in self.exchanges:
+            self.channel.exchange_delete(exchange)
+        self.connection.close()
+
+
+@pytest.fixture
+def broker() -> Iterator[Broker]:
+    side = Broker()
+    yield side
+    side.cleanup()
+
+
+@pytest.fixture
+def make_source(broker: Broker):
+    sources: list[RabbitSource] = []
+
+    def make(**overrides) -> RabbitSource:
+        queue = f"test.{uuid.uuid4().hex}"
+        broker.queues += [queue, f"error.{queue}", f"retry.{queue}"]
+        settings = Settings(
+            rabbitmq_uri=URI,
+            queue=queue,
+            prefetch_count=overrides.pop("prefetch_count", 50),
+            clowder_retry_delay_s=overrides.pop("clowder_retry_delay_s", 0.2),
+            legacy_exchange_bind=overrides.pop("legacy_exchange_bind", False),
+        )
+        source = RabbitSource(
+            settings, idle_poll_s=0.1, client_name=f"test-source-{queue}", **overrides
+        )
+        source.connect()
+        sources.append(source)
+        return source
+
+    yield make
+    for source in sources:
+        with contextlib.suppress(BrokerError):
+            source.stop()
+
+
+def fixture_record(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def next_nonempty(batches, timeout_s: float = 5.0):
+    deadline = time.monotonic() + timeout_s
+    for batch in batches:
+        if batch or time.monotonic() > deadline:
+            return batch
+    return []
+
+
+def test_published_event_arrives_in_a_batch_with_its_properties(make_source, broker):
+    source = make_source()
+    record = fixture_record("v1_dataset_file_added.json")
+    body = json.dumps(record["body"]).encode()
+    broker.publish(
+        source.queue,
+        body,
+        content_type="application/json",
+        correlation_id="corr-1",
+        reply_to="clowder.a1b2c3d4e5",
+        delivery_mode=2,
+        message_id="msg-1",
+        headers={"h": "v"},
+    )
+    batch = next_nonempty(source.batches(10, 0.05))
+    assert len(batch) == 1
+    delivery = batch[0]
+    assert delivery.body == body
+    assert delivery.routing_key == source.queue
+    assert delivery.redelivered is False
+    assert delivery.properties == {
+        "content_type": "application/json",
+        "correlation_id": "corr-1",
+        "reply_to": "clowder.a1b2c3d4e5",
+        "delivery_mode": 2,
+        "message_id": "msg-1",
+        "headers": {"h": "v"},
+    }
+
+
+def test_batches_hold_at_most_max_size_messages_in_publish_order(make_source, broker):
+    source = make_source()
+    for i in range(7):
+        broker.publish(source.queue, str(i).encode())
+    batches = source.batches(3, 0.5)
+    seen: list[list[bytes]] = []
+    while sum(len(b) for b in seen) < 7:
+        batch = next_nonempty(batches)
+        assert batch, "messages stopped arriving"
+        seen.append([d.body for d in batch])
+    assert all(len(b) <= 3 for b in seen)
+    assert [m for b in seen for m in b] == [str(i).encode() for i in range(7)]
+
+
+def test_an_idle_queue_yields_empty_batches_so_the_caller_can_do_other_work(make_source):
+    source = make_source()
+    assert next(source.batches(10, 0.05)) == []
+
+
+def test_ack_through_acknowledges_the_whole_batch(make_source, broker):
+    source = make_source()
+    for i in range(3):
+        broker.publish(source.queue, str(i).encode())
+    batches = source.batches(3, 1.0)
+    batch = next_nonempty(batches)
+    while len(batch) < 3:
+        batch += next_nonempty(batches)
+    source.ack_through(batch[-1].delivery_tag)
+    source.stop()
+    assert broker.count(source.queue) == 0
+
+
+def test_ack_through_leaves_later_deliveries_unacked(make_source, broker):
+    source = make_source()
+    for i in range(3):
+        broker.publish(source.queue, str(i).encode())
+    batches = source.batches(3, 1.0)
+    batch = next_nonempty(batches)
+    while len(batch) < 3:
+        batch += next_nonempty(batches)
+    source.ack_through(batch[1].delivery_tag)
+    source.stop()  # hands the third back to the queue
+    assert broker.count(source.queue) == 1
+    assert broker.get(source.queue)[2] == b"2"
+
+
+def test_dead_letter_keeps_body_and_properties_and_says_why(make_source, broker):
+    source = make_source()
+    broker.publish(
+        source.queue,
+        b"not json",
+        content_type="application/json",
+        correlation_id="corr-9",
+        reply_to="clowder.x",
+        delivery_mode=2,
+        headers={"kept": "yes"},
+    )
+    broker.publish(source.queue, b"second")
+    batches = source.batches(1, 0.05)
+    bad = next_nonempty(batches)[0]
+    source.dead_letter(bad, "body is not valid JSON")
+    _method, props, body = broker.get(f"error.{source.queue}")
+    assert body == b"not json"
+    assert props.content_type == "application/json"
+    assert props.correlation_id == "corr-9"
+    assert props.reply_to == "clowder.x"
+    assert props.delivery_mode == 2
+    assert props.headers == {
+        "kept": "yes",
+        ERROR_HEADER: "body is not valid JSON",
+        ORIGINAL_ROUTING_KEY_HEADER: source.queue,
+    }
+    source.stop()
+    assert broker.count(source.queue) == 1  # only the dead-lettered delivery was acked
+    assert broker.get(source.queue)[2] == b"second"
+
+
+def test_dead_letter_that_cannot_be_stored_leaves_the_message_unacked(make_source, broker):
+    source = make_source()
+    broker.publish(source.queue, b"poison")
+    delivery = next_nonempty(source.batches(1, 0.05))[0]
+    broker.channel.queue_delete(f"error.{source.queue}")
+    with pytest.raises(DeliveryFailed):
+        source.dead_letter(delivery, "bad")
+    source.stop()
+    assert broker.get(source.queue)[2] == b"poison"
+
+
+def test_delayed_delivery_comes_back_after_the_retry_delay_with_its_routing_key(
+    make_source, broker
+):
+    source = make_source(clowder_retry_delay_s=0.3)
+    broker.publish(source.queue, b"wait for clowder", correlation_id="c")
+    batches = source.batches(1, 0.05)
+    first = next_nonempty(batches)[0]
+    source.delay(first, "Clowder unavailable")
+    again = next_nonempty(batches, timeout_s=10)[0]
+    assert again.body == b"wait for clowder"
+    assert again.routing_key == source.queue
+    assert again.properties["correlation_id"] == "c"
+    assert again.properties["headers"][DELAY_HEADER] == "Clowder unavailable"
+    source.ack_through(again.delivery_tag)
+
+
+def test_delay_restores_a_legacy_routing_key_the_event_type_depends_on(make_source, broker):
+    exchange = f"clowder.{uuid.uuid4().hex}"
+    broker.channel.exchange_declare(exchange, exchange_type="topic", durable=True)
+    broker.exchanges.append(exchange)
+    source = make_source(legacy_exchange_bind=True, legacy_exchange=exchange)
+    broker.channel.basic_publish(exchange, "clowder.dataset.file.added", b"{}")
+    batches = source.batches(1, 0.05)
+    first = next_nonempty(batches)[0]
+    assert first.routing_key == "clowder.dataset.file.added"
+    source.delay(first, "later")
+    again = next_nonempty(batches, timeout_s=10)[0]
+    assert again.routing_key == "clowder.dataset.file.added"
+
+
+def test_a_missing_legacy_exchange_does_not_stop_consuming(make_source, broker):
+    source = make_source(legacy_exchange_bind=True, legacy_exchange=f"absent.{uuid.uuid4().hex}")
+    broker.publish(source.queue, b"direct")
+    assert next_nonempty(source.batches(1, 0.05))[0].body == b"direct"
+
+
+def test_stop_hands_unacked_messages_back_to_the_queue(make_source, broker):
+    source = make_source()
+    broker.publish(source.queue, b"a")
+    broker.publish(source.queue, b"b")
+    batches = source.batches(1, 0.05)
+    next_nonempty(batches)
+    source.stop()
+    assert broker.count(source.queue) == 2
+
+
+def test_lost_connection_raises_broker_error_and_reconnect_resumes(make_source, broker):
+    source = make_source()
+    broker.publish(source.queue, b"survives")
+    batches = source.batches(1, 0.05)
+    delivery = next_nonempty(batches)[0]
+    assert close_connections_named(source.client_name) == 1
+    with pytest.raises(BrokerError):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            next(batches)
+    with pytest.raises(BrokerError):
+        source.ack_through(delivery.delivery_tag)
+    source.reconnect()
+    again = next_nonempty(source.batches(1, 0.05))[0]
+    assert again.body == b"survives"
+    assert again.redelivered is True
+    source.ack_through(again.delivery_tag)
+
+
+def test_error_messages_never_show_the_broker_password(broker):
+    settings = Settings(rabbitmq_uri="amqp://guest:p4ss-w0rd-x@127.0.0.1:1/%2f", queue="unused")
+    with pytest.raises(BrokerError) as caught:
+        RabbitSource(settings).connect()
+    assert "p4ss-w0rd-x" not in str(caught.value)
