@@ -1,0 +1,1 @@
+"""Progress helpers for rule authors: read and write collection progress in the database."""

@@ -1,0 +1,174 @@
+"""The daemon's main loop: batches in, state committed, acks out, outbox relayed, never dying."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .errors import BrokerError, RuleLoadError, StoreError
+from .ports import Source
+from .processor import BatchResult, Processor
+from .relay import Relay
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff between reconnection attempts: 0.5 s doubling up to `max_s`."""
+
+    initial_s: float = 0.5
+    max_s: float = 30.0
+    current_s: float = field(init=False, default=0.0)
+
+    def next_delay_s(self) -> float:
+        self.current_s = (
+            self.initial_s if not self.current_s else min(self.max_s, self.current_s * 2)
+        )
+        return self.current_s
+
+    def reset(self) -> None:
+        self.current_s = 0.0
+
+
+class Daemon:
+    """Consume batches from `source`, commit them through `processor`, ack, then relay.
+
+    Every step that can lose a connection raises BrokerError or StoreError; the loop backs off,
+    reconnects and carries on, so only a stop request ends it. Nothing is acked before its
+    state is committed: an interrupted batch is redelivered by the broker.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        processor: Processor,
+        relay: Relay,
+        *,
+        batch_size: int = 200,
+        batch_wait_s: float = 0.05,
+        heartbeat: Callable[[], None] | None = None,
+        heartbeat_interval_s: float = 300.0,
+        reload_rules: Callable[[], object] | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.source = source
+        self.processor = processor
+        self.relay = relay
+        self.batch_size = batch_size
+        self.batch_wait_s = batch_wait_s
+        self.heartbeat = heartbeat
+        self.heartbeat_interval_s = heartbeat_interval_s
+        self.reload_rules = reload_rules
+        self.backoff = backoff or Backoff()
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._next_heartbeat = 0.0
+
+    def stop(self) -> None:
+        """Ask the loop to finish the batch in hand and return (safe from a signal handler)."""
+        self._stop.set()
+
+    def request_reload(self) -> None:
+        """Reload rules before the next batch; a broken rule set keeps the last good one."""
+        self._reload.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> int:
+        """Loop until stopped; returns the process exit code (0)."""
+        log.info("switchboard daemon started")
+        while not self.stopping:
+            try:
+                self._run_batches()
+            except (BrokerError, StoreError) as exc:
+                if self.stopping:
+                    break
+                delay_s = self.backoff.next_delay_s()
+                log.warning("connection lost (%s); retrying in %.1f s", exc, delay_s)
+                self._stop.wait(delay_s)
+                self._reconnect()
+        self._shutdown()
+        log.info("switchboard daemon stopped")
+        return 0
+
+    def _run_batches(self) -> None:
+        for batch in self.source.batches(self.batch_size, self.batch_wait_s):
+            if self.stopping:
+                return
+            self._maybe_reload()
+            self._maybe_heartbeat()
+            if batch:
+                self.handle(batch)
+            self.relay.run_once()
+            self.backoff.reset()
+
+    def handle(self, batch: list) -> BatchResult:
+        """Commit one batch, dead-letter or delay what must not be committed, then ack."""
+        started = time.monotonic()
+        result = self.processor.process(batch)
+        for delivery, reason in result.malformed + result.poison:
+            self.source.dead_letter(delivery, reason)
+        delay = getattr(self.source, "delay", None)
+        for delivery, reason in result.delayed:
+            if delay is None:
+                self.source.dead_letter(delivery, reason)
+            else:
+                delay(delivery, reason)
+        self.source.ack_through(max(d.delivery_tag for d in batch))
+        log.info(
+            "batch",
+            extra={
+                "events": len(batch),
+                "committed": len(result.committed),
+                "duplicates": result.duplicates,
+                "submissions": len(result.submissions),
+                "dead_lettered": len(result.malformed) + len(result.poison),
+                "delayed": len(result.delayed),
+                "rule_errors": len(result.rule_errors),
+                "duration_ms": round((time.monotonic() - started) * 1000, 1),
+            },
+        )
+        for rule, message_id, error in result.rule_errors:
+            log.warning(
+                "rule failed", extra={"rule": rule, "message_id": message_id, "error": error}
+            )
+        return result
+
+    def _maybe_heartbeat(self) -> None:
+        if self.heartbeat is None or time.monotonic() < self._next_heartbeat:
+            return
+        try:
+            self.heartbeat()
+        finally:
+            self._next_heartbeat = time.monotonic() + self.heartbeat_interval_s
+
+    def _maybe_reload(self) -> None:
+        if not self._reload.is_set() or self.reload_rules is None:
+            return
+        self._reload.clear()
+        try:
+            self.reload_rules()
+            log.info("rules reloaded")
+        except RuleLoadError as exc:
+            log.error("rules not reloaded, keeping the last good ones:\n%s", exc)
+
+    def _reconnect(self) -> None:
+        reconnect = getattr(self.source, "reconnect", None)
+        if reconnect is None:
+            return
+        try:
+            reconnect()
+        except BrokerError as exc:
+            log.warning("reconnect failed: %s", exc)
+
+    def _shutdown(self) -> None:
+        try:
+            self.source.stop()
+        except BrokerError as exc:
+            log.warning("closing the source failed: %s", exc)

@@ -1,0 +1,176 @@
+"""Turns one batch of deliveries into committed state: the heart of the daemon's loop, free of I/O.
+
+Each batch is parsed, enriched (dataset names Clowder must be asked for), matched and then
+committed in one transaction: dedup ledger, inventory and outbox rows. Nothing is acknowledged
+here; the caller acks only what `BatchResult` says was committed, dead-letters what could not
+be parsed or kept failing, and delays what waits on Clowder.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .errors import ClowderRejected, ClowderUnavailable, MalformedEvent, StoreError
+from .events import parse_event
+from .model import DatasetView, Event, Submission
+from .ports import Delivery, Store, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+MessageBuilder = Callable[[Event, Submission], tuple[Mapping[str, Any], Mapping[str, Any]]]
+
+
+class Matcher(Protocol):
+    """What the processor needs of the engine (so tests can pass a stand-in)."""
+
+    def evaluate(self, event: Event, dataset: Any) -> Any: ...
+    def submissions(self, evaluation: Any) -> list[Submission]: ...
+
+
+class DatasetNames(Protocol):
+    """Looks up a dataset's name the event does not carry (Clowder's REST API)."""
+
+    def dataset_name(self, dataset_id: str) -> str: ...
+
+
+@dataclass
+class BatchResult:
+    """What happened to each delivery of one batch."""
+
+    committed: list[Delivery] = field(default_factory=list)
+    duplicates: int = 0
+    submissions: list[Submission] = field(default_factory=list)
+    rule_errors: list[tuple[str, str, str]] = field(default_factory=list)
+    malformed: list[tuple[Delivery, str]] = field(default_factory=list)
+    delayed: list[tuple[Delivery, str]] = field(default_factory=list)
+    poison: list[tuple[Delivery, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    delivery: Delivery
+    event: Event
+
+
+class Processor:
+    """Parse, enrich, match and commit batches of deliveries."""
+
+    def __init__(
+        self,
+        engine: Matcher,
+        store: Store,
+        message_builder: MessageBuilder,
+        *,
+        max_event_bytes: int = 1_048_576,
+        dataset_names: DatasetNames | None = None,
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.message_builder = message_builder
+        self.max_event_bytes = max_event_bytes
+        self.dataset_names = dataset_names
+
+    def process(self, deliveries: Sequence[Delivery]) -> BatchResult:
+        """Handle one batch; raises StoreError when the database is unreachable (retry later)."""
+        result = BatchResult()
+        parsed: list[_Parsed] = []
+        for delivery in deliveries:
+            try:
+                event = parse_event(
+                    delivery.body,
+                    delivery.properties,
+                    routing_key=delivery.routing_key,
+                    max_bytes=self.max_event_bytes,
+                )
+            except MalformedEvent as exc:
+                result.malformed.append((delivery, exc.reason))
+            else:
+                parsed.append(_Parsed(delivery, event))
+        names, waiting = self._look_up_names(parsed)
+        ready = []
+        for item in parsed:
+            if item.event.dataset_id in waiting:
+                result.delayed.append((item.delivery, waiting[item.event.dataset_id]))
+            else:
+                ready.append(item)
+        self._commit_isolating(ready, names, result)
+        return result
+
+    def _look_up_names(self, parsed: list[_Parsed]) -> tuple[dict[str, str], dict[str, str]]:
+        """Names for datasets neither the events nor the cache know; ids Clowder failed on."""
+        names: dict[str, str] = {}
+        waiting: dict[str, str] = {}
+        if self.dataset_names is None:
+            return names, waiting
+        unknown = {
+            p.event.dataset_id
+            for p in parsed
+            if p.event.dataset_id and not p.event.dataset_name and p.event.file is not None
+        }
+        if not unknown:
+            return names, waiting
+        with self.store.unit_of_work() as uow:
+            unknown = {d for d in unknown if uow.dataset(d).name is None}
+        for dataset_id in sorted(unknown):
+            try:
+                names[dataset_id] = self.dataset_names.dataset_name(dataset_id)
+            except ClowderUnavailable as exc:
+                waiting[dataset_id] = f"Clowder unavailable looking up dataset {dataset_id}: {exc}"
+            except ClowderRejected as exc:
+                log.warning("dataset %s name lookup refused: %s", dataset_id, exc)
+        return names, waiting
+
+    def _commit_isolating(
+        self, items: list[_Parsed], names: dict[str, str], result: BatchResult
+    ) -> None:
+        """Commit `items` in one transaction; on an unexpected failure split and retry halves."""
+        if not items:
+            return
+        partial = BatchResult()
+        try:
+            with self.store.unit_of_work() as uow:
+                for item in items:
+                    self._apply(uow, item, names, partial)
+        except StoreError:
+            raise
+        except Exception as exc:  # any bug or bad data isolates the event, not the daemon
+            if len(items) == 1:
+                reason = f"processing failed: {type(exc).__name__}: {exc}"
+                log.error("poison event %s: %s", items[0].event.message_id, reason)
+                result.poison.append((items[0].delivery, reason))
+                return
+            middle = len(items) // 2
+            self._commit_isolating(items[:middle], names, result)
+            self._commit_isolating(items[middle:], names, result)
+            return
+        result.committed.extend(i.delivery for i in items)
+        result.duplicates += partial.duplicates
+        result.submissions.extend(partial.submissions)
+        result.rule_errors.extend(partial.rule_errors)
+
+    def _apply(
+        self, uow: UnitOfWork, item: _Parsed, names: dict[str, str], result: BatchResult
+    ) -> None:
+        event = item.event
+        if not uow.record_processed(event.message_id):
+            result.duplicates += 1
+            return
+        dataset_id = event.dataset_id or ""
+        if dataset_id:
+            name = event.dataset_name or names.get(dataset_id)
+            if name:
+                uow.set_dataset_name(dataset_id, name)
+            if event.file is not None and event.file.id != dataset_id:
+                uow.add_file(dataset_id, event.file)
+        view = uow.dataset(dataset_id) if dataset_id else DatasetView(id="")
+        evaluation = self.engine.evaluate(event, view)
+        for decision in evaluation.decisions:
+            if decision.error is not None:
+                result.rule_errors.append((decision.rule, event.message_id, decision.error))
+        for submission in self.engine.submissions(evaluation):
+            body, properties = self.message_builder(event, submission)
+            if uow.add_submission(submission, body, properties):
+                result.submissions.append(submission)
