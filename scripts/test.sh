@@ -5,6 +5,13 @@ cd "$(dirname "$0")/.."
 
 bash scripts/services.sh
 
+# tests/test_docker.py validates the compose file with Debian's docker-compose; best effort.
+if ! command -v docker-compose >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null 2>&1 \
+    || echo "test.sh: docker-compose not installed; the compose validation test will be skipped"
+fi
+
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv 2>/dev/null || {
     if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
