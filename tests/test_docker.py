@@ -1,4 +1,4 @@
-"""The deploy files stay true to the code: the compose file validates and the image's command runs."""
+"""The deploy files stay true to the code: compose validates and the image command runs."""
 
 from __future__ import annotations
 
