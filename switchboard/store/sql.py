@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -80,7 +80,9 @@ class SqlStore:
             Session(self.engine, expire_on_commit=False) as session,
             session.begin(),
         ):
-            yield SqlUnitOfWork(session, self.clock)
+            uow = SqlUnitOfWork(session, self.clock)
+            yield uow
+            uow.flush()  # the buffered inventory rows go in before the commit
 
     def due_outbox(self, limit: int, now: datetime | None = None) -> list[OutboxRow]:
         """Pending rows due by `now`, oldest first (a read-only listing; see `claim_due`)."""
@@ -123,6 +125,18 @@ class SqlStore:
     def mark_sent(self, job_id: str) -> None:
         """Record a successful send (counted as an attempt)."""
         self._update(job_id, status=SENT, sent_at=self.clock(), attempts=submissions.c.attempts + 1)
+
+    def mark_sent_many(self, job_ids: Sequence[str]) -> None:
+        """Record several successful sends in one statement (each counted as one attempt)."""
+        if not job_ids:
+            return
+        statement = (
+            update(submissions)
+            .where(submissions.c.job_id.in_(list(dict.fromkeys(job_ids))))
+            .values(status=SENT, sent_at=self.clock(), attempts=submissions.c.attempts + 1)
+        )
+        with store_errors(self._where), self.engine.begin() as connection:
+            connection.execute(statement)
 
     def mark_attempt_failed(
         self, job_id: str, error: str, retry_at: datetime | None, give_up: bool

@@ -1,4 +1,4 @@
-"""The unit of work's write statements, built once per dialect so each call only binds values.
+"""The unit of work's statements, built once (per dialect) so each call only binds values.
 
 PostgreSQL and SQLite (3.24+) share `INSERT ... ON CONFLICT`; on SQLite `DO NOTHING` is its
 `INSERT OR IGNORE` restricted to the named conflict. RETURNING tells whether a row went in:
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Executable, Table, bindparam, case, func, select
+from sqlalchemy import Executable, Select, String, Table, bindparam, case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .models import Dataset, DatasetFile, ProcessedMessage, SubmissionRow
@@ -82,3 +82,26 @@ def _set_dataset_name(dialect_name: str) -> Executable:
         index_elements=["id"],
         set_={"name": insert.excluded.name, "name_fetched_at": insert.excluded.name_fetched_at},
     )
+
+
+def dataset_view_query() -> Select[Any]:
+    """A dataset's name and files in one round trip, given `dataset_id`: one row per file in
+    first-seen order, or a single row with a null `file_id` when it has none."""
+    want = select(bindparam("dataset_id", type_=String()).label("id")).subquery("want")
+    joined = want.outerjoin(datasets, datasets.c.id == want.c.id).outerjoin(
+        files, files.c.dataset_id == want.c.id
+    )
+    return (
+        select(
+            datasets.c.name.label("dataset_name"),
+            files.c.file_id,
+            files.c.name,
+            files.c.mime_type,
+            files.c.size,
+        )
+        .select_from(joined)
+        .order_by(files.c.position, files.c.first_seen_at, files.c.file_id)
+    )
+
+
+DATASET_VIEW = dataset_view_query()

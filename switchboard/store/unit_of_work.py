@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, Result, select
 from sqlalchemy.orm import Session
 
 from ..model import DatasetView, FileInfo, Submission
 from ..ports import Clock
 from .models import PENDING
-from .statements import datasets, files, messages, write_statements
+from .progress import Progress
+from .statements import DATASET_VIEW, datasets, files, messages, write_statements
 
 
 @dataclass
@@ -30,22 +31,85 @@ class _KnownDataset:
 class SqlUnitOfWork:
     """The `UnitOfWork` port over one SQLAlchemy Session inside one transaction.
 
-    Writes are single Core statements (one round trip each, no ORM flush). Dataset views are
-    cached for the life of the transaction and kept up to date by `add_file` and
-    `set_dataset_name`; code writing those tables through `session` directly bypasses it.
+    Round trips are what a batch costs, so: ledger and outbox inserts are single Core
+    statements (their answer is needed at once) unless `record_processed_many` recorded the
+    batch's ids in one; inventory writes (`add_file`, `set_dataset_name`) are buffered and
+    written by `flush()` in one pipelined executemany per table, which `SqlStore` calls before
+    committing. Dataset views are cached for the life of the transaction, loaded in one query
+    (or, after `prefetch`, one per table for many datasets) and kept up to date with the
+    buffered writes, so reads after writes see them. Code that queries through `session` gets
+    the buffer flushed first; `progress` does not need that (the collection tables are never
+    buffered), so it skips the flush and the buffer keeps batching.
     """
 
     def __init__(self, session: Session, clock: Clock) -> None:
-        self.session = session
+        self._session = session
         self._clock = clock
         self._sql = write_statements(session.get_bind().dialect.name)
         self._known: dict[str, _KnownDataset] = {}
+        self._in_ledger: set[str] = set()  # message ids this transaction knows are recorded
+        self._fresh: set[str] = set()  # recorded by record_processed_many, not yet asked about
+        self._in_outbox: set[str] = set()  # job ids this transaction knows are queued
+        self._file_rows: dict[tuple[str, str], dict[str, Any]] = {}  # in arrival order
+        self._name_rows: dict[str, dict[str, Any]] = {}
+        self._connection: Connection | None = None
+
+    @property
+    def session(self) -> Session:
+        """The transaction's session, with buffered inventory writes flushed into it."""
+        self.flush()
+        return self._session
 
     def now(self) -> datetime:
         return self._clock()
 
+    def _execute(self, statement: Any, parameters: Any = None) -> Result[Any]:
+        """Run a Core statement on the transaction's connection (skipping the ORM's layer)."""
+        if self._connection is None:
+            self._connection = self._session.connection()
+        return self._connection.execute(statement, parameters)
+
+    @property
+    def progress(self) -> Progress:
+        """Collection progress in this unit of work's transaction."""
+        return Progress(self._session, self._clock)
+
+    def flush(self) -> None:
+        """Write the buffered inventory rows: names first, then files in arrival order.
+
+        psycopg runs an executemany as a pipeline of single-row statements, in order, so each
+        file's position subquery sees the rows written before it.
+        """
+        if self._name_rows:
+            rows = list(self._name_rows.values())
+            self._name_rows.clear()
+            self._execute(self._sql.set_dataset_name, rows)
+        if self._file_rows:
+            rows = list(self._file_rows.values())
+            self._file_rows.clear()
+            self._execute(self._sql.add_file, rows)
+
+    def prefetch(self, message_ids: Iterable[str] = (), dataset_ids: Iterable[str] = ()) -> None:
+        """Read ahead what a batch will ask about, in one query per table instead of one per
+        event: which of `message_ids` are already in the ledger, and the datasets' views.
+
+        Purely a read cache: `record_processed` still inserts every id not found here, with
+        its usual answer for a concurrent transaction inserting the same id.
+        """
+        wanted = [m for m in dict.fromkeys(message_ids) if m not in self._in_ledger]
+        if wanted:
+            found = self._execute(
+                select(messages.c.message_id).where(messages.c.message_id.in_(wanted))
+            ).scalars()
+            self._in_ledger.update(found)
+        unknown = [d for d in dict.fromkeys(dataset_ids) if d and d not in self._known]
+        if unknown:
+            self._known.update(self._load_many(unknown))
+
     def already_processed(self, message_id: str) -> bool:
-        found = self.session.execute(
+        if message_id in self._in_ledger:
+            return True
+        found = self._execute(
             select(messages.c.message_id).where(messages.c.message_id == message_id)
         ).first()
         return found is not None
@@ -56,22 +120,54 @@ class SqlUnitOfWork:
         On PostgreSQL a concurrent uncommitted insert of the same id makes this wait for that
         transaction, then return False if it committed.
         """
+        if message_id in self._fresh:
+            self._fresh.discard(message_id)
+            return True
+        if message_id in self._in_ledger:
+            return False
         row = {"message_id": message_id, "processed_at": self.now()}
-        return self.session.execute(self._sql.record_processed, row).first() is not None
+        added = self._execute(self._sql.record_processed, row).first() is not None
+        self._in_ledger.add(message_id)
+        return added
+
+    def record_processed_many(self, message_ids: Iterable[str]) -> set[str]:
+        """Add a batch's ids to the ledger in one statement; the ids that were new.
+
+        Afterwards `record_processed` answers for these ids without a round trip and exactly
+        as it would have: True the first time it is asked about a new id, False otherwise.
+        Every id given is in the ledger when the transaction commits, asked about or not.
+        Rows go in sorted, so two transactions recording overlapping batches never deadlock.
+        """
+        wanted = sorted({m for m in message_ids if m not in self._in_ledger})
+        if not wanted:
+            return set()
+        now = self.now()
+        rows = [{"message_id": m, "processed_at": now} for m in wanted]
+        new = set(self._execute(self._sql.record_processed, rows).scalars())
+        self._in_ledger.update(wanted)
+        self._fresh.update(new)
+        return new
 
     def add_file(self, dataset_id: str, file: FileInfo) -> None:
         """Add a file to the inventory; a file already there keeps its place and first values,
-        except that empty name or mime type and unknown size are filled in."""
-        row = {
-            "dataset_id": dataset_id,
-            "of_dataset": dataset_id,
-            "file_id": file.id,
-            "name": file.name,
-            "mime_type": file.mime_type,
-            "size": file.size,
-            "first_seen_at": self.now(),
-        }
-        self.session.execute(self._sql.add_file, row)
+        except that empty name or mime type and unknown size are filled in. Buffered."""
+        key = (dataset_id, file.id)
+        buffered = self._file_rows.get(key)
+        if buffered is None:
+            self._file_rows[key] = {
+                "dataset_id": dataset_id,
+                "of_dataset": dataset_id,
+                "file_id": file.id,
+                "name": file.name,
+                "mime_type": file.mime_type,
+                "size": file.size,
+                "first_seen_at": self.now(),
+            }
+        else:  # the same rule as the upsert's, so one merged row does what two would
+            buffered["name"] = buffered["name"] or file.name
+            buffered["mime_type"] = buffered["mime_type"] or file.mime_type
+            if buffered["size"] is None:
+                buffered["size"] = file.size
         known = self._known.get(dataset_id)
         if known is not None:
             known.files[file.id] = _merged(known.files.get(file.id), file)
@@ -80,16 +176,20 @@ class SqlUnitOfWork:
         """The dataset's cached name and every file seen in it, in first-seen order."""
         known = self._known.get(dataset_id)
         if known is None:
-            known = self._load(dataset_id)
+            known = self._load_one(dataset_id)
             self._known[dataset_id] = known
         return known.view(dataset_id)
 
     def set_dataset_name(self, dataset_id: str, name: str) -> None:
+        """Cache the dataset's name (looked up in Clowder). Buffered."""
         known = self._known.get(dataset_id)
         if known is not None and known.name == name:
             return
-        row = {"id": dataset_id, "name": name, "name_fetched_at": self.now()}
-        self.session.execute(self._sql.set_dataset_name, row)
+        self._name_rows[dataset_id] = {
+            "id": dataset_id,
+            "name": name,
+            "name_fetched_at": self.now(),
+        }
         if known is not None:
             known.name = name
 
@@ -98,6 +198,8 @@ class SqlUnitOfWork:
     ) -> bool:
         """Queue in the outbox, due now; False when the job id is already there (or is being
         inserted by a concurrent transaction that then commits)."""
+        if submission.job_id in self._in_outbox:
+            return False
         now = self.now()
         row = {
             "job_id": submission.job_id,
@@ -115,21 +217,50 @@ class SqlUnitOfWork:
             "next_attempt_at": now,
             "created_at": now,
         }
-        return self.session.execute(self._sql.add_submission, row).first() is not None
+        added = self._execute(self._sql.add_submission, row).first() is not None
+        self._in_outbox.add(submission.job_id)
+        return added
 
-    def _load(self, dataset_id: str) -> _KnownDataset:
-        name = self.session.execute(
-            select(datasets.c.name).where(datasets.c.id == dataset_id)
-        ).scalar_one_or_none()
-        rows = self.session.execute(
-            select(files.c.file_id, files.c.name, files.c.mime_type, files.c.size)
-            .where(files.c.dataset_id == dataset_id)
-            .order_by(files.c.position, files.c.first_seen_at, files.c.file_id)
+    def _load_many(self, dataset_ids: list[str]) -> dict[str, _KnownDataset]:
+        """The stored views of `dataset_ids` with this transaction's buffered writes laid over."""
+        names = dict(
+            self._execute(
+                select(datasets.c.id, datasets.c.name).where(datasets.c.id.in_(dataset_ids))
+            ).all()
         )
-        known = _KnownDataset(name)
-        for file_id, file_name, mime_type, size in rows:
-            known.files[file_id] = FileInfo(file_id, file_name, mime_type, size)
-        return known
+        loaded = {d: _KnownDataset(names.get(d)) for d in dataset_ids}
+        rows = self._execute(
+            select(
+                files.c.dataset_id, files.c.file_id, files.c.name, files.c.mime_type, files.c.size
+            )
+            .where(files.c.dataset_id.in_(dataset_ids))
+            .order_by(files.c.dataset_id, files.c.position, files.c.first_seen_at, files.c.file_id)
+        )
+        for dataset_id, file_id, file_name, mime_type, size in rows:
+            loaded[dataset_id].files[file_id] = FileInfo(file_id, file_name, mime_type, size)
+        return self._with_buffered_writes(loaded)
+
+    def _load_one(self, dataset_id: str) -> _KnownDataset:
+        """One dataset's stored view (one round trip) with the buffered writes laid over."""
+        rows = self._execute(DATASET_VIEW, {"dataset_id": dataset_id}).all()
+        known = _KnownDataset(rows[0].dataset_name if rows else None)
+        for _name, file_id, file_name, mime_type, size in rows:
+            if file_id is not None:
+                known.files[file_id] = FileInfo(file_id, file_name, mime_type, size)
+        return self._with_buffered_writes({dataset_id: known})[dataset_id]
+
+    def _with_buffered_writes(self, loaded: dict[str, _KnownDataset]) -> dict[str, _KnownDataset]:
+        """Lay this transaction's unflushed names and files over views read from the database."""
+        for dataset_id, known in loaded.items():
+            buffered_name = self._name_rows.get(dataset_id)
+            if buffered_name is not None:
+                known.name = buffered_name["name"]
+        for (dataset_id, file_id), row in self._file_rows.items():
+            known = loaded.get(dataset_id)
+            if known is not None:
+                again = FileInfo(file_id, row["name"], row["mime_type"], row["size"])
+                known.files[file_id] = _merged(known.files.get(file_id), again)
+        return loaded
 
 
 def _merged(first: FileInfo | None, again: FileInfo) -> FileInfo:

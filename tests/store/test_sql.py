@@ -100,6 +100,19 @@ def test_a_sent_row_is_done(store: SqlStore) -> None:
     assert store.counts_by_status() == {"pending": 0, "sent": 1, "failed": 0}
 
 
+def test_many_rows_are_marked_sent_at_once(store: SqlStore) -> None:
+    _queue(store, "job-1", "job-2", "job-3")
+    store.claim_due(10, lease_s=30)
+
+    store.mark_sent_many(["job-1", "job-3", "job-1"])
+    store.mark_sent_many([])
+
+    statuses = {
+        row.submission.job_id: (row.status, row.attempts) for row in store.recent_submissions(10)
+    }
+    assert statuses == {"job-1": ("sent", 1), "job-2": ("pending", 0), "job-3": ("sent", 1)}
+
+
 def test_a_failed_attempt_is_retried_at_the_given_time(store: SqlStore, clock: FakeClock) -> None:
     _queue(store, "job-1")
     store.claim_due(10, lease_s=30)

@@ -6,11 +6,11 @@ import threading
 from collections.abc import Callable
 
 import pytest
+from sqlalchemy import event, insert, select, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import insert, select, text
 
 from switchboard.model import DatasetView, FileInfo
-from switchboard.store.models import ProcessedMessage
+from switchboard.store.models import DatasetFile, ProcessedMessage
 from switchboard.store.sql import SqlStore
 from switchboard.store.unit_of_work import SqlUnitOfWork
 from tests.conftest import Database
@@ -139,6 +139,143 @@ def test_the_session_shares_the_transaction(sql_store: SqlStore) -> None:
     assert seen == ["msg-1"]
 
 
+def test_inventory_writes_are_visible_through_the_session_in_arrival_order(
+    sql_store: SqlStore,
+) -> None:
+    with sql_store.unit_of_work() as uow:
+        uow.add_file("ds-1", FileInfo("f-b", "b.bin"))
+        uow.add_file("ds-1", FileInfo("f-a", "a.bin"))
+        uow.add_file("ds-1", FileInfo("f-b", "b-again.bin", "image/tiff"))
+        uow.add_file("ds-2", FileInfo("f-c", "c.bin"))
+        rows = uow.session.execute(
+            select(DatasetFile.dataset_id, DatasetFile.file_id, DatasetFile.position)
+            .where(DatasetFile.dataset_id == "ds-1")
+            .order_by(DatasetFile.position)
+        ).all()
+
+    assert [tuple(r) for r in rows] == [("ds-1", "f-b", 1), ("ds-1", "f-a", 2)]
+
+
+def test_positions_continue_after_the_committed_files(sql_store: SqlStore) -> None:
+    with sql_store.unit_of_work() as uow:
+        uow.add_file("ds-1", FileInfo("f-1", "one.bin"))
+    with sql_store.unit_of_work() as uow:
+        uow.add_file("ds-1", FileInfo("f-1", "one-again.bin", "image/tiff", 7))
+        uow.add_file("ds-1", FileInfo("f-2", "two.bin"))
+        uow.add_file("ds-1", FileInfo("f-3", "three.bin"))
+
+    with sql_store.unit_of_work() as uow:
+        rows = uow.session.execute(
+            select(DatasetFile.file_id, DatasetFile.position, DatasetFile.mime_type).order_by(
+                DatasetFile.position
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("f-1", 1, "image/tiff"),
+        ("f-2", 2, ""),
+        ("f-3", 3, ""),
+    ]
+
+
+def test_a_view_read_after_unread_writes_includes_them(sql_store: SqlStore) -> None:
+    with sql_store.unit_of_work() as uow:
+        uow.set_dataset_name("ds-1", "old name")
+        uow.add_file("ds-1", FileInfo("f-1", "one.bin"))
+
+    with sql_store.unit_of_work() as uow:
+        uow.add_file("ds-1", FileInfo("f-2", "two.bin"))
+        uow.add_file("ds-1", FileInfo("f-1", "ignored.bin", "image/tiff", 3))
+        uow.set_dataset_name("ds-1", "new name")
+        in_transaction = uow.dataset("ds-1")
+
+    with sql_store.unit_of_work() as uow:
+        committed = uow.dataset("ds-1")
+    expected_files = (FileInfo("f-1", "one.bin", "image/tiff", 3), FileInfo("f-2", "two.bin"))
+    assert in_transaction == committed == DatasetView("ds-1", "new name", expected_files)
+
+
+def test_prefetched_answers_are_the_ones_asked_one_by_one(sql_store: SqlStore) -> None:
+    with sql_store.unit_of_work() as uow:
+        uow.record_processed("msg-old")
+        uow.set_dataset_name("ds-1", "stereoTop - 1")
+        uow.add_file("ds-1", BIN)
+
+    with sql_store.unit_of_work() as uow:
+        uow.prefetch(["msg-old", "msg-new"], ["ds-1", "ds-2", ""])
+        prefetched = (
+            uow.already_processed("msg-old"),
+            uow.record_processed("msg-old"),
+            uow.record_processed("msg-new"),
+            uow.dataset("ds-1"),
+            uow.dataset("ds-2"),
+        )
+
+    assert prefetched == (
+        True,
+        False,
+        True,
+        DatasetView("ds-1", "stereoTop - 1", (BIN,)),
+        DatasetView("ds-2", None, ()),
+    )
+    with sql_store.unit_of_work() as uow:
+        assert uow.already_processed("msg-new")
+
+
+def test_recording_a_batch_at_once_answers_as_recording_one_by_one(
+    sql_store: SqlStore,
+) -> None:
+    with sql_store.unit_of_work() as uow:
+        uow.record_processed("msg-old")
+
+    with sql_store.unit_of_work() as uow:
+        new = uow.record_processed_many(["msg-b", "msg-old", "msg-a", "msg-b"])
+        answers = [uow.record_processed(m) for m in ("msg-a", "msg-b", "msg-old", "msg-b")]
+        again = uow.record_processed_many(["msg-a", "msg-c"])
+
+    assert new == {"msg-a", "msg-b"}
+    assert answers == [True, True, False, False]
+    assert again == {"msg-c"}
+    with sql_store.unit_of_work() as uow:
+        assert all(uow.already_processed(m) for m in ("msg-a", "msg-b", "msg-c"))
+
+
+def test_a_batch_recorded_at_once_is_rolled_back_with_its_transaction(
+    sql_store: SqlStore,
+) -> None:
+    with pytest.raises(RuntimeError), sql_store.unit_of_work() as uow:
+        uow.record_processed_many(["msg-1", "msg-2"])
+        raise RuntimeError("poison")
+
+    with sql_store.unit_of_work() as uow:
+        assert uow.record_processed_many(["msg-1", "msg-2"]) == {"msg-1", "msg-2"}
+
+
+def test_a_prefetched_batch_costs_a_fixed_number_of_reads(sql_store: SqlStore) -> None:
+    """The round trips a batch of 30 events over 3 datasets makes, by kind of statement."""
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, _params, _context, _many) -> None:
+        statements.append(statement.split()[0].upper())
+
+    event.listen(sql_store.engine, "before_cursor_execute", count)
+    try:
+        with sql_store.unit_of_work() as uow:
+            message_ids = [f"msg-{k}" for k in range(30)]
+            uow.prefetch(message_ids, ["ds-0", "ds-1", "ds-2"])
+            for k, message_id in enumerate(message_ids):
+                uow.record_processed(message_id)
+                uow.set_dataset_name(f"ds-{k % 3}", f"name {k % 3}")
+                uow.add_file(f"ds-{k % 3}", FileInfo(f"f-{k}", f"{k}.bin"))
+                uow.dataset(f"ds-{k % 3}")
+    finally:
+        event.remove(sql_store.engine, "before_cursor_execute", count)
+
+    selects = statements.count("SELECT")
+    inserts = statements.count("INSERT")
+    assert selects <= 4  # prefetch: ledger, names, files (plus SQLite's connection probe)
+    assert inserts == 30 + 2  # one per ledger row, then one executemany per inventory table
+
+
 def test_errors_that_are_not_connection_failures_are_not_store_errors(
     sql_store: SqlStore,
 ) -> None:
@@ -204,3 +341,40 @@ def test_concurrent_transactions_record_a_message_once(pg_url: str, pg_schema: s
         store.close()
 
     assert results == [True, False]
+
+
+@pytest.mark.postgres
+def test_a_prefetch_does_not_change_how_concurrent_transactions_record_a_message(
+    pg_url: str, pg_schema: str
+) -> None:
+    from switchboard.store.migrate import upgrade
+
+    upgrade(pg_url, pg_schema)
+    store = SqlStore(pg_url, schema=pg_schema)
+
+    def prefetch_then_record(uow: SqlUnitOfWork) -> bool:
+        uow.prefetch(["msg-1"], ["ds-1"])
+        return uow.record_processed("msg-1")
+
+    try:
+        results = _race(store, prefetch_then_record)
+    finally:
+        store.close()
+
+    assert results == [True, False]
+
+
+@pytest.mark.postgres
+def test_concurrent_transactions_recording_a_batch_at_once_record_each_message_once(
+    pg_url: str, pg_schema: str
+) -> None:
+    from switchboard.store.migrate import upgrade
+
+    upgrade(pg_url, pg_schema)
+    store = SqlStore(pg_url, schema=pg_schema)
+    try:
+        results = _race(store, lambda uow: uow.record_processed_many(["msg-2", "msg-1"]))
+    finally:
+        store.close()
+
+    assert results == [{"msg-1", "msg-2"}, set()]
