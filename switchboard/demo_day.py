@@ -17,7 +17,8 @@ Contents of `generate_day()` with the defaults (exact, for rule tests to assert)
   `<ts>_metadata.json`; 8 of them also get `<ts>_east.ply` (28 events): ply2las fires 8 times,
   and 2 datasets stay incomplete all day.
 - 30 `RGB GeoTIFFs - <date>__HH-MM-SS-mmm` datasets, each with `<ts>_left.tif` and
-  `<ts>_right.tif` (60 events; 30 left GeoTIFFs for a full-field collection).
+  `<ts>_right.tif` (60 events; 30 left GeoTIFFs for a full-field collection: the mosaic of
+  `rules/collections.yaml` fires once).
 - 25 unrelated files that no TERRA rule should pick up: 10 `.csv` in `weather - <date>`,
   10 `.json` in `EnvironmentLogger - <date>` and 5 `.txt` in `notes` (25 events).
 
@@ -57,7 +58,7 @@ TOTAL_EVENTS = (
     + 2 * RGB_DATASETS
     + UNRELATED_FILES
 )
-EXPECTED_FIRINGS = {"bin2tif": 20, "flir2tif": 15, "ply2las": 8}
+EXPECTED_FIRINGS = {"bin2tif": 20, "flir2tif": 15, "ply2las": 8, "fieldmosaic": 1}
 
 HOST = "https://clowder.example.org"
 ROUTING_KEY = "clowder.dataset.file.added"
@@ -152,6 +153,19 @@ def _sensor_datasets(
     return found
 
 
+def _metadata(
+    rng: random.Random,
+    dataset: _Dataset,
+    stamp: str,
+    ready: datetime,
+    size: tuple[int, int],
+    delay_s: tuple[int, int],
+) -> _Upload:
+    """A capture's `<stamp>_metadata.json`; draws its size before its delay, as the day needs."""
+    metadata_size = rng.randint(*size)
+    return _Upload(ready + _delay(rng, *delay_s), dataset, f"{stamp}_metadata.json", metadata_size)
+
+
 def _stereo_top(rng: random.Random, start: datetime) -> list[_Upload]:
     uploads = []
     for dataset, stamp, ready in _sensor_datasets(
@@ -159,9 +173,7 @@ def _stereo_top(rng: random.Random, start: datetime) -> list[_Upload]:
     ):
         for suffix, size in (("_left.bin", 8_147_712), ("_right.bin", 8_147_712)):
             uploads.append(_Upload(ready + _delay(rng, 10, 900), dataset, stamp + suffix, size))
-        metadata_size = rng.randint(5_000, 9_000)
-        at = ready + _delay(rng, 10, 900)
-        uploads.append(_Upload(at, dataset, f"{stamp}_metadata.json", metadata_size))
+        uploads.append(_metadata(rng, dataset, stamp, ready, (5_000, 9_000), (10, 900)))
     return uploads
 
 
@@ -171,9 +183,7 @@ def _flir(rng: random.Random, start: datetime) -> list[_Upload]:
         rng, "flirIrCamera", start + timedelta(hours=9, minutes=5), FLIR_DATASETS, (150, 300)
     ):
         uploads.append(_Upload(ready + _delay(rng, 10, 900), dataset, f"{stamp}_ir.bin", 614_400))
-        metadata_size = rng.randint(3_000, 6_000)
-        at = ready + _delay(rng, 10, 900)
-        uploads.append(_Upload(at, dataset, f"{stamp}_metadata.json", metadata_size))
+        uploads.append(_metadata(rng, dataset, stamp, ready, (3_000, 6_000), (10, 900)))
     return uploads
 
 
@@ -191,9 +201,7 @@ def _scanner(rng: random.Random, start: datetime) -> list[_Upload]:
             size = rng.randint(200_000_000, 520_000_000)
             at = ready + _delay(rng, 120, 1800)
             uploads.append(_Upload(at, dataset, f"{stamp}_{side}.ply", size))
-        metadata_size = rng.randint(6_000, 12_000)
-        at = ready + _delay(rng, 60, 600)
-        uploads.append(_Upload(at, dataset, f"{stamp}_metadata.json", metadata_size))
+        uploads.append(_metadata(rng, dataset, stamp, ready, (6_000, 12_000), (60, 600)))
     return uploads
 
 

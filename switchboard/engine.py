@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .collections.spec import Collected, render_collected
 from .jobids import job_id
 from .model import DatasetView, Decision, Evaluation, Event, Submission, SubmitRequest
 from .rules.fields import EVENT_FIELDS, Subject, event_field, is_secret, walk
@@ -22,6 +24,17 @@ from .rules.runner import RuleRunner
 from .rules.templates import MissingValue
 
 MAX_ERROR_CHARS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class CollectingEvaluation(Evaluation):
+    """An Evaluation plus what matching `collect:` rules ask of their collections.
+
+    A collect rule's decision is matched (with its firing's requests, for `explain`) but yields
+    no submission here: the processor adds the member and fires when `until` holds.
+    """
+
+    collects: tuple[Collected, ...] = field(default_factory=tuple)
 
 
 class Engine:
@@ -44,8 +57,9 @@ class Engine:
         `dataset` must already include this event's file.
         """
         subject = Subject(event, dataset)
+        collects: list[Collected] = []
         decisions = [
-            self._decide_declarative(self._declarative[i], subject, thorough=False)
+            self._decide_declarative(self._declarative[i], subject, thorough=False, into=collects)
             for i in self._index.candidates(subject)
         ]
         decisions.extend(
@@ -53,7 +67,7 @@ class Engine:
         )
         if self._python and len(decisions) > 1:
             decisions.sort(key=lambda d: self._order[d.rule])
-        return Evaluation(event, tuple(decisions))
+        return CollectingEvaluation(event, tuple(decisions), tuple(collects))
 
     def explain(self, event: Event, dataset: DatasetView) -> Evaluation:
         """A decision with reasons for every loaded rule, without the index (for `explain`).
@@ -76,7 +90,9 @@ class Engine:
                 decisions.append(self._decide_python(r, event, dataset))
         return Evaluation(event, tuple(decisions))
 
-    def _decide_declarative(self, r: Rule, subject: Subject, *, thorough: bool) -> Decision:
+    def _decide_declarative(
+        self, r: Rule, subject: Subject, *, thorough: bool, into: list[Collected] | None = None
+    ) -> Decision:
         reasons: list[str] = []
         captures: dict[str, str] = {}
         held = True
@@ -102,9 +118,15 @@ class Engine:
 
         try:
             requests = tuple(spec.render(lookup) for spec in r.submits)
-        except MissingValue as exc:
+            if r.collect is not None:
+                collected = render_collected(r.name, r.collect, lookup, requests)
+                reasons.append(f"collects member {collected.member!r} into {collected.key!r}")
+        except (MissingValue, ValueError) as exc:
             return Decision(r.name, False, tuple(reasons), error=str(exc))
-        return self._checked(r, subject.event, tuple(reasons), requests)
+        decision = self._checked(r, subject.event, tuple(reasons), requests)
+        if r.collect is not None and decision.matched and into is not None:
+            into.append(collected)
+        return decision
 
     def _decide_python(self, r: Rule, event: Event, dataset: DatasetView) -> Decision:
         assert r.function is not None
@@ -157,6 +179,9 @@ class Engine:
         result: list[Submission] = []
         seen: set[str] = set()
         for decision in evaluation.matched:
+            found = self.rules.get(decision.rule)
+            if found is not None and found.collect is not None:
+                continue  # a collection fires through the processor, not per event
             for request in decision.requests:
                 if request.resource == "file":
                     resource_id = event.file.id if event.file is not None else ""
@@ -178,6 +203,8 @@ class Engine:
                         via=request.via,
                         parameters=request.parameters,
                         event_message_id=event.message_id,
+                        entrypoint=request.entrypoint,
+                        runtime_env=request.runtime_env,
                     )
                 )
         return result

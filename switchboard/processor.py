@@ -1,7 +1,8 @@
 """Turns one batch of deliveries into committed state: the heart of the daemon's loop, free of I/O.
 
 Each batch is parsed, enriched (dataset names Clowder must be asked for), matched and then
-committed in one transaction: dedup ledger, inventory and outbox rows. Nothing is acknowledged
+committed in one transaction: dedup ledger, inventory, collection progress and firings, and
+outbox rows. Nothing is acknowledged
 here; the caller acks only what `BatchResult` says was committed, dead-letters what could not
 be parsed or kept failing, and delays what waits on Clowder.
 """
@@ -10,9 +11,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import Any, Protocol
 
+import rule_utils
+
+from .collections.firing import Collector
+from .collections.spec import Collected
 from .errors import ClowderRejected, ClowderUnavailable, MalformedEvent, StoreError
 from .events import parse_event
 from .model import DatasetView, Event, Submission
@@ -66,12 +73,15 @@ class Processor:
         *,
         max_event_bytes: int = 1_048_576,
         dataset_names: DatasetNames | None = None,
+        manifest_dir: str = "",
+        collector: Collector | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
         self.message_builder = message_builder
         self.max_event_bytes = max_event_bytes
         self.dataset_names = dataset_names
+        self.collector = collector or Collector(manifest_dir)
 
     def process(self, deliveries: Sequence[Delivery]) -> BatchResult:
         """Handle one batch; raises StoreError when the database is unreachable (retry later)."""
@@ -130,10 +140,12 @@ class Processor:
         if not items:
             return
         partial = BatchResult()
+        collects: list[tuple[Event, Collected]] = []
         try:
             with self.store.unit_of_work() as uow:
                 for item in items:
-                    self._apply(uow, item, names, partial)
+                    self._apply(uow, item, names, partial, collects)
+                self._collect(uow, collects, partial)
         except StoreError:
             raise
         except Exception as exc:  # any bug or bad data isolates the event, not the daemon
@@ -152,7 +164,12 @@ class Processor:
         result.rule_errors.extend(partial.rule_errors)
 
     def _apply(
-        self, uow: UnitOfWork, item: _Parsed, names: dict[str, str], result: BatchResult
+        self,
+        uow: UnitOfWork,
+        item: _Parsed,
+        names: dict[str, str],
+        result: BatchResult,
+        collects: list[tuple[Event, Collected]],
     ) -> None:
         event = item.event
         if not uow.record_processed(event.message_id):
@@ -166,7 +183,9 @@ class Processor:
             if event.file is not None and event.file.id != dataset_id:
                 uow.add_file(dataset_id, event.file)
         view = uow.dataset(dataset_id) if dataset_id else DatasetView(id="")
-        evaluation = self.engine.evaluate(event, view)
+        progress = getattr(uow, "progress", None)
+        with rule_utils.bound(progress) if progress is not None else nullcontext():
+            evaluation = self.engine.evaluate(event, view)
         for decision in evaluation.decisions:
             if decision.error is not None:
                 result.rule_errors.append((decision.rule, event.message_id, decision.error))
@@ -174,3 +193,17 @@ class Processor:
             body, properties = self.message_builder(event, submission)
             if uow.add_submission(submission, body, properties):
                 result.submissions.append(submission)
+        collects.extend((event, c) for c in getattr(evaluation, "collects", ()))
+
+    def _collect(
+        self, uow: UnitOfWork, collects: list[tuple[Event, Collected]], result: BatchResult
+    ) -> None:
+        """Apply the batch's collect decisions, sorted by (rule, key) and otherwise in arrival
+        order: every transaction locks collections in the same order, so concurrent daemons
+        queue up on a busy collection instead of deadlocking."""
+        collects.sort(key=lambda pair: (pair[1].rule, pair[1].key))
+        for _, grouped in groupby(collects, key=lambda pair: (pair[1].rule, pair[1].key)):
+            firings, errors = self.collector.apply(uow, list(grouped), self.message_builder)
+            result.rule_errors.extend(errors)
+            for firing in firings:
+                result.submissions.extend(firing.submissions)

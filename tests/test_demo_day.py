@@ -193,3 +193,13 @@ def test_file_events_of_different_datasets_interleave(day: list[dict]) -> None:
 def test_events_are_in_publish_order(day: list[dict]) -> None:
     seconds = [int(record["body"]["msgid"][:8], 16) for record in day]
     assert seconds == sorted(seconds)
+
+
+def test_the_left_geotiffs_of_the_day_fill_the_full_field_collection_once(day: list[dict]) -> None:
+    from switchboard.rules import load_rules
+
+    rgb = datasets_of(day, "RGB GeoTIFFs")
+    lefts = [name for files in rgb.values() for name in files if name.endswith("_left.tif")]
+    [mosaic] = load_rules([Path(__file__).parents[1] / "rules" / "collections.yaml"])
+    assert mosaic.collect.until.count == len(lefts) == 30
+    assert demo_day.EXPECTED_FIRINGS["fieldmosaic"] == 1

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..model import DatasetView, Event, EventKind, ResourceType, SubmitRequest, Via
 from .conditions import Condition, Requirement
 from .templates import Template, ValueTree, render_value
+
+if TYPE_CHECKING:
+    from ..collections.spec import CollectSpec
 
 RuleKind = Literal["yaml", "python"]
 DEFAULT_ON: tuple[str, ...] = (EventKind.FILE_ADDED.value,)
@@ -23,12 +26,19 @@ class SubmitSpec:
     resource: ResourceType = "dataset"
     via: Via = "amqp"
     parameters: ValueTree = field(default_factory=dict)
+    entrypoint: str | None = None  # via ray; literal text, never a template (it meets a shell)
+    runtime_env: Mapping[str, Any] | None = None
 
     def render(self, lookup: Callable[[str], Any]) -> SubmitRequest:
         """The concrete request for one event; MissingValue if a template field is absent."""
         parameters = render_value(self.parameters, lookup)
         return SubmitRequest(
-            self.extractor.render(lookup), self.resource, self.via, MappingProxyType(parameters)
+            self.extractor.render(lookup),
+            self.resource,
+            self.via,
+            MappingProxyType(parameters),
+            self.entrypoint,
+            self.runtime_env,
         )
 
 
@@ -51,6 +61,7 @@ class Rule:
     require: tuple[Requirement, ...] = ()
     submits: tuple[SubmitSpec, ...] = ()
     function: Callable[[Event, DatasetView], Any] | None = None
+    collect: CollectSpec | None = None
 
     @property
     def targets(self) -> tuple[str, ...]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Problem
-from ..model import EventKind, kinds_matching
+from ..model import EventKind, kinds_matching, plain_runtime_env, ray_target_problems
 from .conditions import (
     CompileContext,
     Condition,
@@ -21,9 +22,12 @@ from .operators import did_you_mean
 from .templates import Template, TemplateError, compile_value, parse_template, tree_templates
 from .yaml_source import line_of, line_of_node, load_yaml
 
+if TYPE_CHECKING:
+    from ..collections.spec import CollectSpec
+
 RULE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
-RULE_KEYS = ("name", "description", "enabled", "on", "when", "require", "submit")
-SUBMIT_KEYS = ("extractor", "resource", "via", "parameters")
+RULE_KEYS = ("name", "description", "enabled", "on", "when", "require", "collect", "submit")
+SUBMIT_KEYS = ("extractor", "resource", "via", "parameters", "entrypoint", "runtime_env")
 RESOURCES = ("file", "dataset")
 VIAS = ("amqp", "clowder-api", "ray")
 
@@ -116,6 +120,8 @@ def _compile_rule(node: Any, line: int, path: str, report: _Problems) -> Rule | 
         node.get("submit"), line_of(node, "submit", line), label, captures, report
     )
 
+    collect = _compile_collect(node, line, label, captures, path, report)
+
     if len(report.items) > before:
         return None
     assert isinstance(name, str) and on is not None
@@ -130,7 +136,22 @@ def _compile_rule(node: Any, line: int, path: str, report: _Problems) -> Rule | 
         when=when,
         require=require,
         submits=submits,
+        collect=collect,
     )
+
+
+def _compile_collect(
+    node: Mapping[str, Any], line: int, label: str, captures: set[str], path: str, report: _Problems
+) -> CollectSpec | None:
+    if "collect" not in node:
+        return None
+    from ..collections.spec import CollectCompiler  # imported late: it imports this package
+
+    def fields_known(fields: tuple[str, ...], at: int) -> bool:
+        return _fields_known(fields, at, label, captures, report)
+
+    compiler = CollectCompiler(label, report, fields_known, str(Path(path).parent))
+    return compiler.compile(node["collect"], line_of(node, "collect", line))
 
 
 def _compile_on(value: Any, line: int, label: str, report: _Problems) -> tuple[str, ...] | None:
@@ -234,6 +255,10 @@ def _compile_submit(
             f"{label}: via must be one of {', '.join(VIAS)}, not {via!r}",
         )
         ok = False
+    entrypoint, runtime_env = node.get("entrypoint"), node.get("runtime_env")
+    for key, reason in ray_target_problems(via, entrypoint, runtime_env):
+        report(line_of(node, key, line), f"{label}: {reason}")
+        ok = False
     parameters = node.get("parameters", {})
     p_line = line_of(node, "parameters", line)
     tree: Any = {}
@@ -255,7 +280,7 @@ def _compile_submit(
                     ok = False
     if not ok or template is None:
         return None
-    return SubmitSpec(template, resource, via, tree)
+    return SubmitSpec(template, resource, via, tree, entrypoint, plain_runtime_env(runtime_env))
 
 
 def _template(

@@ -1,0 +1,1 @@
+"""Collections: YAML `collect:` specs, firing, manifests, the quiet-period sweeper and reports."""
