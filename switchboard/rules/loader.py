@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import Problem, RuleLoadError
+from .legacy import LegacyContext, is_legacy_module, rules_from_legacy
 from .model import Rule, RuleSet
 from .python_rules import rules_from_module
 from .yaml_rules import rules_from_yaml
@@ -58,8 +59,10 @@ def rule_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Problem]]:
     return files, problems
 
 
-def _load_file(path: Path) -> tuple[list[Rule], list[Problem]]:
+def _load_file(path: Path, legacy: LegacyContext | None) -> tuple[list[Rule], list[Problem]]:
     if path.suffix == ".py":
+        if is_legacy_module(path):
+            return rules_from_legacy(path, legacy)
         return rules_from_module(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -68,16 +71,18 @@ def _load_file(path: Path) -> tuple[list[Rule], list[Problem]]:
     return rules_from_yaml(str(path), text)
 
 
-def load_rules(paths: Iterable[str | Path]) -> RuleSet:
+def load_rules(paths: Iterable[str | Path], *, legacy: LegacyContext | None = None) -> RuleSet:
     """Load every rule under `paths`; RuleLoadError lists every problem in every file.
 
     A rule name defined twice (in one file or across files) is reported at the second definition.
+    A `rules.py` beside a `rule_extractor_map.json` is a legacy rulechecker module; `legacy`
+    (`LegacyContext.from_settings(settings)`) gives its rules host, key and mounted paths.
     """
     files, problems = rule_files(paths)
     rules: list[Rule] = []
     first_seen: dict[str, Rule] = {}
     for path in files:
-        loaded, file_problems = _load_file(path)
+        loaded, file_problems = _load_file(path, legacy)
         problems.extend(file_problems)
         for r in loaded:
             first = first_seen.get(r.name)

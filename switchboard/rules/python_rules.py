@@ -10,6 +10,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from types import ModuleType
 from typing import Any, overload
 
 from ..errors import Problem
@@ -101,8 +102,8 @@ def _error_line(exc: BaseException, path: Path) -> int:
     return lines[-1] if lines else 1
 
 
-def rules_from_module(path: str | Path) -> tuple[list[Rule], list[Problem]]:
-    """Import the module at `path` under a unique name and collect its rules in definition order.
+def import_rule_module(path: str | Path) -> tuple[ModuleType | None, list[Problem]]:
+    """Import the module at `path` under a unique name; the module, or the problem stopping it.
 
     The file's own folder is on sys.path during the import only, so a rules module can import
     helper modules beside it (the loader skips files starting with `_`, the place for helpers).
@@ -112,7 +113,7 @@ def rules_from_module(path: str | Path) -> tuple[list[Rule], list[Problem]]:
     module_name = _module_name(resolved)
     spec = importlib.util.spec_from_file_location(module_name, resolved)
     if spec is None or spec.loader is None:
-        return [], [Problem(shown, 1, "cannot import: not a Python module")]
+        return None, [Problem(shown, 1, "cannot import: not a Python module")]
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     folder = str(resolved.parent)
@@ -123,16 +124,25 @@ def rules_from_module(path: str | Path) -> tuple[list[Rule], list[Problem]]:
         sys.modules.pop(module_name, None)
         message = exc.msg if isinstance(exc, SyntaxError) else str(exc)
         reason = f"cannot import: {type(exc).__name__}: {message}"
-        return [], [Problem(shown, _error_line(exc, resolved), reason)]
+        return None, [Problem(shown, _error_line(exc, resolved), reason)]
     finally:
         if folder in sys.path:
             sys.path.remove(folder)
+    return module, []
+
+
+def rules_from_module(path: str | Path) -> tuple[list[Rule], list[Problem]]:
+    """Import the module at `path` (see `import_rule_module`) and collect its rules in order."""
+    module, problems = import_rule_module(path)
+    if module is None:
+        return [], problems
     rules: list[Rule] = []
     seen: set[int] = set()
+    name = module.__name__
     for value in vars(module).values():
-        if isinstance(value, Rule) and id(value) not in seen and _defined_in(value, module_name):
+        if isinstance(value, Rule) and id(value) not in seen and _defined_in(value, name):
             seen.add(id(value))
-            rules.append(_with_source(value, shown))
+            rules.append(_with_source(value, str(path)))
     return rules, []
 
 

@@ -1,0 +1,334 @@
+"""Legacy rulechecker rules: a TERRA-REF `rules.py` beside its `rule_extractor_map.json`, as is.
+
+The original rulechecker imported `rules.py`, and for every entry of the map called the module
+function of that name as `rule(extractor, connector, host, secret_key, resource, rulemap)`,
+where `resource` is pyclowder's dataset resource and `rulemap` the map entry. The function
+answers `{extractor: {"process": bool, "parameters": {...}}}`; each extractor with `process`
+true gets a submission carrying those parameters. Here every map entry becomes an ordinary
+`Rule` (kind "legacy") whose function adapts that call, so the engine runs it like any Python
+rule (own worker thread, timeout, errors isolated) and rule_utils reaches the event's
+transaction. Job ids are the engine's: (rule, extractor, dataset, generation "0"), so a
+redelivered or re-sent event for the same dataset can never submit twice, while an operator's
+manual re-check (the original way to re-evaluate a day) is a new job.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import Problem
+from ..model import DatasetView, Event, SubmitRequest, kinds_matching, submit
+from .model import Rule
+from .python_rules import import_rule_module
+
+MAP_NAME = "rule_extractor_map.json"
+MODULE_NAME = "rules.py"
+LEGACY_ON: tuple[str, ...] = ("dataset.file.added", "manual.dataset")
+EXTRACT_LEVELS = ("dataset", "file")
+SIGNATURE = "(extractor, connector, host, secret_key, resource, rulemap)"
+
+log = logging.getLogger(__name__)
+
+
+def is_legacy_module(path: Path) -> bool:
+    """Whether `path` is a rulechecker `rules.py` (one with `rule_extractor_map.json` beside it)."""
+    return path.name == MODULE_NAME and (path.parent / MAP_NAME).is_file()
+
+
+@dataclass(frozen=True)
+class LegacyContext:
+    """What the rulechecker passed every rule besides the resource, from Switchboard's settings.
+
+    An empty `host` or `secret_key` falls back to the event's own `host` / `secretKey`, which is
+    what pyclowder handed its callbacks.
+    """
+
+    host: str = ""
+    secret_key: str = field(default="", repr=False)
+    mounted_paths: Mapping[str, str] = field(default_factory=dict)
+    extractor_name: str = "switchboard"
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> LegacyContext:
+        """From a `Settings` (clowder_url, clowder_key, mounted_paths, queue)."""
+        return cls(
+            host=getattr(settings, "clowder_url", "") or "",
+            secret_key=getattr(settings, "clowder_key", "") or "",
+            mounted_paths=dict(getattr(settings, "mounted_paths", None) or {}),
+            extractor_name=getattr(settings, "queue", "") or "switchboard",
+        )
+
+
+class LegacyConnector:
+    """The part of pyclowder's connector that rule modules read (`mounted_paths`)."""
+
+    def __init__(self, mounted_paths: Mapping[str, str], extractor_name: str) -> None:
+        self.mounted_paths = dict(mounted_paths)
+        self.extractor_name = extractor_name
+        self.ssl_verify = True
+
+
+class LegacyExtractor:
+    """Stands in for the rulechecker's pyclowder Extractor (`extractor_info`, `logger`)."""
+
+    def __init__(self, name: str) -> None:
+        self.extractor_info = {"name": name, "categories": ["WORKFLOW"]}
+        self.logger = logging.getLogger(f"switchboard.legacy.{name}")
+
+
+class LegacyRuleError(RuntimeError):
+    """A legacy rule's answer is not `{extractor: {"process": bool, "parameters": {...}}}`."""
+
+
+class LegacyCall:
+    """The `Rule.function` of a legacy rule: builds the original arguments, checks the answer.
+
+    `__code__` is the legacy function's, so the engine places a rule's errors in `rules.py`.
+    """
+
+    def __init__(
+        self,
+        function: Any,
+        rulemap: Mapping[str, Any],
+        context: LegacyContext,
+    ) -> None:
+        self.function = function
+        self.rulemap = rulemap
+        self.context = context
+        self.__doc__ = function.__doc__
+        self.__name__ = function.__name__
+
+    @property
+    def __code__(self) -> Any:
+        return self.function.__code__
+
+    def __call__(self, event: Event, dataset: DatasetView) -> list[SubmitRequest]:
+        if not event.dataset_id:
+            return []  # rulechecker rules are dataset rules; pyclowder would build no resource
+        host = self.context.host or event.host or str(event.body.get("host") or "")
+        secret = self.context.secret_key or str(event.body.get("secretKey") or "")
+        rulemap = copy.deepcopy(dict(self.rulemap))
+        try:
+            answer = self.function(
+                LegacyExtractor(self.context.extractor_name),
+                LegacyConnector(self.context.mounted_paths, self.context.extractor_name),
+                host,
+                secret,
+                dataset_resource(event, dataset),
+                rulemap,
+            )
+        except Exception as exc:
+            if secret and len(secret) >= 4 and secret in str(exc):
+                redacted = str(exc).replace(secret, "<redacted>")
+                error = LegacyRuleError(f"{type(exc).__name__}: {redacted}")
+                raise error.with_traceback(exc.__traceback__) from None
+            raise
+        return self.requests(answer)
+
+    def requests(self, answer: Any) -> list[SubmitRequest]:
+        """The submissions a rule's answer asks for, in the map's extractor order."""
+        extractors: Mapping[str, Any] = self.rulemap["extractors"]
+        if not isinstance(answer, Mapping):
+            raise LegacyRuleError(
+                f"returned {type(answer).__name__}; expected "
+                '{extractor: {"process": bool, "parameters": {...}}}'
+            )
+        unknown = [name for name in answer if name not in extractors]
+        if unknown:
+            raise LegacyRuleError(
+                f"returned extractor {unknown[0]!r}, which its entry in {MAP_NAME} does not list"
+            )
+        result = []
+        for name, config in extractors.items():
+            verdict = answer.get(name)
+            if verdict is None:
+                continue
+            if not isinstance(verdict, Mapping):
+                kind = type(verdict).__name__
+                raise LegacyRuleError(f"answer for {name!r} is {kind}, not a dict")
+            if not verdict.get("process"):
+                continue
+            parameters = _parameters(name, verdict.get("parameters"))
+            level = (config or {}).get("extract_level", "dataset")
+            result.append(submit(name, resource=level, parameters=parameters))
+        return result
+
+
+def _parameters(name: str, value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, str):  # fieldmosaic accepted parameters as a JSON string too
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except ValueError as exc:
+            raise LegacyRuleError(f"parameters for {name!r} are a string but not JSON") from exc
+    if not isinstance(value, Mapping):
+        raise LegacyRuleError(f"parameters for {name!r} are {type(value).__name__}, not a dict")
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError) as exc:
+        raise LegacyRuleError(f"parameters for {name!r} are not JSON: {exc}") from exc
+
+
+def _event_path(event: Event) -> str | None:
+    body = event.body
+    source = body.get("source")
+    extra = source.get("extra") if isinstance(source, Mapping) else None
+    for holder in (body, extra if isinstance(extra, Mapping) else {}):
+        for key in ("filepath", "file_path"):
+            value = holder.get(key)
+            if isinstance(value, str) and value:
+                return value
+    return None
+
+
+def dataset_resource(event: Event, dataset: DatasetView) -> dict[str, Any]:
+    """pyclowder's dataset resource for this event, built from Switchboard's inventory.
+
+    `filepath` is the path the event carries for its own file; Switchboard's inventory keeps no
+    paths, so any other file (or an event without one) gets its file name there.
+    """
+    triggering = event.file
+    carried = _event_path(event)
+    files = []
+    for f in dataset.files:
+        path = carried if triggering is not None and f.id == triggering.id and carried else f.name
+        files.append(
+            {
+                "id": f.id,
+                "filename": f.name,
+                "filepath": path,
+                "contentType": f.mime_type,
+                "size": "" if f.size is None else str(f.size),
+            }
+        )
+    name = dataset.name or event.dataset_name or ""
+    trigger_name = None
+    if triggering is not None:
+        trigger_name = next((f.name for f in dataset.files if f.id == triggering.id), None)
+        trigger_name = trigger_name or triggering.name or None
+    return {
+        "type": "dataset",
+        "id": dataset.id or event.dataset_id,
+        "name": name,
+        "files": files,
+        "triggering_file": trigger_name,
+        "parent": {},
+        "dataset_info": {"id": dataset.id or event.dataset_id, "name": name},
+    }
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+def _key_line(text: str, key: str) -> int:
+    pattern = re.compile(re.escape(json.dumps(key)) + r"\s*:")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if pattern.search(line):
+            return number
+    return 1
+
+
+def load_map(path: Path) -> tuple[dict[str, Any] | None, str, list[Problem]]:
+    """The parsed `rule_extractor_map.json`, its text, and every problem with its shape."""
+    shown = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, "", [Problem(shown, 1, f"cannot read: {exc}")]
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, text, [Problem(shown, exc.lineno, f"invalid JSON: {exc.msg}")]
+    shape = '{rule_name: {"extractors": {extractor_name: {...}}}}'
+    if not isinstance(data, dict):
+        return None, text, [Problem(shown, 1, f"must be a JSON object {shape}")]
+    if not data:
+        return None, text, [Problem(shown, 1, "names no rules")]
+    problems = []
+    for name, entry in data.items():
+        line = _key_line(text, name)
+        extractors = entry.get("extractors") if isinstance(entry, dict) else None
+        if not isinstance(extractors, dict) or not extractors:
+            reason = f'rule {name!r}: "extractors" must be a non-empty object ({shape})'
+            problems.append(Problem(shown, line, reason))
+            continue
+        for extractor, config in extractors.items():
+            where = _key_line(text, extractor) if extractor else line
+            if not extractor.strip():
+                problems.append(Problem(shown, where, f"rule {name!r}: empty extractor name"))
+            elif not isinstance(config, dict):
+                reason = f"rule {name!r}: extractor {extractor!r} must map to an object"
+                problems.append(Problem(shown, where, reason))
+            elif config.get("extract_level", "dataset") not in EXTRACT_LEVELS:
+                reason = (
+                    f"rule {name!r}: extractor {extractor!r}: extract_level must be "
+                    f"'dataset' or 'file', not {config['extract_level']!r}"
+                )
+                problems.append(Problem(shown, where, reason))
+    return (None if problems else data), text, problems
+
+
+def _signature_problem(function: Any) -> str | None:
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return None  # builtins and C callables: let the call itself tell
+    try:
+        signature.bind(*range(6))
+    except TypeError as exc:
+        return f"must take {SIGNATURE}: {exc}"
+    return None
+
+
+def rules_from_legacy(
+    path: str | Path, context: LegacyContext | None = None
+) -> tuple[list[Rule], list[Problem]]:
+    """Load a rulechecker `rules.py` and the map beside it into one `Rule` per map entry."""
+    module_path = Path(path)
+    map_path = module_path.parent / MAP_NAME
+    shown_module, shown_map = str(path), str(map_path)
+    rulemap, text, problems = load_map(map_path)
+    if rulemap is None:
+        return [], problems
+    module, problems = import_rule_module(module_path)
+    if module is None:
+        return [], problems
+    context = context or LegacyContext()
+    kinds = kinds_matching(LEGACY_ON)
+    rules: list[Rule] = []
+    for name, entry in rulemap.items():
+        function = getattr(module, name, None)
+        if function is None or not callable(function):
+            what = "is not defined" if function is None else "is not a function"
+            reason = f"rule {name!r} {what} in {shown_module}"
+            problems.append(Problem(shown_map, _key_line(text, name), reason))
+            continue
+        code = getattr(function, "__code__", None)
+        line = code.co_firstlineno if code is not None else 1
+        wrong = _signature_problem(function)
+        if wrong is not None:
+            problems.append(Problem(shown_module, line, f"rule {name!r} {wrong}"))
+            continue
+        doc = (function.__doc__ or "").strip().splitlines()
+        targets = ", ".join(entry["extractors"])
+        rules.append(
+            Rule(
+                name=name,
+                kind="legacy",  # type: ignore[arg-type]  # RuleKind predates legacy rules
+                on=LEGACY_ON,
+                kinds=kinds,
+                source=f"{shown_module}:{line}",
+                description=doc[0] if doc else f"rulechecker rule for {targets}",
+                function=LegacyCall(function, entry, context),
+            )
+        )
+    return (rules if not problems else []), problems
