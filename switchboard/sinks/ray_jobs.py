@@ -1,0 +1,148 @@
+"""Submits `via: ray` outbox rows as Ray jobs through the Ray dashboard's job submission API."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ..amqp import redact_uri
+from ..errors import DeliveryFailed, SubmissionRejected
+from ..model import RAY_JOB_VARIABLE
+from ..outgoing import RAY_PROPERTY
+from ..ports import OutboxRow
+from ..rules.fields import is_secret
+
+DEFAULT_TIMEOUT_S = 60.0
+_STATUS = re.compile(r"status code (\d{3})")
+
+
+def ray_job_spec(row: OutboxRow) -> dict[str, Any]:
+    """The keyword arguments of `JobSubmissionClient.submit_job` for one row.
+
+    The submission id is the row's job id (so a replayed row can never start a second job),
+    and the job reads the message body, parameters included, as JSON from the environment
+    variable SWITCHBOARD_JOB. Secrets (Clowder's `secretKey`) are left out: Ray shows every
+    job's runtime_env on its dashboard, which has no login by default.
+    """
+    submission = row.submission
+    ray = row.properties.get(RAY_PROPERTY)
+    if not isinstance(ray, Mapping) or not isinstance(ray.get("entrypoint"), str):
+        raise SubmissionRejected(f"job {submission.job_id} has no Ray entrypoint in its row")
+    runtime_env = copy.deepcopy(dict(ray.get("runtime_env") or {}))
+    env_vars = dict(runtime_env.get("env_vars") or {})
+    body = {key: value for key, value in row.body.items() if not is_secret(key)}
+    env_vars[RAY_JOB_VARIABLE] = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    runtime_env["env_vars"] = env_vars
+    return {
+        "entrypoint": ray["entrypoint"],
+        "submission_id": submission.job_id,
+        "runtime_env": runtime_env,
+        "metadata": {
+            "rule": submission.rule,
+            "target": submission.extractor,
+            "job_id": submission.job_id,
+        },
+    }
+
+
+class RayJobSink:
+    """Send `via: ray` rows as Ray jobs (implements `ports.Sink`).
+
+    `address` is the dashboard's HTTP address (`http://ray-head:8265`). Ray is imported on the
+    first send, so the rest of Switchboard never imports it. An unreachable or failing
+    dashboard raises DeliveryFailed (the relay retries with backoff); a job spec Ray refuses
+    raises SubmissionRejected (failed at once). A submission id Ray already knows means an
+    earlier attempt got through: that counts as sent.
+
+    Note: Ray's client lets the RAY_ADDRESS / RAY_API_SERVER_ADDRESS environment variables
+    override `address`; Switchboard reads its own setting from the same RAY_ADDRESS.
+    """
+
+    def __init__(self, address: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        if importlib.util.find_spec("ray") is None:
+            raise ImportError(
+                "RAY_ADDRESS is set but Ray is not installed: pip install 'switchboard[ray]'"
+            )
+        self.address = address
+        self.where = redact_uri(address)  # for messages: a password in the URL stays out
+        self.timeout_s = timeout_s
+        self._client: Any = None
+
+    def send(self, row: OutboxRow) -> None:
+        spec = ray_job_spec(row)
+        job_id = row.submission.job_id
+        refused = _authentication_error()
+        try:
+            self._connect().submit_job(**spec)
+        except (ValueError, TypeError, refused) as exc:  # Ray's checks of the spec, or of us
+            raise SubmissionRejected(f"Ray refused job {job_id}: {self._say(exc)}") from exc
+        except OSError as exc:  # connection refused, reset, timed out (requests' errors too)
+            self._client = None
+            raise DeliveryFailed(f"Ray at {self.where} unreachable: {self._say(exc)}") from exc
+        except RuntimeError as exc:
+            if self._exists(job_id):
+                return  # an earlier attempt submitted it (the answer was lost, or a replay)
+            status = _status_of(exc)
+            if status is not None and 400 <= status < 500:
+                raise SubmissionRejected(f"Ray refused job {job_id}: {self._say(exc)}") from exc
+            message = f"Ray at {self.where} failed job {job_id}: {self._say(exc)}"
+            raise DeliveryFailed(message) from exc
+
+    def close(self) -> None:
+        self._client = None
+
+    def _say(self, exc: Exception) -> str:
+        """Ray's error, short (it holds the server's whole traceback) and without secrets."""
+        return _short(exc).replace(self.address, self.where)
+
+    def _connect(self) -> Any:
+        """The job submission client; building it asks the dashboard for its version."""
+        if self._client is None:
+            self._client = _timed_client(self.address, self.timeout_s)
+        return self._client
+
+    def _exists(self, job_id: str) -> bool:
+        """Whether Ray knows a job with this submission id (False if it cannot tell)."""
+        try:
+            self._connect().get_job_info(job_id)
+        except (OSError, RuntimeError):
+            return False
+        return True
+
+
+def _timed_client(address: str, timeout_s: float) -> Any:
+    """Ray's JobSubmissionClient with a timeout on every request (Ray sets none)."""
+    from ray.job_submission import JobSubmissionClient
+
+    class TimedClient(JobSubmissionClient):
+        def _do_request(self, *args: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("timeout", timeout_s)
+            return super()._do_request(*args, **kwargs)
+
+    return TimedClient(address)
+
+
+def _authentication_error() -> type[Exception]:
+    """Ray's error for refused credentials (newer Rays only; imported late, like all of Ray)."""
+    import ray.exceptions
+
+    return getattr(ray.exceptions, "AuthenticationError", ValueError)
+
+
+def _status_of(exc: Exception) -> int | None:
+    """The HTTP status in Ray's `Request failed with status code N: ...` errors."""
+    found = _STATUS.search(str(exc))
+    return int(found.group(1)) if found else None
+
+
+def _short(exc: Exception, limit: int = 500) -> str:
+    """The first and last lines of a long message (a server traceback's last says why)."""
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    text = lines[-1] if lines else type(exc).__name__
+    if len(lines) > 1:
+        text = f"{lines[0]} ... {text}"
+    return text[:limit]

@@ -1,0 +1,277 @@
+"""The Ray sink against a real local Ray cluster (`ray start --head`, once per test session)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip(
+    "ray.job_submission", reason="Ray is not installed (pip install -e '.[dev]' installs it)"
+)
+
+from ray.job_submission import JobStatus, JobSubmissionClient
+
+from switchboard.collections.manifests import with_manifest_files
+from switchboard.engine import Engine
+from switchboard.errors import DeliveryFailed, SubmissionRejected
+from switchboard.events import event_from_record
+from switchboard.model import Submission
+from switchboard.outgoing import extractor_message
+from switchboard.ports import OutboxRow
+from switchboard.processor import Processor
+from switchboard.relay import Relay
+from switchboard.rules import load_rules
+from switchboard.sinks.ray_jobs import RayJobSink
+from switchboard.store.migrate import upgrade
+from switchboard.store.sql import SqlStore
+from switchboard.testing import ListDelivery
+from tests.test_ray_targets import FIXTURE, file_added
+
+pytestmark = pytest.mark.ray
+
+STARTUP_S = 90.0
+RAY_VARIABLES = ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS")  # Ray prefers them to its argument
+JOB_S = 90.0
+# What a job runs: it writes the SWITCHBOARD_JOB it got, and one variable the rule set, to argv[1].
+WRITE_JOB = (
+    "import json, os, sys; json.dump({'job': json.loads(os.environ['SWITCHBOARD_JOB']),"
+    " 'greeting': os.environ.get('GREETING')}, open(sys.argv[1], 'w'))"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def ray_address() -> Iterator[str]:
+    """A one-CPU Ray head with its dashboard (the job API) on free ports; stopped at the end.
+
+    `ray start --block` stays in the foreground; SIGINT makes it stop every process it started.
+    """
+    ray = Path(sys.executable).with_name("ray")
+    temp = tempfile.mkdtemp(prefix="sbray-")  # short: Ray's socket paths must fit in 107 bytes
+    dashboard = free_port()
+    ports = {
+        "--port": free_port(),
+        "--dashboard-port": dashboard,
+        "--dashboard-agent-listen-port": free_port(),
+        "--ray-client-server-port": free_port(),
+    }
+    command = [
+        str(ray if ray.exists() else shutil.which("ray") or "ray"),
+        "start",
+        "--head",
+        "--block",
+        "--num-cpus=1",
+        "--include-dashboard=true",
+        "--dashboard-host=127.0.0.1",
+        "--node-ip-address=127.0.0.1",
+        "--disable-usage-stats",
+        f"--temp-dir={temp}",
+        *(f"{flag}={port}" for flag, port in ports.items()),
+    ]
+    env = {k: v for k, v in os.environ.items() if k not in RAY_VARIABLES}
+    log_path = Path(temp) / "ray-start.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    address = f"http://127.0.0.1:{dashboard}"
+    try:
+        _wait_until_up(address, process, log_path)
+        yield address
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)  # the group this fixture started
+            process.wait()
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _wait_until_up(address: str, process: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + STARTUP_S
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"ray start exited with {process.returncode}:\n{log_path.read_text()}")
+        try:
+            JobSubmissionClient(address)
+        except (ConnectionError, RuntimeError):
+            if time.monotonic() > deadline:
+                pytest.fail(f"Ray's dashboard did not answer at {address}:\n{log_path.read_text()}")
+            time.sleep(0.3)
+        else:
+            return
+
+
+@pytest.fixture
+def client(ray_address: str, monkeypatch: pytest.MonkeyPatch) -> JobSubmissionClient:
+    for variable in RAY_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    return JobSubmissionClient(ray_address)
+
+
+def finished(client: JobSubmissionClient, job_id: str) -> JobStatus:
+    """Wait for the job to end; its final status."""
+    deadline = time.monotonic() + JOB_S
+    while not (status := client.get_job_status(job_id)).is_terminal():
+        if time.monotonic() > deadline:
+            pytest.fail(f"job {job_id} still {status}:\n{client.get_job_logs(job_id)}")
+        time.sleep(0.2)
+    return status
+
+
+def ray_row(entrypoint: str, runtime_env: dict[str, Any] | None = None) -> OutboxRow:
+    """A pending via-ray row for a collection firing, built the way the processor builds it."""
+    event = event_from_record(json.loads(FIXTURE.read_text(encoding="utf-8")))
+    submission = Submission(
+        job_id=str(uuid.uuid4()),
+        rule="mosaic-on-ray",
+        extractor="fieldmosaic",
+        resource_type="dataset",
+        resource_id=event.dataset_id or "",
+        via="ray",
+        parameters={"manifest_id": "manifest-1", "file_paths": "/manifests/manifest-1.json"},
+        event_message_id=event.message_id,
+        entrypoint=entrypoint,
+        runtime_env=runtime_env,
+    )
+    body, properties = extractor_message(event, submission)
+    return OutboxRow(submission, body, properties, "pending", 0, datetime.now(UTC))
+
+
+def writes_job_to(path: Path) -> str:
+    return shlex.join([sys.executable, "-c", WRITE_JOB, str(path)])
+
+
+def test_a_sent_row_runs_its_entrypoint_with_the_job_but_not_its_secret_key(
+    client: JobSubmissionClient, ray_address: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "job.json"
+    row = ray_row(writes_job_to(out), {"env_vars": {"GREETING": "hello"}})
+
+    RayJobSink(ray_address).send(row)
+
+    job_id = row.submission.job_id
+    assert finished(client, job_id) == JobStatus.SUCCEEDED, client.get_job_logs(job_id)
+    seen = json.loads(out.read_text())
+    assert row.body["secretKey"]
+    assert seen["job"] == {k: v for k, v in row.body.items() if k != "secretKey"}
+    assert seen["job"]["parameters"]["manifest_id"] == "manifest-1"
+    assert seen["job"]["job_id"] == job_id
+    assert seen["greeting"] == "hello"  # the rule's runtime_env is kept
+    metadata = client.get_job_info(job_id).metadata or {}
+    assert {k: metadata.get(k) for k in ("rule", "target", "job_id")} == {
+        "rule": "mosaic-on-ray",
+        "target": "fieldmosaic",
+        "job_id": job_id,
+    }
+
+
+def test_sending_the_same_row_twice_creates_one_job(
+    client: JobSubmissionClient, ray_address: str
+) -> None:
+    row = ray_row(shlex.join([sys.executable, "-c", "pass"]))
+    sink = RayJobSink(ray_address)
+
+    sink.send(row)
+    sink.send(row)  # a replayed outbox row
+    finished(client, row.submission.job_id)
+    sink.send(row)  # and once more after the job ended
+
+    ids = [job.submission_id for job in client.list_jobs()]
+    assert ids.count(row.submission.job_id) == 1
+
+
+def test_a_job_spec_ray_refuses_fails_for_good(
+    client: JobSubmissionClient, ray_address: str
+) -> None:
+    row = ray_row("true", {"pip": 123})  # not a list of requirements: Ray refuses it
+
+    with pytest.raises(SubmissionRejected, match="Ray refused job"):
+        RayJobSink(ray_address).send(row)
+    assert row.submission.job_id not in [job.submission_id for job in client.list_jobs()]
+
+
+def test_an_unreachable_ray_raises_delivery_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable in RAY_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    sink = RayJobSink(f"http://ops:s3cret@127.0.0.1:{free_port()}", timeout_s=5.0)
+
+    with pytest.raises(DeliveryFailed, match="unreachable") as failed:
+        sink.send(ray_row("true"))
+    assert "s3cret" not in str(failed.value)
+
+
+def test_the_relay_sends_a_fired_collection_to_ray_with_its_manifest(
+    client: JobSubmissionClient, ray_address: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "job.json"
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        f"""\
+- name: mosaic-on-ray
+  when:
+    file.name: {{suffix: "_left.tif"}}
+  collect:
+    key: "mosaic/{{dataset.id}}"
+    member: "{{file.id}}"
+    data: {{path: "/data/{{file.name}}"}}
+    until: {{count: 2}}
+    manifest_file: true
+  submit:
+    extractor: fieldmosaic
+    via: ray
+    entrypoint: {json.dumps(writes_job_to(out))}
+    runtime_env: {{env_vars: {{GREETING: hi}}}}
+    parameters: {{output_dataset: "Full Field"}}
+""",
+        encoding="utf-8",
+    )
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    upgrade(url)
+    store = SqlStore(url)
+    processor = Processor(
+        Engine(load_rules([rules])),
+        store,
+        extractor_message,
+        manifest_dir=str(tmp_path / "manifests"),
+    )
+    try:
+        fired = processor.process([ListDelivery.from_record(n, file_added(n)) for n in (1, 2)])
+        relay = Relay(store, with_manifest_files({"ray": RayJobSink(ray_address)}, store.engine))
+        stats = relay.run_once()
+        assert (stats.sent, stats.failed, stats.retried) == (1, 0, 0)
+        assert store.counts_by_status().get("sent") == 1
+    finally:
+        processor.engine.close()
+        store.close()
+
+    [submission] = fired.submissions
+    assert finished(client, submission.job_id) == JobStatus.SUCCEEDED
+    parameters = json.loads(out.read_text())["job"]["parameters"]
+    assert parameters["manifest_id"] == submission.parameters["manifest_id"]
+    assert parameters["output_dataset"] == "Full Field"
+    assert json.loads(Path(parameters["file_paths"]).read_text()) == [
+        "/data/plot-1_left.tif",
+        "/data/plot-2_left.tif",
+    ]
