@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .daemon import Daemon
+from .daemon import Backoff, Daemon
 from .engine import Engine
+from .errors import Problem, RuleLoadError, StoreError
 from .outgoing import extractor_message
 from .processor import Processor
 from .relay import Relay
 from .rules import load_rules
+from .rules.legacy import LegacyContext
+from .rules.model import RuleSet
 from .settings import Settings
 from .store.migrate import ensure_current
 from .store.sql import SqlStore
@@ -33,7 +37,10 @@ class App:
 
     def reload_rules(self) -> None:
         """Swap in freshly loaded rules; raises RuleLoadError and keeps the old ones if broken."""
-        ruleset = load_rules(self.settings.rules)
+        ruleset = load_rules(
+            self.settings.rules, legacy=LegacyContext.from_settings(self.settings)
+        )
+        refuse_ray_rules_without_address(ruleset, self.settings)
         self.engine = Engine(ruleset, rule_timeout_s=self.settings.rule_timeout_s)
         self.daemon.processor.engine = self.engine
 
@@ -45,39 +52,79 @@ class App:
                 log.warning("close failed: %s", exc)
 
 
-def build_app(settings: Settings) -> App:
-    """Wire the daemon from `settings`; connects to nothing until the loop runs."""
-    from .clowder import ClowderClient
+def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()) -> App:
+    """Wire the daemon from `settings`; connects to nothing until the loop runs.
+
+    `periodic` hooks run once per loop iteration after the relay (see `Daemon.run_periodic`).
+    With `settings.metrics_port` set, Prometheus metrics are served on that port.
+    """
+    from .clowder import ClowderClient, DatasetNameLookup
+    from .collections.manifests import with_manifest_files
+    from .collections.sweeper import Sweeper
     from .heartbeat import Heartbeat
     from .sinks.clowder_api import ClowderApiSink
     from .sinks.extractor_queue import ExtractorQueueSink
     from .source import RabbitSource
 
     ensure_current(settings.database_url)
-    ruleset = load_rules(settings.rules)
+    ruleset = load_rules(settings.rules, legacy=LegacyContext.from_settings(settings))
+    refuse_ray_rules_without_address(ruleset, settings)
     engine = Engine(ruleset, rule_timeout_s=settings.rule_timeout_s)
     store = SqlStore(settings.database_url)
-    clowder = (
-        ClowderClient(settings.clowder_url, settings.clowder_key) if settings.clowder_url else None
+    closers: list[Callable[[], Any]] = [store.close]
+    metrics = None
+    if settings.metrics_port:
+        from .metrics import Metrics
+
+        metrics = Metrics()
+        server = metrics.serve(settings.metrics_port)
+        closers += [server.shutdown, server.server_close]
+    source = RabbitSource(settings, client_name=f"switchboard {settings.queue}")
+    sink = ExtractorQueueSink(
+        settings.rabbitmq_uri, client_name=f"switchboard-sink {settings.queue}"
     )
-    source = RabbitSource(settings)
-    sinks: dict[str, Any] = {"amqp": ExtractorQueueSink(settings.rabbitmq_uri)}
-    if clowder is not None:
-        sinks["clowder-api"] = ClowderApiSink(clowder)
+    closers.append(sink.close)
+    sinks: dict[str, Any] = {"amqp": sink}
+    names = None
+    if settings.clowder_url:
+        sinks["clowder-api"] = ClowderApiSink(
+            ClowderClient(settings.clowder_url, settings.clowder_key)
+        )
+        # Lookups hold up a batch: one quick retry, then the events wait in the retry queue.
+        names = DatasetNameLookup(
+            ClowderClient(settings.clowder_url, settings.clowder_key, timeout_s=5.0, retries=1),
+            cooldown_s=settings.clowder_retry_delay_s,
+            between=source.keepalive,
+        )
+    if settings.ray_address:
+        from .sinks.ray_jobs import RayJobSink  # imports Ray only when it sends
+
+        sinks["ray"] = RayJobSink(settings.ray_address)
+        closers.append(sinks["ray"].close)
     processor = Processor(
         engine,
         store,
         extractor_message,
         max_event_bytes=settings.max_event_bytes,
-        dataset_names=clowder,
+        dataset_names=names,
+        manifest_dir=settings.manifest_dir,
     )
     relay = Relay(
         store,
-        sinks,
+        with_manifest_files(sinks, store.engine),  # a firing's manifest file, before it is sent
         max_attempts=settings.relay_max_attempts,
         backoff_s=settings.relay_backoff_s,
+        lease_s=settings.relay_lease_s,
+        keepalive=source.keepalive,
+        metrics=metrics,
     )
-    heartbeat = Heartbeat(settings.rabbitmq_uri, settings.queue, settings.heartbeat_interval_s)
+    heartbeat = Heartbeat(
+        settings.rabbitmq_uri,
+        settings.queue,
+        settings.heartbeat_interval_s,
+        client_name=f"switchboard-heartbeat {settings.queue}",
+    )
+    closers.append(heartbeat.close)
     daemon = Daemon(
         source,
         processor,
@@ -86,20 +133,74 @@ def build_app(settings: Settings) -> App:
         batch_wait_s=settings.batch_wait_s,
         heartbeat=heartbeat.beat,
         heartbeat_interval_s=settings.heartbeat_interval_s,
+        periodic=[Sweeper(processor), *periodic],  # fires quiet_for collections
+        metrics=metrics,
     )
-    closers = [store.close, sinks["amqp"].close, heartbeat.close]
     app = App(settings, store, engine, daemon, closers)
     daemon.reload_rules = app.reload_rules
     return app
 
 
-def run_daemon(settings: Settings) -> int:
-    """`switchboard run`: build, install signal handlers, loop until SIGTERM/SIGINT."""
-    app = build_app(settings)
+def refuse_ray_rules_without_address(ruleset: RuleSet, settings: Settings) -> None:
+    """RuleLoadError if a YAML rule submits `via: ray` and RAY_ADDRESS is not set.
+
+    Checked when the daemon starts or reloads, not when rules load, so `check`, `explain`,
+    `replay` and `demo` still work anywhere. A Python rule's targets are known only when it
+    runs: its Ray submissions fail in the relay (`no sink configured for via=ray`).
+    """
+    if settings.ray_address:
+        return
+    problems = []
+    for r in ruleset:
+        if any(spec.via == "ray" for spec in r.submits):
+            path, _, line = r.source.rpartition(":")
+            reason = f"rule {r.name!r} submits via ray but RAY_ADDRESS is not set"
+            problems.append(Problem(path, int(line) if line.isdigit() else 0, reason))
+    if problems:
+        raise RuleLoadError(problems)
+
+
+def run_daemon(settings: Settings, *, migrate: bool = False) -> int:
+    """`switchboard run`: build, install signal handlers, loop until SIGTERM/SIGINT.
+
+    A database that is down at startup is waited for with backoff (a deploy may start us before
+    PostgreSQL), so only a stop request or a real error (unmigrated schema, broken rules) ends it.
+    """
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    app = _build_when_database_is_up(settings, migrate=migrate, stop=stop)
+    if app is None:
+        return 0
     signal.signal(signal.SIGTERM, lambda *_: app.daemon.stop())
     signal.signal(signal.SIGINT, lambda *_: app.daemon.stop())
     signal.signal(signal.SIGHUP, lambda *_: app.daemon.request_reload())
+    if stop.is_set():
+        app.daemon.stop()
     try:
         return app.daemon.run()
     finally:
         app.close()
+
+
+def _build_when_database_is_up(
+    settings: Settings, *, migrate: bool, stop: threading.Event
+) -> App | None:
+    """Migrate (if asked) and build the app, retrying while the database is unreachable."""
+    from .store.engine import redacted
+    from .store.errors import store_errors
+    from .store.migrate import upgrade
+
+    backoff = Backoff()
+    where = redacted(settings.database_url)
+    while not stop.is_set():
+        try:
+            with store_errors(where):
+                if migrate:
+                    upgrade(settings.database_url)
+                return build_app(settings)
+        except StoreError as exc:
+            delay_s = backoff.next_delay_s()
+            log.warning("database unreachable at startup (%s); retrying in %.1f s", exc, delay_s)
+            stop.wait(delay_s)
+    return None

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .errors import MalformedEvent, NotMigrated, RuleLoadError, SwitchboardError
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .store.sql import SqlStore
 
 DEMO_DAY = Path(__file__).parent / "demo" / "day.jsonl"
 
@@ -22,11 +26,29 @@ def _settings(ctx: click.Context, **overrides: Any) -> Settings:
     return replace(base, **{k: v for k, v in overrides.items() if v not in (None, ())})
 
 
-def _load_rules(paths: Sequence[str]) -> Any:
-    from .rules import load_rules
+@contextlib.contextmanager
+def _migrated_store(url: str) -> Iterator[SqlStore]:
+    """The SqlStore at `url`, closed after; a clear refusal if it is not migrated to head."""
+    from .store.migrate import ensure_current
+    from .store.sql import SqlStore
 
     try:
-        return load_rules(paths)
+        ensure_current(url)
+    except NotMigrated as exc:
+        raise click.ClickException(str(exc)) from None
+    store = SqlStore(url)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _load_rules(paths: Sequence[str], settings: Settings) -> Any:
+    from .rules import load_rules
+    from .rules.legacy import LegacyContext
+
+    try:
+        return load_rules(paths, legacy=LegacyContext.from_settings(settings))
     except RuleLoadError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
@@ -47,9 +69,10 @@ def main(ctx: click.Context, log_level: str) -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-def check(paths: tuple[str, ...]) -> None:
+@click.pass_context
+def check(ctx: click.Context, paths: tuple[str, ...]) -> None:
     """Validate rule files; print the loaded rules, or every problem as path:line: reason."""
-    ruleset = _load_rules(paths)
+    ruleset = _load_rules(paths, ctx.obj)
     rows = [("NAME", "KIND", "ON", "TARGETS", "SOURCE")]
     for r in ruleset:
         targets = ", ".join(r.targets) or "-"
@@ -62,7 +85,7 @@ def check(paths: tuple[str, ...]) -> None:
 
 
 @main.command()
-@click.argument("event_file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("event_file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--rules", "rule_paths", multiple=True, help="Rule files or folders.")
 @click.option(
     "--with-file",
@@ -80,27 +103,56 @@ def explain(
     extra_files: tuple[str, ...],
     dataset_name: str | None,
 ) -> None:
-    """Show which rules match EVENT_FILE and why the others don't. Changes nothing."""
+    """Show which rules match EVENT_FILE, why the others don't and what would be submitted.
+
+    EVENT_FILE holds a raw message body or a {properties, body} record like tests/fixtures/
+    ('-' reads standard input). Nothing is stored or sent.
+    """
     from .engine import Engine
-    from .events import load_event_file
-    from .model import DatasetView, FileInfo
+    from .events import event_from_json
 
     settings = _settings(ctx, rules=rule_paths)
-    ruleset = _load_rules(settings.rules)
+    ruleset = _load_rules(settings.rules, settings)
     try:
-        event = load_event_file(event_file)
+        with click.open_file(event_file, "rb") as handle:
+            raw = handle.read(settings.max_event_bytes + 1)
+    except OSError as exc:
+        raise click.ClickException(f"{event_file}: cannot read: {exc.strerror}") from None
+    try:
+        event = event_from_json(raw, max_bytes=settings.max_event_bytes)
     except MalformedEvent as exc:
-        raise click.ClickException(f"{event_file}: {exc.reason}") from None
+        click.echo(f"refused: {exc.reason}")
+        click.echo("  the daemon dead-letters this message with that reason; no rule sees it")
+        return
+    import rule_utils
+
+    from .testing import InMemoryProgress
+
+    engine = Engine(ruleset, rule_timeout_s=settings.rule_timeout_s)
+    try:
+        # Rules that keep progress through rule_utils see an empty store that is thrown away.
+        with rule_utils.bound(InMemoryProgress()):
+            _print_explanation(engine, event, extra_files, dataset_name)
+    finally:
+        engine.close()
+
+
+def _print_explanation(
+    engine: Any, event: Any, extra_files: Sequence[str], dataset_name: str | None
+) -> None:
+    from .model import DatasetView, FileInfo
+
     files = [event.file] if event.file else []
     files += [FileInfo(id=f"extra-{i}", name=n) for i, n in enumerate(extra_files)]
-    view = DatasetView(
-        id=event.dataset_id or "", name=dataset_name or event.dataset_name, files=tuple(files)
-    )
-    engine = Engine(ruleset, rule_timeout_s=settings.rule_timeout_s)
+    name = dataset_name or event.dataset_name
+    view = DatasetView(id=event.dataset_id or "", name=name, files=tuple(files))
     evaluation = engine.explain(event, view)
     file_desc = f"{event.file.name} ({event.file.id})" if event.file else "-"
-    click.echo(f"event {event.kind.value} message {event.message_id}")
-    click.echo(f"  dataset {event.dataset_id or '-'} name {view.name!r}  file {file_desc}")
+    shown_name = repr(name) if name else "unknown (the daemon asks Clowder; see --dataset-name)"
+    click.echo(f"event {event.kind.value}  message {event.message_id}")
+    click.echo(f"  dataset {event.dataset_id or '-'}  name {shown_name}")
+    click.echo(f"  file {file_desc}")
+    click.echo(f"  dataset files {', '.join(view.names()) or '-'}")
     submissions: dict[str, list[Any]] = {}
     for s in engine.submissions(evaluation):
         submissions.setdefault(s.rule, []).append(s)
@@ -116,6 +168,20 @@ def explain(
                 f"        -> {s.extractor} {s.resource_type} {s.resource_id} via {s.via} "
                 f"job {s.job_id} parameters {dict(s.parameters)}"
             )
+    matched = sum(1 for d in evaluation.decisions if d.matched)
+    total = sum(len(v) for v in submissions.values())
+    click.echo(f"{matched} of {len(evaluation.decisions)} rule(s) match; {total} submission(s)")
+    if evaluation.decisions and any(r.kind != "yaml" for r in engine.rules):
+        click.echo("note: Python rules saw empty collection progress; nothing was kept")
+
+
+def _quiet_unless_asked(ctx: click.Context) -> None:
+    """Replays log per event at INFO; unless --log-level was given, show warnings and up only."""
+    import logging
+
+    root = ctx.find_root()
+    if root.get_parameter_source("log_level") is click.core.ParameterSource.DEFAULT:
+        logging.getLogger().setLevel(logging.WARNING)
 
 
 def _replay_and_report(settings: Settings, records: list[dict], database: str | None) -> None:
@@ -125,9 +191,9 @@ def _replay_and_report(settings: Settings, records: list[dict], database: str | 
     from .store.migrate import upgrade
     from .store.sql import SqlStore
 
-    ruleset = _load_rules(settings.rules)
+    ruleset = _load_rules(settings.rules, settings)
     engine = Engine(ruleset, rule_timeout_s=settings.rule_timeout_s)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.closing(engine):
         url = database or f"sqlite:///{Path(tmp) / 'replay.db'}"
         upgrade(url)
         store = SqlStore(url)
@@ -177,6 +243,7 @@ def replay_command(
     from .traffic import read_records
 
     settings = _settings(ctx, rules=rule_paths)
+    _quiet_unless_asked(ctx)
     try:
         records = [record for _, record in read_records(events_file)]
     except MalformedEvent as exc:
@@ -199,6 +266,7 @@ def demo(ctx: click.Context, rule_paths: tuple[str, ...]) -> None:
         raise click.ClickException(
             f"rule path {missing[0]!r} not found: run from the repository root or pass --rules"
         )
+    _quiet_unless_asked(ctx)
     records = [record for _, record in read_records(DEMO_DAY)]
     click.echo(
         f"demo: {len(records)} events of one TERRA-like day, rules from {', '.join(settings.rules)}"
@@ -221,13 +289,10 @@ def run(
 ) -> None:
     """Run the daemon: consume events, match rules, submit work."""
     from .app import run_daemon
-    from .store.migrate import upgrade as run_upgrade
 
     settings = _settings(ctx, rules=rule_paths, database_url=database, queue=queue)
-    if migrate:
-        run_upgrade(settings.database_url)
     try:
-        code = run_daemon(settings)
+        code = run_daemon(settings, migrate=migrate)
     except NotMigrated as exc:
         raise click.ClickException(str(exc)) from None
     except RuleLoadError as exc:
@@ -242,19 +307,28 @@ def run(
 @click.option("--limit", default=20, show_default=True, help="How many recent submissions.")
 @click.pass_context
 def status(ctx: click.Context, database: str | None, limit: int) -> None:
-    """Show outbox totals and recent submissions."""
-    from .store.migrate import ensure_current
-    from .store.sql import SqlStore
+    """Show outbox totals, collections and recent submissions."""
+    from .collections.report import collection_lines
 
     settings = _settings(ctx, database_url=database)
-    try:
-        ensure_current(settings.database_url)
-    except NotMigrated as exc:
-        raise click.ClickException(str(exc)) from None
-    store = SqlStore(settings.database_url)
-    try:
+    with _migrated_store(settings.database_url) as store:
         counts = store.counts_by_status()
         click.echo("submissions: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        if counts.get("failed"):
+            # given up after the relay's max attempts (or refused): these need a person
+            scan = store.recent_submissions(max(limit, 10_000))
+            failed = [row for row in scan if row.status == "failed"][:limit]
+            click.echo(f"failed (newest {len(failed)} of {counts['failed']}):")
+            for row in failed:
+                s = row.submission
+                click.echo(
+                    f"  {s.job_id}  {s.rule} -> {s.extractor} via {s.via} "
+                    f"attempts {row.attempts}: {row.last_error}"
+                )
+        with store.engine.connect() as connection:
+            for line in collection_lines(connection, limit):
+                click.echo(line)
+        click.echo("recent:")
         for row in store.recent_submissions(limit):
             s = row.submission
             error = f"  ({row.last_error})" if row.last_error else ""
@@ -262,8 +336,22 @@ def status(ctx: click.Context, database: str | None, limit: int) -> None:
                 f"{row.status:<8} {s.job_id}  {s.rule} -> {s.extractor} "
                 f"{s.resource_type} {s.resource_id} attempts {row.attempts}{error}"
             )
-    finally:
-        store.close()
+
+
+@main.command()
+@click.argument("manifest_id")
+@click.option("--database", default=None, help="SQLAlchemy database URL.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.pass_context
+def manifest(ctx: click.Context, manifest_id: str, database: str | None, as_json: bool) -> None:
+    """Print one collection firing's manifest: its sorted members with their data."""
+    from .collections.report import write_manifest
+
+    settings = _settings(ctx, database_url=database)
+    with _migrated_store(settings.database_url) as store, store.engine.connect() as connection:
+        found = write_manifest(connection, manifest_id, sys.stdout, as_json=as_json)
+    if not found:
+        raise click.ClickException(f"no manifest {manifest_id}")
 
 
 @main.group()
@@ -284,3 +372,7 @@ def upgrade(ctx: click.Context, database: str | None) -> None:
     except SwitchboardError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo("database is at the current schema version")
+
+
+if __name__ == "__main__":  # `python -m switchboard.cli …` works like the console script
+    main()

@@ -216,3 +216,40 @@ def _why(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError) or "timed out" in str(exc):
         return "timed out"
     return f"{type(exc).__name__}: {exc}"
+
+
+class DatasetNameLookup:
+    """Dataset-name lookups for the processor that fail fast while Clowder is known to be down.
+
+    After one ClowderUnavailable every lookup fails at once for `cooldown_s`, so a batch
+    touching many unknown datasets waits for one failed request, not one per dataset; the
+    events go to the retry queue either way. `between` runs before each real request (the
+    daemon passes the source's keepalive so broker heartbeats flow during slow lookups).
+    """
+
+    def __init__(
+        self,
+        client: ClowderClient,
+        *,
+        cooldown_s: float = 10.0,
+        between: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.cooldown_s = cooldown_s
+        self.between = between
+        self._clock = clock
+        self._down_until = 0.0
+        self._last_problem = ""
+
+    def dataset_name(self, dataset_id: str) -> str:
+        if self._clock() < self._down_until:
+            raise ClowderUnavailable(f"Clowder was unavailable just now: {self._last_problem}")
+        if self.between is not None:
+            self.between()
+        try:
+            return self.client.dataset_name(dataset_id)
+        except ClowderUnavailable as exc:
+            self._down_until = self._clock() + self.cooldown_s
+            self._last_problem = str(exc)
+            raise

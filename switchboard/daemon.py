@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from .errors import BrokerError, RuleLoadError, StoreError
 from .ports import Source
@@ -54,6 +55,9 @@ class Daemon:
         heartbeat_interval_s: float = 300.0,
         reload_rules: Callable[[], object] | None = None,
         backoff: Backoff | None = None,
+        periodic: Sequence[Callable[[], None]] = (),
+        metrics: Any = None,
+        relay_rounds: int = 10,
     ) -> None:
         self.source = source
         self.processor = processor
@@ -64,6 +68,9 @@ class Daemon:
         self.heartbeat_interval_s = heartbeat_interval_s
         self.reload_rules = reload_rules
         self.backoff = backoff or Backoff()
+        self.periodic = list(periodic)
+        self.metrics = metrics
+        self.relay_rounds = max(1, relay_rounds)
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._next_heartbeat = 0.0
@@ -100,27 +107,41 @@ class Daemon:
     def _run_batches(self) -> None:
         for batch in self.source.batches(self.batch_size, self.batch_wait_s):
             if self.stopping:
-                return
+                return  # the batch in hand is unacked: source.stop() hands it back
             self._maybe_reload()
             self._maybe_heartbeat()
             if batch:
                 self.handle(batch)
-            self.relay.run_once()
+            self.relay_pending()
+            self.run_periodic()
             self.backoff.reset()
 
-    def handle(self, batch: list) -> BatchResult:
-        """Commit one batch, dead-letter or delay what must not be committed, then ack."""
+    def handle(self, batch: Sequence[Any]) -> BatchResult:
+        """Commit one batch, dead-letter or delay what must not be committed, then ack.
+
+        Moved deliveries (dead-lettered, delayed) are acked one by one by the source once
+        their copy is confirmed; everything else is acked with one `multiple` ack up to the
+        highest remaining tag, and only after the commit.
+        """
         started = time.monotonic()
         result = self.processor.process(batch)
+        self._keepalive()
+        moved: set[int] = set()
         for delivery, reason in result.malformed + result.poison:
             self.source.dead_letter(delivery, reason)
+            moved.add(delivery.delivery_tag)
         delay = getattr(self.source, "delay", None)
         for delivery, reason in result.delayed:
             if delay is None:
                 self.source.dead_letter(delivery, reason)
             else:
                 delay(delivery, reason)
-        self.source.ack_through(max(d.delivery_tag for d in batch))
+            moved.add(delivery.delivery_tag)
+        remaining = [d.delivery_tag for d in batch if d.delivery_tag not in moved]
+        if remaining:
+            self.source.ack_through(max(remaining))
+        duration_s = time.monotonic() - started
+        self._count_batch(batch, result, duration_s)
         log.info(
             "batch",
             extra={
@@ -131,7 +152,7 @@ class Daemon:
                 "dead_lettered": len(result.malformed) + len(result.poison),
                 "delayed": len(result.delayed),
                 "rule_errors": len(result.rule_errors),
-                "duration_ms": round((time.monotonic() - started) * 1000, 1),
+                "duration_ms": round(duration_s * 1000, 1),
             },
         )
         for rule, message_id, error in result.rule_errors:
@@ -139,6 +160,46 @@ class Daemon:
                 "rule failed", extra={"rule": rule, "message_id": message_id, "error": error}
             )
         return result
+
+    def relay_pending(self) -> None:
+        """Relay due outbox rows, a few rounds at most so the input is never left waiting."""
+        for _ in range(self.relay_rounds):
+            stats = self.relay.run_once()
+            if not getattr(stats, "more", False) or self.stopping:
+                return
+            self._keepalive()
+
+    def run_periodic(self) -> None:
+        """Call each periodic hook once; connection losses reconnect, other errors are logged."""
+        for hook in self.periodic:
+            try:
+                hook()
+            except (BrokerError, StoreError):
+                raise
+            except Exception:  # a broken hook must not stop the daemon; it runs again next loop
+                log.exception("periodic task %s failed", getattr(hook, "__name__", repr(hook)))
+            self._keepalive()
+
+    def _keepalive(self) -> None:
+        keepalive = getattr(self.source, "keepalive", None)
+        if keepalive is not None:
+            keepalive()
+
+    def _count_batch(self, batch: Sequence[Any], result: BatchResult, duration_s: float) -> None:
+        metrics = self.metrics
+        if metrics is None:
+            return
+        metrics.events.inc(len(batch))
+        metrics.batches.inc()
+        metrics.duplicates.inc(result.duplicates)
+        metrics.batch_seconds.observe(duration_s)
+        if result.malformed:
+            metrics.dead_letters.labels("malformed").inc(len(result.malformed))
+        if result.poison:
+            metrics.dead_letters.labels("poison").inc(len(result.poison))
+        metrics.delayed.inc(len(result.delayed))
+        for submission in result.submissions:
+            metrics.submissions.labels(submission.extractor, "queued").inc()
 
     def _maybe_heartbeat(self) -> None:
         if self.heartbeat is None or time.monotonic() < self._next_heartbeat:

@@ -57,5 +57,10 @@ class ClowderUnavailable(SwitchboardError):
     """Clowder's REST API timed out or answered 5xx; try again later."""
 
 
-class ClowderRejected(SwitchboardError):
+class SubmissionRejected(SwitchboardError):
+    """The target refused the submission itself (bad request, spec or credentials); retrying
+    will not help, so the relay marks the row failed at once."""
+
+
+class ClowderRejected(SubmissionRejected):
     """Clowder's REST API answered 4xx; retrying will not help."""

@@ -83,6 +83,23 @@ def event_from_record(record: Mapping[str, Any], *, max_bytes: int = DEFAULT_MAX
     return parse_event(raw, properties, routing_key=amqp_key, max_bytes=max_bytes)
 
 
+def event_from_json(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Event:
+    """Parse bytes holding either a raw message body or a fixture-style `{properties, body}` record.
+
+    A JSON object whose `body` is an object or a string is read as a record; anything else is
+    parsed as a body, so MalformedEvent explains exactly what is wrong with it.
+    """
+    if len(raw) > max_bytes:
+        raise MalformedEvent(f"input is over the {max_bytes}-byte limit")
+    try:
+        decoded = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        decoded = None  # let parse_event explain exactly what is wrong
+    if isinstance(decoded, dict) and isinstance(decoded.get("body"), dict | str):
+        return event_from_record(decoded, max_bytes=max_bytes)
+    return parse_event(raw, max_bytes=max_bytes)
+
+
 def load_event_file(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES) -> Event:
     """Read one event from a JSON file holding a raw body or a fixture-style record."""
     try:
@@ -91,15 +108,7 @@ def load_event_file(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MA
     except OSError as exc:
         raise MalformedEvent(f"{os.fspath(path)}: cannot read: {exc.strerror}") from None
     try:
-        if len(raw) > max_bytes:
-            raise MalformedEvent(f"file is over the {max_bytes}-byte limit")
-        try:
-            decoded = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            decoded = None  # let parse_event explain exactly what is wrong
-        if isinstance(decoded, dict) and isinstance(decoded.get("body"), dict | str):
-            return event_from_record(decoded, max_bytes=max_bytes)
-        return parse_event(raw, max_bytes=max_bytes)
+        return event_from_json(raw, max_bytes=max_bytes)
     except MalformedEvent as exc:
         raise MalformedEvent(f"{os.fspath(path)}: {exc.reason}") from None
 

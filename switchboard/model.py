@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -106,6 +107,56 @@ class SubmitRequest:
     resource: ResourceType = "dataset"
     via: Via = "amqp"
     parameters: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    entrypoint: str | None = None  # via ray: the command the Ray job runs
+    runtime_env: Mapping[str, Any] | None = None  # via ray: Ray's runtime environment
+
+
+RAY_JOB_VARIABLE = "SWITCHBOARD_JOB"
+
+
+def ray_target_problems(
+    via: str, entrypoint: Any, runtime_env: Any
+) -> list[tuple[str, str]]:
+    """(key, reason) for each mistake in a submit's Ray options; shared by YAML and `submit`.
+
+    `entrypoint` and `runtime_env` belong to `via: ray` only, and ray needs an entrypoint.
+    """
+    problems: list[tuple[str, str]] = []
+    if via != "ray":
+        for key, value in (("entrypoint", entrypoint), ("runtime_env", runtime_env)):
+            if value is not None:
+                problems.append((key, f"{key} is only for via: ray, not via: {via}"))
+        return problems
+    if entrypoint is None:
+        problems.append(("via", "via: ray needs an entrypoint (the command the Ray job runs)"))
+    elif not isinstance(entrypoint, str) or not entrypoint.strip():
+        problems.append(("entrypoint", "entrypoint must be a non-empty command line"))
+    if runtime_env is None:
+        return problems
+    if not isinstance(runtime_env, Mapping):
+        problems.append(("runtime_env", "runtime_env must be a mapping (Ray's runtime_env)"))
+        return problems
+    env_vars = runtime_env.get("env_vars", {})
+    if not isinstance(env_vars, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in env_vars.items()
+    ):
+        problems.append(("runtime_env", "runtime_env.env_vars must map names to text"))
+    elif RAY_JOB_VARIABLE in env_vars:
+        problems.append(
+            ("runtime_env", f"runtime_env.env_vars must not set {RAY_JOB_VARIABLE} (it is ours)")
+        )
+    try:
+        json.dumps(runtime_env)
+    except (TypeError, ValueError):
+        problems.append(("runtime_env", "runtime_env must be plain JSON data"))
+    return problems
+
+
+def plain_runtime_env(runtime_env: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """A read-only plain-data copy (YAML's line-tracking mappings and caller's dicts dropped)."""
+    if runtime_env is None:
+        return None
+    return MappingProxyType(json.loads(json.dumps(runtime_env)))
 
 
 def submit(
@@ -114,13 +165,28 @@ def submit(
     resource: ResourceType = "dataset",
     via: Via = "amqp",
     parameters: Mapping[str, Any] | None = None,
+    entrypoint: str | None = None,
+    runtime_env: Mapping[str, Any] | None = None,
 ) -> SubmitRequest:
-    """Build the value a Python rule returns to send work to `extractor`."""
+    """Build the value a Python rule returns to send work to `extractor`.
+
+    `via="ray"` submits a Ray job that runs `entrypoint` (required) in `runtime_env`.
+    """
     if resource not in ("file", "dataset"):
         raise ValueError(f"resource must be 'file' or 'dataset', not {resource!r}")
     if via not in ("amqp", "clowder-api", "ray"):
         raise ValueError(f"via must be 'amqp', 'clowder-api' or 'ray', not {via!r}")
-    return SubmitRequest(extractor, resource, via, MappingProxyType(dict(parameters or {})))
+    problems = ray_target_problems(via, entrypoint, runtime_env)
+    if problems:
+        raise ValueError("; ".join(reason for _, reason in problems))
+    return SubmitRequest(
+        extractor,
+        resource,
+        via,
+        MappingProxyType(dict(parameters or {})),
+        entrypoint,
+        plain_runtime_env(runtime_env),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +201,9 @@ class Submission:
     via: Via
     parameters: Mapping[str, Any]
     event_message_id: str
+    # via ray only; the outbox keeps them in the row's properties (outgoing.RAY_PROPERTY)
+    entrypoint: str | None = None
+    runtime_env: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

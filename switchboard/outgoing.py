@@ -9,6 +9,7 @@ from typing import Any
 from .model import Event, Submission
 
 RULE_HEADER = "x-switchboard-rule"
+RAY_PROPERTY = "ray"  # a via-ray row's {"entrypoint", "runtime_env"}; never an AMQP property
 _INCOMING_JOB_KEYS = ("jobid", "job_id")
 
 
@@ -21,7 +22,8 @@ def extractor_message(event: Event, submission: Submission) -> tuple[dict, dict]
     id for the incoming event is kept as `clowder_jobid`. `routing_key` is
     `extractors.<extractor>` and `id`/`datasetId` are set so that pyclowder 3.0.8's
     `_build_resource` picks the resource the rule asked for: a dataset when `id == datasetId`,
-    a file otherwise.
+    a file otherwise. A `via: ray` submission's entrypoint and runtime_env ride in the
+    properties under `RAY_PROPERTY`; the body is the same for every via.
     """
     body: dict[str, Any] = dict(event.body)
     incoming_job = next((body[k] for k in _INCOMING_JOB_KEYS if body.get(k)), None)
@@ -100,4 +102,10 @@ def _properties(event: Event, submission: Submission) -> dict[str, Any]:
     }
     if event.reply_to:
         properties["reply_to"] = event.reply_to
+    if submission.via == "ray":
+        runtime_env = submission.runtime_env
+        properties[RAY_PROPERTY] = {
+            "entrypoint": submission.entrypoint,
+            "runtime_env": None if runtime_env is None else dict(runtime_env),
+        }
     return properties

@@ -83,7 +83,7 @@ class Sink(Protocol):
     """Where submissions go (an extractor queue, Clowder's REST API, Ray)."""
 
     def send(self, row: OutboxRow) -> None:
-        """Deliver or raise DeliveryFailed / ClowderUnavailable / ClowderRejected."""
+        """Deliver, or raise DeliveryFailed / ClowderUnavailable (retry) or SubmissionRejected."""
         ...
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -36,9 +37,12 @@ class Settings:
     heartbeat_interval_s: float = 300.0
     relay_max_attempts: int = 10
     relay_backoff_s: float = 1.0
+    relay_lease_s: float = 30.0
     clowder_retry_delay_s: float = 30.0
     manifest_dir: str = ""
     metrics_port: int = 0
+    # pyclowder's MOUNTED_PATHS for legacy rules: {"path Clowder reports": "path seen here"}
+    mounted_paths: Mapping[str, str] = field(default_factory=dict)
 
     _ENV: ClassVar[dict[str, str]] = {
         "rabbitmq_uri": "RABBITMQ_URI",
@@ -54,6 +58,15 @@ class Settings:
         "max_event_bytes": "SWITCHBOARD_MAX_EVENT_BYTES",
         "manifest_dir": "SWITCHBOARD_MANIFEST_DIR",
         "metrics_port": "SWITCHBOARD_METRICS_PORT",
+        "mounted_paths": "SWITCHBOARD_MOUNTED_PATHS",
+        "relay_lease_s": "SWITCHBOARD_RELAY_LEASE_S",
+        "clowder_retry_delay_s": "SWITCHBOARD_CLOWDER_RETRY_DELAY_S",
+        "batch_wait_s": "SWITCHBOARD_BATCH_WAIT_S",
+        "legacy_exchange_bind": "SWITCHBOARD_BIND_CLOWDER_EXCHANGE",
+        "legacy_binding_keys": "SWITCHBOARD_BINDING_KEYS",
+        "heartbeat_interval_s": "SWITCHBOARD_HEARTBEAT_INTERVAL_S",
+        "relay_max_attempts": "SWITCHBOARD_RELAY_MAX_ATTEMPTS",
+        "relay_backoff_s": "SWITCHBOARD_RELAY_BACKOFF_S",
     }
 
     @classmethod
@@ -90,4 +103,19 @@ def _coerce(type_name: Any, raw: str) -> Any:
         return float(raw)
     if kind == "bool":
         return raw.strip().lower() in ("1", "true", "yes", "on")
+    if kind.startswith("Mapping"):
+        return _json_object(raw)
     return raw
+
+
+def _json_object(raw: str) -> dict[str, str]:
+    """A JSON object of strings (SWITCHBOARD_MOUNTED_PATHS); ValueError saying what is wrong."""
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"expected a JSON object of strings, got {raw[:80]!r}: {exc}") from None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ValueError(f"expected a JSON object of strings, got {raw[:80]!r}")
+    return value

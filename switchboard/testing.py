@@ -20,6 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from rule_utils.binding import ProgressStore
+
 from .errors import DeliveryFailed
 from .ports import OutboxRow
 
@@ -312,3 +314,105 @@ class FakeClowder:
                 """Silence the default stderr access log."""
 
         return Handler
+
+
+# --- collection progress for rule authors ------------------------------------------------------
+
+
+@dataclass
+class _FakeCollection:
+    generation: int = 1
+    fired: set[int] = field(default_factory=set)
+    members: dict[int, dict[str, tuple[Mapping[str, Any] | None, str | None]]] = field(
+        default_factory=dict
+    )
+
+    def current(self) -> dict[str, tuple[Mapping[str, Any] | None, str | None]]:
+        return self.members.setdefault(self.generation, {})
+
+
+class InMemoryProgress(ProgressStore):
+    """Collection progress in a dict, with `store.progress.Progress`'s answers, for rule tests.
+
+    Bind it the way the daemon binds the real one, then call the rule::
+
+        progress = InMemoryProgress()
+        with rule_utils.bound(progress):
+            my_rule(event, dataset)
+        assert progress.count("fullfield/2017-05-01") == 1
+
+    Generations start at 1; a member added twice counts once; `mark_fired` is True once per
+    (rule, key, generation); `fired` lists what was marked.
+    """
+
+    def __init__(self) -> None:
+        self._collections: dict[tuple[str, str], _FakeCollection] = {}
+        self.fired: list[tuple[str, str, int]] = []
+
+    def add_member(
+        self,
+        rule: str,
+        key: str,
+        member: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        extractor: str | None = None,
+    ) -> bool:
+        current = self._collections.setdefault((rule, key), _FakeCollection()).current()
+        if member in current:
+            return False
+        current[member] = (None if data is None else dict(data), extractor)
+        return True
+
+    def members(
+        self, key: str, *, rule: str | None = None, generation: int | None = None
+    ) -> dict[str, Mapping[str, Any] | None]:
+        found: dict[str, Mapping[str, Any] | None] = {}
+        for (r, k), collection in sorted(self._collections.items()):
+            if k != key or (rule is not None and r != rule):
+                continue
+            chosen = collection.members.get(
+                collection.generation if generation is None else generation, {}
+            )
+            for member, (data, _extractor) in chosen.items():
+                if found.get(member) is None:
+                    found[member] = data
+        return dict(sorted(found.items()))
+
+    def count(self, key: str, *, rule: str | None = None) -> int:
+        return len(self.members(key, rule=rule))
+
+    def counts_with_prefix(self, prefix: str, *, rule: str | None = None) -> dict[str, int]:
+        keys = {k for (r, k) in self._collections if k.startswith(prefix)}
+        counts = {k: self.count(k, rule=rule) for k in sorted(keys)}
+        if rule is not None:
+            counts = {k: n for k, n in counts.items() if (rule, k) in self._collections}
+        return counts
+
+    def generation(self, rule: str, key: str) -> int:
+        collection = self._collections.get((rule, key))
+        return 0 if collection is None else collection.generation
+
+    def mark_fired(
+        self,
+        rule: str,
+        key: str,
+        generation: int,
+        *,
+        manifest_id: str | None = None,
+        job_id: str | None = None,
+    ) -> bool:
+        collection = self._collections.setdefault((rule, key), _FakeCollection())
+        if generation in collection.fired:
+            return False
+        collection.fired.add(generation)
+        self.fired.append((rule, key, generation))
+        return True
+
+    def reset(self, rule: str, key: str) -> int:
+        collection = self._collections.get((rule, key))
+        if collection is None:
+            self._collections[(rule, key)] = _FakeCollection()
+            return 1
+        collection.generation += 1
+        return collection.generation

@@ -1,7 +1,8 @@
-"""Shared fixtures: real PostgreSQL (a fresh schema per test) and migrated SqlStores."""
+"""Shared fixtures: PostgreSQL (a fresh schema per test), SqlStores, RabbitMQ, root logging."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -9,10 +10,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from pika.adapters.blocking_connection import BlockingChannel
 from psycopg import sql
 
 from switchboard.store.migrate import upgrade
 from switchboard.store.sql import SqlStore
+from tests.broker import side_channel
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PG_CONNINFO = "host=127.0.0.1 port=5432 user=postgres dbname=test"
@@ -71,3 +74,20 @@ def sql_store(database: Database) -> Iterator[SqlStore]:
     store = SqlStore(database.url, schema=database.schema)
     yield store
     store.close()
+
+
+@pytest.fixture
+def channel() -> Iterator[BlockingChannel]:
+    """A channel on the test RabbitMQ, on a connection of the test's own."""
+    with side_channel() as opened:
+        yield opened
+
+
+@pytest.fixture
+def root_logging_restored() -> Iterator[None]:
+    """The root logger's handlers and level put back after a test that configures logging."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,51 +12,22 @@ import pytest
 
 from switchboard import amqp
 from switchboard.errors import BrokerError, DeliveryFailed
+from tests.broker import URI, close_connections_named, side_channel
 
 pytestmark = pytest.mark.rabbitmq
 
-URI = "amqp://guest:guest@127.0.0.1:5672/%2f"
-
-
-def close_connections_named(name: str) -> int:
-    """Have the broker close our connections called `name` (and nobody else's)."""
-    listing = subprocess.run(
-        ["rabbitmqctl", "-q", "list_connections", "--no-table-headers", "pid", "client_properties"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    closed = 0
-    for line in listing.stdout.splitlines():
-        pid, _, props = line.partition("\t")
-        if f'{{"connection_name","{name}"}}' in props:
-            subprocess.run(["rabbitmqctl", "-q", "close_connection", pid, "test"], check=True)
-            closed += 1
-    return closed
-
 
 @pytest.fixture
-def channel() -> Iterator[pika.adapters.blocking_connection.BlockingChannel]:
-    connection = pika.BlockingConnection(pika.URLParameters(URI))
-    try:
-        yield connection.channel()
-    finally:
-        amqp.close_quietly(connection)
-
-
-@pytest.fixture
-def names(channel) -> Iterator[list[str]]:
+def names() -> Iterator[list[str]]:
     """Queue and exchange names for this test; every queue named here is deleted afterwards."""
     created: list[str] = []
     yield created
-    connection = pika.BlockingConnection(pika.URLParameters(URI))
-    cleanup = connection.channel()
-    for name in created:
-        if name.startswith("exchange:"):
-            cleanup.exchange_delete(name.removeprefix("exchange:"))
-        else:
-            cleanup.queue_delete(name)
-    connection.close()
+    with side_channel() as cleanup:
+        for name in created:
+            if name.startswith("exchange:"):
+                cleanup.exchange_delete(name.removeprefix("exchange:"))
+            else:
+                cleanup.queue_delete(name)
 
 
 def unique(prefix: str = "test") -> str:

@@ -184,3 +184,24 @@ def test_ids_are_escaped_into_a_single_path_segment(clowder):
     with pytest.raises(ClowderRejected):
         client_for(clowder.url).dataset_name("../files/x?key=y")
     assert clowder.requests[0].path == "/api/datasets/..%2Ffiles%2Fx%3Fkey%3Dy"
+
+
+def test_name_lookups_fail_fast_while_clowder_is_known_to_be_down():
+    from switchboard.clowder import DatasetNameLookup
+
+    now = [0.0]
+    kept_alive: list[int] = []
+    with FakeClowder(datasets={"ds1": "stereoTop - 1"}) as fake:
+        client = ClowderClient(fake.url, fake.api_key, retries=0)
+        lookup = DatasetNameLookup(
+            client, cooldown_s=30, between=lambda: kept_alive.append(1), clock=lambda: now[0]
+        )
+        fake.fail_next(1, 503)
+        with pytest.raises(ClowderUnavailable):
+            lookup.dataset_name("ds1")
+        with pytest.raises(ClowderUnavailable, match="unavailable just now"):
+            lookup.dataset_name("ds1")
+        assert len(fake.requests) == 1  # the second lookup never reached Clowder
+        now[0] = 31.0
+        assert lookup.dataset_name("ds1") == "stereoTop - 1"
+    assert len(kept_alive) == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from switchboard.errors import MalformedEvent
-from switchboard.events import event_from_record, load_event_file, parse_event
+from switchboard.events import event_from_json, event_from_record, load_event_file, parse_event
 from switchboard.model import Event, EventKind, FileInfo
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -476,6 +477,24 @@ def test_an_event_file_may_hold_a_raw_body(tmp_path: Path) -> None:
     assert event.kind is EventKind.FILE_ADDED
 
 
+def test_an_oversized_event_file_is_refused_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "big.json"
+    path.write_bytes(json.dumps(fixture("v1_dataset_file_added.json")).encode())
+    with pytest.raises(MalformedEvent) as caught:
+        load_event_file(path, max_bytes=100)
+    assert caught.value.reason == f"{path}: input is over the 100-byte limit"
+
+
+def test_event_json_reads_a_record_or_a_raw_body_alike() -> None:
+    record = fixture("v1_manual_file_submission.json")
+    from_record = event_from_json(json.dumps(record).encode())
+    from_body = event_from_json(json.dumps(record["body"]).encode())
+    assert from_record.reply_to == "clowder.a1b2c3d4e5"
+    assert from_body.reply_to is None
+    assert from_record.message_id == from_body.message_id
+    assert from_record.parameters == from_body.parameters == {"reason": "re-check"}
+
+
 # --- properties: never anything but an Event or MalformedEvent ---------------------------------
 
 json_values = st.recursive(
@@ -491,6 +510,17 @@ AMQP_KEYS = st.sampled_from(["", LEGACY_KEY, "our.queue", "extractors.x", "clowd
 PROPERTY_TESTS = settings(
     max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
 )
+
+
+def parsed_or_refused(parse: Callable[[], Event]) -> Event | None:
+    """Run `parse`: its Event, or None when it refused with a reason; any other outcome fails."""
+    try:
+        event = parse()
+    except MalformedEvent as exc:
+        assert exc.reason
+        return None
+    assert isinstance(event, Event)
+    return event
 
 
 def parse_or_refuse(raw: bytes, routing_key: str = "") -> Event | None:
@@ -568,3 +598,63 @@ def test_mutated_records_either_parse_or_are_refused(body: Any, key: str) -> Non
     except MalformedEvent:
         return
     assert isinstance(event, Event)
+
+
+# Python values a caller might hand over: any key type, tuples, sets and bytes included.
+python_keys = (
+    st.text(max_size=10) | st.integers() | st.none() | st.booleans() | st.tuples(st.integers())
+)
+python_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=20)
+    | st.binary(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.tuples(children)
+        | st.dictionaries(python_keys, children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(st.sampled_from(FIXTURE_BODIES), python_values, python_values)
+@PROPERTY_TESTS
+def test_any_properties_and_routing_key_either_parse_or_are_refused(
+    body: Any, properties: Any, routing_key: Any
+) -> None:
+    raw = encode(body)
+    event = parsed_or_refused(lambda: parse_event(raw, properties, routing_key=routing_key))
+    if event is None:
+        return
+    assert event.reply_to is None or isinstance(event.reply_to, str)
+    assert event.correlation_id is None or isinstance(event.correlation_id, str)
+
+
+@given(python_values)
+@PROPERTY_TESTS
+def test_any_value_handed_over_as_a_body_is_refused_unless_it_is_bytes(value: Any) -> None:
+    try:
+        parse_event(value)
+    except MalformedEvent:
+        return
+    assert isinstance(value, bytes)
+
+
+@given(
+    st.dictionaries(python_keys, python_values, max_size=6)
+    | st.fixed_dictionaries(
+        {"properties": python_values, "routing_key": python_values, "body": python_values}
+    )
+)
+@PROPERTY_TESTS
+def test_any_python_record_either_parses_or_is_refused(record: Any) -> None:
+    parsed_or_refused(lambda: event_from_record(record))
+
+
+@given(st.binary(max_size=300) | json_values.map(lambda v: json.dumps(v).encode()))
+@PROPERTY_TESTS
+def test_any_event_file_content_either_parses_or_is_refused(raw: bytes) -> None:
+    parsed_or_refused(lambda: event_from_json(raw))

@@ -3,35 +3,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pika
 import pytest
 
 from switchboard.heartbeat import HEARTBEAT_EXCHANGE, Heartbeat, extractor_info
+from tests.broker import URI, close_connections_named, side_channel
 
-URI = "amqp://guest:guest@127.0.0.1:5672/%2f"
 CLOWDER_V1_REQUIRED = ("name", "version", "description", "author", "contexts", "repository")
-
-
-def close_connections_named(name: str) -> int:
-    """Have the broker close our connections called `name` (and nobody else's)."""
-    listing = subprocess.run(
-        ["rabbitmqctl", "-q", "list_connections", "--no-table-headers", "pid", "client_properties"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    closed = 0
-    for line in listing.stdout.splitlines():
-        pid, _, props = line.partition("\t")
-        if f'{{"connection_name","{name}"}}' in props:
-            subprocess.run(["rabbitmqctl", "-q", "close_connection", pid, "test"], check=True)
-            closed += 1
-    return closed
 
 
 class Listener:
@@ -62,13 +45,24 @@ class Listener:
 def exchange() -> Iterator[str]:
     name = f"test.extractors.{uuid.uuid4().hex}"
     yield name
-    connection = pika.BlockingConnection(pika.URLParameters(URI))
-    connection.channel().exchange_delete(name)
-    connection.close()
+    with side_channel() as cleanup:
+        cleanup.exchange_delete(name)
 
 
 def make_heartbeat(queue: str, exchange: str = HEARTBEAT_EXCHANGE, uri: str = URI) -> Heartbeat:
     return Heartbeat(uri, queue, 300.0, exchange=exchange, client_name=f"test-hb-{queue}")
+
+
+@contextmanager
+def beating(queue: str, exchange: str = HEARTBEAT_EXCHANGE) -> Iterator[tuple[Listener, Heartbeat]]:
+    """A Listener on `exchange`, then a Heartbeat for `queue` beating there; both closed after."""
+    listener = Listener(exchange)
+    heartbeat = make_heartbeat(queue, exchange)
+    try:
+        yield listener, heartbeat
+    finally:
+        heartbeat.close()
+        listener.connection.close()
 
 
 def test_extractor_info_has_everything_clowder_v1_requires():
@@ -85,15 +79,10 @@ def test_extractor_info_has_everything_clowder_v1_requires():
 
 @pytest.mark.rabbitmq
 def test_beat_publishes_pyclowders_heartbeat_message_to_the_fanout_exchange(exchange):
-    listener = Listener(exchange)
-    heartbeat = make_heartbeat("switchboard.test", exchange)
-    try:
+    with beating("switchboard.test", exchange) as (listener, heartbeat):
         assert heartbeat.beat() is True
         assert heartbeat.beat() is True
         messages = listener.heartbeats_from(heartbeat.id, 2)
-    finally:
-        heartbeat.close()
-        listener.connection.close()
     assert len(messages) == 2
     assert messages[0] == messages[1]  # one id per process, the same every beat
     assert messages[0] == {
@@ -106,36 +95,26 @@ def test_beat_publishes_pyclowders_heartbeat_message_to_the_fanout_exchange(exch
 
 @pytest.mark.rabbitmq
 def test_beat_declares_the_extractors_exchange_exactly_as_clowder_does():
-    listener = Listener(HEARTBEAT_EXCHANGE)  # declares it as Clowder v1 and pyclowder do
-    heartbeat = make_heartbeat(f"switchboard.{uuid.uuid4().hex}")
-    try:
+    # the listener declares the exchange as Clowder v1 and pyclowder do
+    with beating(f"switchboard.{uuid.uuid4().hex}") as (listener, heartbeat):
         assert heartbeat.beat() is True
         assert len(listener.heartbeats_from(heartbeat.id, 1)) == 1
-    finally:
-        heartbeat.close()
-        listener.connection.close()
 
 
 @pytest.mark.rabbitmq
 def test_beat_survives_the_broker_closing_its_idle_connection(exchange):
-    listener = Listener(exchange)
     queue = f"switchboard.{uuid.uuid4().hex}"
-    heartbeat = make_heartbeat(queue, exchange)
-    try:
+    with beating(queue, exchange) as (listener, heartbeat):
         assert heartbeat.beat() is True
         assert close_connections_named(f"test-hb-{queue}") == 1
         assert heartbeat.beat() is True
         assert len(listener.heartbeats_from(heartbeat.id, 2)) == 2
-    finally:
-        heartbeat.close()
-        listener.connection.close()
 
 
 @pytest.mark.rabbitmq
 def test_failed_beat_is_reported_not_raised(exchange):
-    connection = pika.BlockingConnection(pika.URLParameters(URI))
-    connection.channel().exchange_declare(exchange, exchange_type="direct")  # the wrong type
-    connection.close()
+    with side_channel() as setup:
+        setup.exchange_declare(exchange, exchange_type="direct")  # the wrong type
     heartbeat = make_heartbeat("switchboard.test", exchange)
     try:
         assert heartbeat.beat() is False

@@ -43,3 +43,18 @@ def test_flags_override_the_environment_and_none_means_not_given():
 def test_the_clowder_key_is_not_shown_in_the_settings_repr():
     settings = Settings.from_env({"CLOWDER_KEY": "very-secret-key"})
     assert "very-secret-key" not in repr(settings)
+
+
+def test_legacy_exchange_binding_and_relay_limits_come_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "SWITCHBOARD_BIND_CLOWDER_EXCHANGE": "yes",
+            "SWITCHBOARD_BINDING_KEYS": "*.dataset.file.added,*.file.created",
+            "SWITCHBOARD_RELAY_MAX_ATTEMPTS": "3",
+            "SWITCHBOARD_HEARTBEAT_INTERVAL_S": "60",
+        }
+    )
+    assert settings.legacy_exchange_bind is True
+    assert settings.legacy_binding_keys == ("*.dataset.file.added", "*.file.created")
+    assert settings.relay_max_attempts == 3
+    assert settings.heartbeat_interval_s == 60.0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,28 +20,11 @@ from switchboard.source import (
     ORIGINAL_ROUTING_KEY_HEADER,
     RabbitSource,
 )
+from tests.broker import URI, close_connections_named
 
 pytestmark = pytest.mark.rabbitmq
 
-URI = "amqp://guest:guest@127.0.0.1:5672/%2f"
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def close_connections_named(name: str) -> int:
-    """Have the broker close our connections called `name` (and nobody else's)."""
-    listing = subprocess.run(
-        ["rabbitmqctl", "-q", "list_connections", "--no-table-headers", "pid", "client_properties"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    closed = 0
-    for line in listing.stdout.splitlines():
-        pid, _, props = line.partition("\t")
-        if f'{{"connection_name","{name}"}}' in props:
-            subprocess.run(["rabbitmqctl", "-q", "close_connection", pid, "test"], check=True)
-            closed += 1
-    return closed
 
 
 class Broker:
@@ -123,6 +105,17 @@ def next_nonempty(batches, timeout_s: float = 5.0):
     return []
 
 
+def three_published_in_one_batch(source: RabbitSource, broker: Broker) -> list:
+    """Publish b"0", b"1", b"2" and gather them, unacked, into one batch."""
+    for i in range(3):
+        broker.publish(source.queue, str(i).encode())
+    batches = source.batches(3, 1.0)
+    batch = next_nonempty(batches)
+    while len(batch) < 3:
+        batch += next_nonempty(batches)
+    return batch
+
+
 def test_published_event_arrives_in_a_batch_with_its_properties(make_source, broker):
     source = make_source()
     record = fixture_record("v1_dataset_file_added.json")
@@ -174,12 +167,7 @@ def test_an_idle_queue_yields_empty_batches_so_the_caller_can_do_other_work(make
 
 def test_ack_through_acknowledges_the_whole_batch(make_source, broker):
     source = make_source()
-    for i in range(3):
-        broker.publish(source.queue, str(i).encode())
-    batches = source.batches(3, 1.0)
-    batch = next_nonempty(batches)
-    while len(batch) < 3:
-        batch += next_nonempty(batches)
+    batch = three_published_in_one_batch(source, broker)
     source.ack_through(batch[-1].delivery_tag)
     source.stop()
     assert broker.count(source.queue) == 0
@@ -187,12 +175,7 @@ def test_ack_through_acknowledges_the_whole_batch(make_source, broker):
 
 def test_ack_through_leaves_later_deliveries_unacked(make_source, broker):
     source = make_source()
-    for i in range(3):
-        broker.publish(source.queue, str(i).encode())
-    batches = source.batches(3, 1.0)
-    batch = next_nonempty(batches)
-    while len(batch) < 3:
-        batch += next_nonempty(batches)
+    batch = three_published_in_one_batch(source, broker)
     source.ack_through(batch[1].delivery_tag)
     source.stop()  # hands the third back to the queue
     assert broker.count(source.queue) == 1

@@ -73,6 +73,9 @@ def equality_keys(operand: Any) -> list[Any]:
 
 
 def _show(operand: Any) -> str:
+    """An operand as rule authors wrote it (true/false, not Python's True/False)."""
+    if isinstance(operand, bool):
+        return "true" if operand else "false"
     return repr(list(operand)) if isinstance(operand, tuple) else repr(operand)
 
 

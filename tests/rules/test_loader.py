@@ -60,4 +60,4 @@ def test_a_file_named_twice_loads_once(tmp_path: Path) -> None:
 def test_the_example_rules_in_the_repository_load() -> None:
     rules = load_rules([REPO_RULES])
     assert "stereo-bin2tif" in rules
-    assert {r.kind for r in rules} == {"yaml", "python"}
+    assert {"yaml", "python"} <= {r.kind for r in rules}

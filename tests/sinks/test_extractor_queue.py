@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 from collections.abc import Iterator
 
@@ -13,34 +12,9 @@ import pytest
 
 from switchboard.errors import BrokerError, DeliveryFailed
 from switchboard.sinks.extractor_queue import ExtractorQueueSink
+from tests.broker import URI, close_connections_named, side_channel
 
 pytestmark = pytest.mark.rabbitmq
-
-URI = "amqp://guest:guest@127.0.0.1:5672/%2f"
-
-
-def close_connections_named(name: str) -> int:
-    """Have the broker close our connections called `name` (and nobody else's)."""
-    listing = subprocess.run(
-        ["rabbitmqctl", "-q", "list_connections", "--no-table-headers", "pid", "client_properties"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    closed = 0
-    for line in listing.stdout.splitlines():
-        pid, _, props = line.partition("\t")
-        if f'{{"connection_name","{name}"}}' in props:
-            subprocess.run(["rabbitmqctl", "-q", "close_connection", pid, "test"], check=True)
-            closed += 1
-    return closed
-
-
-@pytest.fixture
-def channel() -> Iterator[pika.adapters.blocking_connection.BlockingChannel]:
-    connection = pika.BlockingConnection(pika.URLParameters(URI))
-    yield connection.channel()
-    connection.close()
 
 
 @pytest.fixture
@@ -48,11 +22,9 @@ def queues() -> Iterator[list[str]]:
     """Names of extractor queues for this test; deleted afterwards."""
     names: list[str] = []
     yield names
-    connection = pika.BlockingConnection(pika.URLParameters(URI))
-    cleanup = connection.channel()
-    for name in names:
-        cleanup.queue_delete(name)
-    connection.close()
+    with side_channel() as cleanup:
+        for name in names:
+            cleanup.queue_delete(name)
 
 
 @pytest.fixture

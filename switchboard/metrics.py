@@ -1,0 +1,67 @@
+"""Optional Prometheus metrics: what the daemon counts, served over HTTP when a port is set."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
+log = logging.getLogger(__name__)
+
+BATCH_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """Counters and one histogram in a registry of their own (so tests can make many).
+
+    Labels are rule-free on purpose: targets (extractors) are few, rules may be many.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.events = Counter(
+            "switchboard_events", "Events taken from the input queue", registry=self.registry
+        )
+        self.duplicates = Counter(
+            "switchboard_duplicate_events",
+            "Events already in the dedup ledger",
+            registry=self.registry,
+        )
+        self.batches = Counter(
+            "switchboard_batches", "Batches committed and acked", registry=self.registry
+        )
+        self.submissions = Counter(
+            "switchboard_submissions",
+            "Outbox rows by target and outcome (queued, sent, retried, failed)",
+            ["target", "status"],
+            registry=self.registry,
+        )
+        self.dead_letters = Counter(
+            "switchboard_dead_letters",
+            "Events moved to error.<queue>, by reason (malformed, poison)",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.delayed = Counter(
+            "switchboard_delayed_events",
+            "Events parked in retry.<queue> while Clowder is unreachable",
+            registry=self.registry,
+        )
+        self.batch_seconds = Histogram(
+            "switchboard_batch_seconds",
+            "Time to handle one batch: process, commit, settle",
+            buckets=BATCH_SECONDS_BUCKETS,
+            registry=self.registry,
+        )
+
+    def serve(self, port: int, addr: str = "0.0.0.0") -> Any:
+        """Expose `/metrics` on `port` from a background thread; returns the server."""
+        server, _thread = start_http_server(port, addr=addr, registry=self.registry)
+        log.info("metrics on port %d", port, extra={"metrics_port": port})
+        return server
+
+    def value(self, name: str, **labels: str) -> float:
+        """A sample's current value (0 if never set); for tests and `status`-like reports."""
+        found = self.registry.get_sample_value(name, labels or None)
+        return found or 0.0

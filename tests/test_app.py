@@ -1,0 +1,41 @@
+"""The composition root's startup: an unreachable database is waited for, not fatal."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def _switchboard_script() -> str:
+    found = Path(sys.executable).with_name("switchboard")
+    return str(found) if found.exists() else "switchboard"
+
+
+def test_daemon_started_before_its_database_keeps_retrying_and_exits_0_on_sigterm() -> None:
+    env = {
+        **os.environ,
+        "SWITCHBOARD_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:9/nothing",
+        "SWITCHBOARD_LOG_JSON": "1",
+    }
+    daemon = subprocess.Popen(
+        [_switchboard_script(), "run", "--migrate"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(2.0)
+        assert daemon.poll() is None, "the daemon gave up on a database that is merely down"
+        daemon.send_signal(signal.SIGTERM)
+        _, stderr = daemon.communicate(timeout=30)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.communicate()
+    assert daemon.returncode == 0, stderr
+    assert "database unreachable at startup" in stderr
+    assert "retrying in" in stderr

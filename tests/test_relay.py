@@ -1,0 +1,199 @@
+"""The outbox relay on an SQLite store with recording sinks: sends, retries, gives up."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from switchboard.errors import ClowderRejected, ClowderUnavailable, DeliveryFailed
+from switchboard.metrics import Metrics
+from switchboard.relay import Relay
+from switchboard.store.migrate import upgrade
+from switchboard.store.sql import SqlStore
+from switchboard.testing import RecordingSink
+from tests.store.helpers import FakeClock, submission
+
+
+class OneByOneSink:
+    """A sink without `send_many`, like the Clowder REST sink."""
+
+    def __init__(self, errors: list[Exception] | None = None) -> None:
+        self.errors = list(errors or [])
+        self.sent: list[str] = []
+
+    def send(self, row) -> None:
+        if self.errors:
+            raise self.errors.pop(0)
+        self.sent.append(row.submission.job_id)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: FakeClock) -> Iterator[SqlStore]:
+    url = f"sqlite:///{tmp_path / 'relay.db'}"
+    upgrade(url)
+    made = SqlStore(url, clock=clock)
+    yield made
+    made.close()
+
+
+def queue_jobs(store: SqlStore, count: int, via: str = "amqp") -> list[str]:
+    ids = [f"job-{via}-{i:04d}" for i in range(count)]
+    with store.unit_of_work() as uow:
+        for job in ids:
+            uow.add_submission(submission(job, via=via), {"job_id": job}, {"message_id": job})
+    return ids
+
+
+def statuses(store: SqlStore) -> dict[str, int]:
+    return {k: v for k, v in store.counts_by_status().items() if v}
+
+
+def test_every_pending_row_is_sent_once_and_marked_sent(store, clock):
+    jobs = queue_jobs(store, 7)
+    sink = RecordingSink()
+    stats = Relay(store, {"amqp": sink}, clock=clock).run_once()
+    assert sorted(sink.job_ids) == jobs
+    assert stats.sent == 7
+    assert statuses(store) == {"sent": 7}
+    assert Relay(store, {"amqp": sink}, clock=clock).run_once().total == 0
+
+
+def test_rows_go_out_in_chunks_through_send_many(store, clock):
+    queue_jobs(store, 12)
+    chunks: list[int] = []
+
+    class ChunkSink(RecordingSink):
+        def send_many(self, rows):
+            chunks.append(len(rows))
+            return super().send_many(rows)
+
+    Relay(store, {"amqp": ChunkSink()}, chunk_size=5, clock=clock).run_once()
+    assert chunks == [5, 5, 2]
+
+
+def test_keepalive_runs_between_chunks(store, clock):
+    queue_jobs(store, 6)
+    calls: list[int] = []
+    relay = Relay(
+        store,
+        {"amqp": RecordingSink()},
+        chunk_size=2,
+        clock=clock,
+        keepalive=lambda: calls.append(1),
+    )
+    relay.run_once()
+    assert len(calls) == 3
+
+
+def test_a_returned_message_is_retried_later_with_backoff_not_at_once(store, clock):
+    (job,) = queue_jobs(store, 1)
+    sink = RecordingSink(fail_times=1)
+    relay = Relay(store, {"amqp": sink}, backoff_s=10, clock=clock)
+    assert relay.run_once().retried == 1
+    assert relay.run_once().total == 0  # not due yet: no busy loop
+    clock.advance(11)
+    assert relay.run_once().sent == 1
+    assert sink.job_ids == [job]
+    (row,) = store.recent_submissions(1)
+    assert (row.status, row.attempts) == ("sent", 2)
+
+
+def test_a_row_that_keeps_failing_is_marked_failed_after_max_attempts(store, clock):
+    queue_jobs(store, 1)
+    sink = RecordingSink(fail_times=100)
+    relay = Relay(store, {"amqp": sink}, max_attempts=3, backoff_s=1, clock=clock)
+    for _ in range(10):
+        relay.run_once()
+        clock.advance(3600)
+    assert sink.attempts == 3
+    (row,) = store.recent_submissions(1)
+    assert row.status == "failed"
+    assert "told to fail" in (row.last_error or "")
+
+
+def test_only_the_failing_rows_of_a_chunk_are_retried(store, clock):
+    queue_jobs(store, 4)
+    sink = RecordingSink(fail_times=1)
+    stats = Relay(store, {"amqp": sink}, clock=clock).run_once()
+    assert (stats.sent, stats.retried) == (3, 1)
+    assert statuses(store) == {"sent": 3, "pending": 1}
+
+
+def test_clowder_refusing_a_submission_fails_it_at_once(store, clock):
+    queue_jobs(store, 1, via="clowder-api")
+    sink = OneByOneSink([ClowderRejected("HTTP 404 not found")])
+    stats = Relay(store, {"clowder-api": sink}, clock=clock).run_once()
+    assert stats.failed == 1
+    (row,) = store.recent_submissions(1)
+    assert row.status == "failed"
+    assert row.last_error == "HTTP 404 not found"
+
+
+def test_clowder_unavailable_is_retried_after_a_delay(store, clock):
+    (job,) = queue_jobs(store, 1, via="clowder-api")
+    sink = OneByOneSink([ClowderUnavailable("HTTP 503")])
+    relay = Relay(store, {"clowder-api": sink}, backoff_s=5, clock=clock)
+    assert relay.run_once().retried == 1
+    assert relay.run_once().total == 0
+    clock.advance(6)
+    assert relay.run_once().sent == 1
+    assert sink.sent == [job]
+
+
+def test_a_row_for_a_target_without_a_sink_fails_with_a_clear_reason(store, clock):
+    queue_jobs(store, 1, via="clowder-api")
+    stats = Relay(store, {"amqp": RecordingSink()}, clock=clock).run_once()
+    assert stats.failed == 1
+    (row,) = store.recent_submissions(1)
+    assert row.last_error == "no sink configured for via=clowder-api"
+
+
+def test_an_unexpected_sink_error_propagates_and_leaves_the_row_pending(store, clock):
+    queue_jobs(store, 1, via="clowder-api")
+    sink = OneByOneSink([RuntimeError("bug")])
+    with pytest.raises(RuntimeError):
+        Relay(store, {"clowder-api": sink}, clock=clock).run_once()
+    assert statuses(store) == {"pending": 1}
+
+
+def test_drain_sends_more_than_one_claim_worth(store, clock):
+    queue_jobs(store, 25)
+    sink = RecordingSink()
+    stats = Relay(store, {"amqp": sink}, clock=clock).drain(limit=10)
+    assert stats.sent == 25
+    assert len(set(sink.job_ids)) == 25
+
+
+def test_outcomes_are_counted_per_target_in_metrics(store, clock):
+    queue_jobs(store, 3)
+    metrics = Metrics()
+    sink = RecordingSink(fail_times=1, error=DeliveryFailed)
+    Relay(store, {"amqp": sink}, clock=clock, metrics=metrics).run_once()
+    target = submission().extractor
+    assert metrics.value("switchboard_submissions_total", target=target, status="sent") == 2
+    assert metrics.value("switchboard_submissions_total", target=target, status="retried") == 1
+
+
+def test_a_store_that_can_mark_many_rows_sent_is_asked_once_per_chunk(store, clock):
+    queue_jobs(store, 5)
+    calls: list[list[str]] = []
+
+    class BulkStore:
+        def __getattr__(self, name):
+            return getattr(store, name)
+
+        def mark_sent_many(self, job_ids: list[str]) -> None:
+            calls.append(list(job_ids))
+            for job in job_ids:
+                store.mark_sent(job)
+
+    Relay(BulkStore(), {"amqp": RecordingSink()}, chunk_size=3, clock=clock).run_once()
+    assert [len(c) for c in calls] == [3, 2]
+    assert statuses(store) == {"sent": 5}
