@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 DEFAULT_HEARTBEAT_S = 60
 DEFAULT_BLOCKED_CONNECTION_TIMEOUT_S = 300.0
 LEGACY_EXCHANGE = "clowder"
+PRECONDITION_FAILED = 406  # AMQP reply code: a redeclaration with other arguments
 DEFAULT_LEGACY_BINDING_KEYS = ("*.dataset.file.added",)
 
 # Properties pika's BasicProperties accepts; anything else in a properties dict is ignored.
@@ -205,31 +206,56 @@ def retry_queue_name(queue: str) -> str:
     return f"retry.{queue}"
 
 
-def declare_retry_queue(channel: BlockingChannel, queue: str, delay_s: float) -> str:
-    """Declare `retry.<queue>`: messages wait `delay_s` there, then return to `queue`.
+def declare_retry_queue(connection: pika.BlockingConnection, queue: str) -> str:
+    """Declare `retry.<queue>`: a message waits there for its own `expiration`, then returns.
 
     Expired messages are dead-lettered through the default exchange straight back to `queue`.
-    Changing `delay_s` for an existing retry queue fails with PRECONDITION_FAILED: delete the
-    (normally empty) retry queue first.
+    The queue has no `x-message-ttl`: the delay travels on each message (`expiration_ms`), so
+    changing SWITCHBOARD_CLOWDER_RETRY_DELAY_S never changes the declaration.
+
+    A retry queue declared by an earlier Switchboard carries a queue-wide `x-message-ttl`, and
+    redeclaring it fails with PRECONDITION_FAILED (406), which closes the channel. So this
+    declares on a throwaway channel and, on 406, logs an error naming the queue and the fix
+    (delete it: `rabbitmqctl delete_queue retry.<queue>`; the next connect declares it anew)
+    and keeps using the old queue as it is. Nothing stops: RabbitMQ applies the lower of the
+    queue's and the message's TTL, so delayed events still come back (after at most the old
+    delay). Any other failure is raised, as pika raised it.
     """
     name = retry_queue_name(queue)
-    channel.queue_declare(
-        queue=name,
-        durable=True,
-        arguments={
-            "x-message-ttl": max(0, round(delay_s * 1000)),
-            "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": queue,
-        },
-    )
+    channel = connection.channel()
+    try:
+        channel.queue_declare(
+            queue=name,
+            durable=True,
+            arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": queue},
+        )
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        if exc.reply_code != PRECONDITION_FAILED:
+            raise
+        log.error(
+            "retry queue %s was declared by an earlier Switchboard with other arguments "
+            "(a queue-wide x-message-ttl); using it as it is, so delays are capped by its old "
+            "TTL. Delete it (rabbitmqctl delete_queue %s) to have it declared anew: %s",
+            name,
+            name,
+            exc.reply_text,
+            extra={"queue": name},
+        )
+        return name
+    channel.close()
     return name
 
 
-def declare_input_queues(channel: BlockingChannel, queue: str, retry_delay_s: float) -> None:
+def expiration_ms(delay_s: float) -> str:
+    """A per-message `expiration` property for `delay_s` seconds (AMQP wants milliseconds text)."""
+    return str(max(0, round(delay_s * 1000)))
+
+
+def declare_input_queues(channel: BlockingChannel, queue: str) -> None:
     """Declare our input queue and `error.<queue>` as pyclowder would, and `retry.<queue>`."""
     declare_extractor_queue(channel, queue)
     declare_extractor_queue(channel, error_queue_name(queue))
-    declare_retry_queue(channel, queue, retry_delay_s)
+    declare_retry_queue(channel.connection, queue)
 
 
 def bind_legacy_exchange(

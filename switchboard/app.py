@@ -11,7 +11,7 @@ from typing import Any
 
 from .daemon import Backoff, Daemon
 from .engine import Engine
-from .errors import Problem, RuleLoadError, StoreError
+from .errors import NotMigrated, Problem, RuleLoadError, StoreError
 from .outgoing import extractor_message
 from .processor import Processor
 from .relay import Relay
@@ -34,11 +34,12 @@ class App:
     engine: Engine
     daemon: Daemon
     closers: list[Callable[[], Any]]
+    legacy: LegacyContext | None = None  # shared by every load, so its file-path cache is too
 
     def reload_rules(self) -> None:
         """Swap in freshly loaded rules; raises RuleLoadError and keeps the old ones if broken."""
         ruleset = load_rules(
-            self.settings.rules, legacy=LegacyContext.from_settings(self.settings)
+            self.settings.rules, legacy=self.legacy or LegacyContext.from_settings(self.settings)
         )
         refuse_ray_rules_without_address(ruleset, self.settings)
         self.engine = Engine(ruleset, rule_timeout_s=self.settings.rule_timeout_s)
@@ -67,8 +68,13 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
     from .source import RabbitSource
 
     ensure_current(settings.database_url)
-    ruleset = load_rules(settings.rules, legacy=LegacyContext.from_settings(settings))
+    legacy = LegacyContext.from_settings(settings)
+    ruleset = load_rules(settings.rules, legacy=legacy)
     refuse_ray_rules_without_address(ruleset, settings)
+    if not settings.manifest_dir and (
+        wanting := [r.name for r in ruleset if r.collect and r.collect.manifest_file]
+    ):
+        log.warning("SWITCHBOARD_MANIFEST_DIR is not set: rules %s get no manifest file", wanting)
     engine = Engine(ruleset, rule_timeout_s=settings.rule_timeout_s)
     store = SqlStore(settings.database_url)
     closers: list[Callable[[], Any]] = [store.close]
@@ -80,6 +86,8 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
         server = metrics.serve(settings.metrics_port)
         closers += [server.shutdown, server.server_close]
     source = RabbitSource(settings, client_name=f"switchboard {settings.queue}")
+    if legacy.file_paths is not None:
+        legacy.file_paths.between = source.keepalive  # broker heartbeats during slow lookups
     sink = ExtractorQueueSink(
         settings.rabbitmq_uri, client_name=f"switchboard-sink {settings.queue}"
     )
@@ -108,6 +116,7 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
         max_event_bytes=settings.max_event_bytes,
         dataset_names=names,
         manifest_dir=settings.manifest_dir,
+        file_paths=legacy.file_paths,
     )
     relay = Relay(
         store,
@@ -136,7 +145,7 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
         periodic=[Sweeper(processor), *periodic],  # fires quiet_for collections
         metrics=metrics,
     )
-    app = App(settings, store, engine, daemon, closers)
+    app = App(settings, store, engine, daemon, closers, legacy)
     daemon.reload_rules = app.reload_rules
     return app
 
@@ -199,6 +208,8 @@ def _build_when_database_is_up(
                 if migrate:
                     upgrade(settings.database_url)
                 return build_app(settings)
+        except NotMigrated:
+            raise  # a real refusal, not an outage: the CLI says what to run
         except StoreError as exc:
             delay_s = backoff.next_delay_s()
             log.warning("database unreachable at startup (%s); retrying in %.1f s", exc, delay_s)

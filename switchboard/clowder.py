@@ -21,6 +21,9 @@ from .errors import ClowderRejected, ClowderUnavailable
 log = logging.getLogger(__name__)
 
 MAX_EXCERPT_CHARS = 200
+# 4xx answers that mean "not now" rather than "never": 409 while a file is not yet PROCESSED
+# (protocol.md §4.2), 429 when throttled. Retried like 5xx, then ClowderUnavailable.
+RETRYABLE_4XX = frozenset({409, 429})
 _RESOURCE_PATHS = {"file": "files", "dataset": "datasets"}
 
 
@@ -140,7 +143,7 @@ class ClowderClient:
             status = exc.code
             excerpt = self._excerpt(_read_quietly(exc))
             exc.close()
-            if status >= 500:
+            if status >= 500 or status in RETRYABLE_4XX:
                 raise _Retryable(f"HTTP {status} {excerpt}".rstrip()) from None
             error = ClowderRejected(f"{method} {path}: HTTP {status} {excerpt}".rstrip())
             error.status = status  # type: ignore[attr-defined]
@@ -193,6 +196,21 @@ class ClowderClient:
         }:
             text = text.replace(form, "***")
         return text
+
+    # --- dataset file list (legacy rules' file paths) --------------------------------------------
+
+    def dataset_files(self, dataset_id: str) -> list[dict[str, Any]]:
+        """The dataset's files as Clowder lists them (`GET /api/datasets/{id}/files`).
+
+        pyclowder builds a dataset resource's `files` from this list. Clowder v1 includes each
+        file's path on disk as `filepath` only for files in its disk storage and only when the
+        key is a server admin's (`app/api/Datasets.scala`, `jsonFile`).
+        """
+        path = f"{self._api()}/datasets/{_segment(dataset_id)}/files"
+        answer = self._request("GET", path)
+        if not isinstance(answer, list):
+            raise ClowderRejected(f"GET {path}: answer is not a JSON list")
+        return [f for f in answer if isinstance(f, dict)]
 
 
 class _Retryable(Exception):

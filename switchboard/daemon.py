@@ -88,8 +88,26 @@ class Daemon:
         return self._stop.is_set()
 
     def run(self) -> int:
-        """Loop until stopped; returns the process exit code (0)."""
+        """Loop until stopped; returns the process exit code.
+
+        0 after a stop request. Any exception other than a lost connection is a bug: it is
+        logged with its traceback, the source is closed (unacked work goes back to the queue)
+        and 1 is returned, so the process ends non-zero and its supervisor restarts it
+        instead of it lingering without a consumer.
+        """
         log.info("switchboard daemon started")
+        code = 0
+        try:
+            self._loop()
+        except Exception:
+            log.exception("switchboard daemon failed; stopping")
+            code = 1
+        finally:
+            self._shutdown()
+        log.info("switchboard daemon stopped")
+        return code
+
+    def _loop(self) -> None:
         while not self.stopping:
             try:
                 self._run_batches()
@@ -100,9 +118,6 @@ class Daemon:
                 log.warning("connection lost (%s); retrying in %.1f s", exc, delay_s)
                 self._stop.wait(delay_s)
                 self._reconnect()
-        self._shutdown()
-        log.info("switchboard daemon stopped")
-        return 0
 
     def _run_batches(self) -> None:
         for batch in self.source.batches(self.batch_size, self.batch_wait_s):
@@ -146,7 +161,8 @@ class Daemon:
             "batch",
             extra={
                 "events": len(batch),
-                "committed": len(result.committed),
+                # `committed` includes already-seen messages; `new` are the first-time events
+                "new": len(result.committed) - result.duplicates,
                 "duplicates": result.duplicates,
                 "submissions": len(result.submissions),
                 "dead_lettered": len(result.malformed) + len(result.poison),
@@ -218,6 +234,8 @@ class Daemon:
             log.info("rules reloaded")
         except RuleLoadError as exc:
             log.error("rules not reloaded, keeping the last good ones:\n%s", exc)
+        except Exception:  # whatever loading raises, a reload must never end the loop
+            log.exception("rules not reloaded (unexpected error), keeping the last good ones")
 
     def _reconnect(self) -> None:
         reconnect = getattr(self.source, "reconnect", None)

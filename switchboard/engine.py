@@ -1,9 +1,10 @@
 """The matching engine: event + dataset view + rules -> decisions with reasons -> submissions.
 
 Pure: no broker, database or Ray imports. Declarative rules are looked up through the
-`RuleIndex` and verified; Python rules run after them through a `RuleRunner` (worker thread,
-per-rule timeout). A rule that raises, overruns or returns nonsense becomes that rule's error
-in its `Decision`; the other rules still decide. An Engine is used by one thread at a time.
+`RuleIndex` and verified; Python rules run after them through a `RuleRunner` (all of one
+event's in one hand-off to a worker thread, each with its own timeout). A rule that raises,
+overruns or returns nonsense becomes that rule's error in its `Decision`; the others still decide.
+An Engine is used by one thread at a time.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .model import DatasetView, Decision, Evaluation, Event, Submission, SubmitR
 from .rules.fields import EVENT_FIELDS, Subject, event_field, is_secret, walk
 from .rules.index import RuleIndex
 from .rules.model import Rule, RuleSet
-from .rules.runner import RuleRunner
+from .rules.runner import Outcome, RuleRunner
 from .rules.templates import MissingValue
 
 MAX_ERROR_CHARS = 500
@@ -62,9 +63,9 @@ class Engine:
             self._decide_declarative(self._declarative[i], subject, thorough=False, into=collects)
             for i in self._index.candidates(subject)
         ]
-        decisions.extend(
-            self._decide_python(r, event, dataset) for r in self._python if event.kind in r.kinds
-        )
+        python = [r for r in self._python if event.kind in r.kinds]
+        if python:
+            decisions.extend(self._decide_python(python, event, dataset))
         if self._python and len(decisions) > 1:
             decisions.sort(key=lambda d: self._order[d.rule])
         return CollectingEvaluation(event, tuple(decisions), tuple(collects))
@@ -76,6 +77,8 @@ class Engine:
         rules are run, as they would be by `evaluate`.
         """
         subject = Subject(event, dataset)
+        python = [r for r in self._python if event.kind in r.kinds]
+        decided = dict(zip(python, self._decide_python(python, event, dataset), strict=True))
         decisions = []
         for r in self.rules:
             if not r.enabled:
@@ -87,7 +90,7 @@ class Engine:
             elif r.declarative:
                 decisions.append(self._decide_declarative(r, subject, thorough=True))
             else:
-                decisions.append(self._decide_python(r, event, dataset))
+                decisions.append(decided[r])
         return Evaluation(event, tuple(decisions))
 
     def _decide_declarative(
@@ -128,9 +131,18 @@ class Engine:
             into.append(collected)
         return decision
 
-    def _decide_python(self, r: Rule, event: Event, dataset: DatasetView) -> Decision:
-        assert r.function is not None
-        outcome = self._runner.run(r.name, r.function, event, dataset)
+    def _decide_python(
+        self, rules: list[Rule], event: Event, dataset: DatasetView
+    ) -> list[Decision]:
+        """Run the Python rules in one hand-off to the runner (each with its own timeout)."""
+        calls = []
+        for r in rules:
+            assert r.function is not None
+            calls.append((r.name, r.function, (event, dataset)))
+        outcomes = self._runner.run_many(calls)
+        return [self._python_decision(r, event, o) for r, o in zip(rules, outcomes, strict=True)]
+
+    def _python_decision(self, r: Rule, event: Event, outcome: Outcome) -> Decision:
         if outcome.status == "timed_out":
             return Decision(r.name, False, error=f"timed out after {float(self.rule_timeout_s)} s")
         if outcome.status == "still_running":

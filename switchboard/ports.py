@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +30,15 @@ class UnitOfWork(Protocol):
     def already_processed(self, message_id: str) -> bool: ...
     def record_processed(self, message_id: str) -> bool:
         """Add the message id to the dedup ledger; False if it was already there."""
+        ...
+
+    def record_processed_many(self, message_ids: Iterable[str]) -> set[str]:
+        """Add a batch's ids to the ledger at once; the ids that were new. Afterwards
+        `record_processed` answers for them exactly as it would have without this call."""
+        ...
+
+    def prefetch(self, message_ids: Iterable[str] = (), dataset_ids: Iterable[str] = ()) -> None:
+        """Read ahead what a batch will ask about (a cache only: answers do not change)."""
         ...
 
     def add_file(self, dataset_id: str, file: FileInfo) -> None: ...

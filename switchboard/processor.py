@@ -10,7 +10,7 @@ be parsed or kept failing, and delays what waits on Clowder.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -35,6 +35,12 @@ class Matcher(Protocol):
 
     def evaluate(self, event: Event, dataset: Any) -> Any: ...
     def submissions(self, evaluation: Any) -> list[Submission]: ...
+
+
+class FilePathLookup(Protocol):
+    """Fetches the on-disk file paths legacy rules need; returns {dataset_id: reason} to delay."""
+
+    def prepare(self, events: Iterable[Event]) -> Mapping[str, str]: ...
 
 
 class DatasetNames(Protocol):
@@ -75,12 +81,14 @@ class Processor:
         dataset_names: DatasetNames | None = None,
         manifest_dir: str = "",
         collector: Collector | None = None,
+        file_paths: FilePathLookup | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
         self.message_builder = message_builder
         self.max_event_bytes = max_event_bytes
         self.dataset_names = dataset_names
+        self.file_paths = file_paths
         self.collector = collector or Collector(manifest_dir)
 
     def process(self, deliveries: Sequence[Delivery]) -> BatchResult:
@@ -100,6 +108,9 @@ class Processor:
             else:
                 parsed.append(_Parsed(delivery, event))
         names, waiting = self._look_up_names(parsed)
+        if self.file_paths is not None:  # legacy rules' file paths, fetched before the transaction
+            pending = (p.event for p in parsed if p.event.dataset_id not in waiting)
+            waiting.update(self.file_paths.prepare(pending))
         ready = []
         for item in parsed:
             if item.event.dataset_id in waiting:
@@ -143,6 +154,7 @@ class Processor:
         collects: list[tuple[Event, Collected]] = []
         try:
             with self.store.unit_of_work() as uow:
+                self._read_ahead(uow, items)
                 for item in items:
                     self._apply(uow, item, names, partial, collects)
                 self._collect(uow, collects, partial)
@@ -162,6 +174,13 @@ class Processor:
         result.duplicates += partial.duplicates
         result.submissions.extend(partial.submissions)
         result.rule_errors.extend(partial.rule_errors)
+
+    @staticmethod
+    def _read_ahead(uow: UnitOfWork, items: list[_Parsed]) -> None:
+        """Record the batch in the ledger and load its datasets in a few round trips instead of
+        a few per event; `record_processed` still answers per event as it would have."""
+        uow.record_processed_many([i.event.message_id for i in items])
+        uow.prefetch(dataset_ids=[i.event.dataset_id for i in items if i.event.dataset_id])
 
     def _apply(
         self,

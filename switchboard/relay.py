@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from .errors import ClowderUnavailable, DeliveryFailed, SubmissionRejected
+from .errors import BrokerError, ClowderUnavailable, DeliveryFailed, StoreError, SubmissionRejected
 from .ports import OutboxRow, Sink, Store
 
 log = logging.getLogger(__name__)
 
 RETRYABLE = (DeliveryFailed, ClowderUnavailable)
+CONNECTION_LOST = (BrokerError, StoreError)  # propagate: the daemon reconnects
 
 
 def utc_now() -> datetime:
@@ -45,7 +46,9 @@ class Relay:
     per chunk instead of per row); others one by one. `keepalive` is called between chunks
     and sends so a slow target never starves the input connection's heartbeats. A lost
     connection (BrokerError) or database (StoreError) propagates: the claimed rows stay
-    leased for `lease_s` and are tried again after the daemon reconnects.
+    leased for `lease_s` and are tried again after the daemon reconnects. Any other exception
+    from a sink (a bug, a full disk) is a failed attempt of the row(s) it concerns, retried
+    with backoff like DeliveryFailed and logged with the job id: it never ends the loop.
     """
 
     def __init__(
@@ -88,7 +91,7 @@ class Relay:
             elif hasattr(sink, "send_many"):
                 for start in range(0, len(group), self.chunk_size):
                     chunk = group[start : start + self.chunk_size]
-                    results = sink.send_many(chunk)
+                    results = self._send_many(sink, chunk)
                     self._mark_sent([row for row, error in results if error is None])
                     for row, error in results:
                         self._settle(row, error, stats, marked=True)
@@ -114,9 +117,22 @@ class Relay:
     def _send_one(self, sink: Sink, row: OutboxRow) -> Exception | None:
         try:
             sink.send(row)
-        except (SubmissionRejected, *RETRYABLE) as exc:
+        except CONNECTION_LOST:
+            raise
+        except Exception as exc:  # any other failure is this row's failed attempt
             return exc
         return None
+
+    def _send_many(
+        self, sink: BatchSink, chunk: Sequence[OutboxRow]
+    ) -> list[tuple[OutboxRow, Exception | None]]:
+        """The sink's per-row results; an unexpected error of the whole call fails every row."""
+        try:
+            return list(sink.send_many(chunk))
+        except CONNECTION_LOST:
+            raise
+        except Exception as exc:  # a bug in the sink: each row's attempt failed, retried later
+            return [(row, exc) for row in chunk]
 
     def _mark_sent(self, rows: Sequence[OutboxRow]) -> None:
         """Mark rows sent: in one statement if the store offers `mark_sent_many`."""
@@ -147,9 +163,17 @@ class Relay:
                 },
             )
             return
-        if not isinstance(error, (SubmissionRejected, *RETRYABLE)):
-            raise error
-        self._record(row, str(error), isinstance(error, RETRYABLE), stats)
+        if isinstance(error, CONNECTION_LOST):
+            raise error  # a sink reported a lost connection per row: reconnect, rows stay leased
+        if isinstance(error, (SubmissionRejected, *RETRYABLE)):
+            self._record(row, str(error), isinstance(error, RETRYABLE), stats)
+            return
+        log.error(
+            "unexpected error sending a submission; counted as a failed attempt",
+            exc_info=error,
+            extra={"job_id": row.submission.job_id, "target": row.submission.extractor},
+        )
+        self._record(row, f"{type(error).__name__}: {error}", True, stats)
 
     def _record(self, row: OutboxRow, error: str, retryable: bool, stats: RelayStats) -> None:
         give_up = not retryable or row.attempts + 1 >= self.max_attempts

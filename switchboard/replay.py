@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .collections.firing import Collector
 from .errors import ClowderRejected
 from .ports import Store
 from .processor import BatchResult, MessageBuilder, Processor
@@ -87,7 +88,11 @@ def replay(
             and r["body"].get("datasetId")
         }
     )
-    processor = Processor(engine, store, message_builder, dataset_names=names)
+    # Nothing is sent here, so no manifest file is due: no warning about a missing directory.
+    collector = Collector(warn_without_manifest_dir=False)
+    processor = Processor(
+        engine, store, message_builder, dataset_names=names, collector=collector
+    )
     summary = ReplaySummary()
     for start in range(0, len(records), batch_size):
         chunk = records[start : start + batch_size]

@@ -43,6 +43,10 @@ class Settings:
     metrics_port: int = 0
     # pyclowder's MOUNTED_PATHS for legacy rules: {"path Clowder reports": "path seen here"}
     mounted_paths: Mapping[str, str] = field(default_factory=dict)
+    # Legacy rules' `files[].filepath` when Clowder gives no path (no CLOWDER_URL, no admin key,
+    # not disk storage): a template over {dataset_id}, {dataset_name}, {file_id}, {filename},
+    # e.g. "/home/clowder/sites/ua-mac/Level_1/{dataset_id}/{filename}". Empty: the bare name.
+    legacy_file_path: str = ""
 
     _ENV: ClassVar[dict[str, str]] = {
         "rabbitmq_uri": "RABBITMQ_URI",
@@ -59,6 +63,7 @@ class Settings:
         "manifest_dir": "SWITCHBOARD_MANIFEST_DIR",
         "metrics_port": "SWITCHBOARD_METRICS_PORT",
         "mounted_paths": "SWITCHBOARD_MOUNTED_PATHS",
+        "legacy_file_path": "SWITCHBOARD_LEGACY_FILE_PATH",
         "relay_lease_s": "SWITCHBOARD_RELAY_LEASE_S",
         "clowder_retry_delay_s": "SWITCHBOARD_CLOWDER_RETRY_DELAY_S",
         "batch_wait_s": "SWITCHBOARD_BATCH_WAIT_S",

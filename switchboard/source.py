@@ -89,7 +89,7 @@ class RabbitSource:
         try:
             with amqp.translated_errors(f"setting up queue {self.queue}", uri=uri):
                 channel = connection.channel()
-                amqp.declare_input_queues(channel, self.queue, self.settings.clowder_retry_delay_s)
+                amqp.declare_input_queues(channel, self.queue)
                 if self.settings.legacy_exchange_bind:
                     self._bind_legacy(connection)
                 channel.confirm_delivery()
@@ -227,10 +227,22 @@ class RabbitSource:
         self._move(delivery, self.error_queue, ERROR_HEADER, reason)
 
     def delay(self, delivery: AmqpDelivery, reason: str) -> None:
-        """Park one delivery in `retry.<queue>`; it returns to our queue after the retry delay."""
-        self._move(delivery, self.retry_queue, DELAY_HEADER, reason)
+        """Park one delivery in `retry.<queue>`; it returns to our queue after the retry delay.
 
-    def _move(self, delivery: AmqpDelivery, target: str, header: str, reason: str) -> None:
+        The delay is the message's own `expiration` (the retry queue has no TTL of its own).
+        """
+        expiration = amqp.expiration_ms(self.settings.clowder_retry_delay_s)
+        self._move(delivery, self.retry_queue, DELAY_HEADER, reason, expiration=expiration)
+
+    def _move(
+        self,
+        delivery: AmqpDelivery,
+        target: str,
+        header: str,
+        reason: str,
+        *,
+        expiration: str | None = None,
+    ) -> None:
         channel = self._require_channel()
         properties = dict(delivery.properties)
         headers = dict(properties.get("headers") or {})
@@ -238,6 +250,7 @@ class RabbitSource:
         headers.setdefault(ORIGINAL_ROUTING_KEY_HEADER, delivery.routing_key)
         properties["headers"] = headers
         props = amqp.properties_from_dict(properties, republish=True)
+        props.expiration = expiration
         with amqp.translated_errors(
             f"moving a message to {target}", uri=self.settings.rabbitmq_uri
         ):

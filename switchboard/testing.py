@@ -186,6 +186,8 @@ class FakeClowder:
     """A real HTTP server on 127.0.0.1 answering a few Clowder v1 endpoints, for tests.
 
     - `GET /api/datasets/{id}`: 200 `{"id", "name", ...}` for ids in `datasets`, else 404.
+    - `GET /api/datasets/{id}/files`: 200, the list in `dataset_files` (Clowder's file JSON,
+      e.g. `{"id", "filename", "filepath"}`) for ids there or in `datasets`, else 404.
     - `POST /api/files/{id}/extractions`: 200 `{"status": "OK", "job_id": ...}`; 500 "No
       jobId found" without an `extractor`, as Clowder v1 does.
     - `POST /api/datasets/{id}/extractions`: 200 `{"status": "OK", "job_id": ...}`.
@@ -200,6 +202,7 @@ class FakeClowder:
         self, datasets: Mapping[str, str] | None = None, *, api_key: str | None = None
     ) -> None:
         self.datasets: dict[str, str] = dict(datasets or {})
+        self.dataset_files: dict[str, list[dict[str, Any]]] = {}
         self.api_key = api_key if api_key is not None else "fake-key-" + secrets.token_hex(8)
         self.requests: list[RecordedRequest] = []
         self.hang_s = 0.0
@@ -276,6 +279,8 @@ class FakeClowder:
         if self.api_key and key != self.api_key:
             return 401, {"status": "Not authorized"}
         parts = [p for p in split.path.split("/") if p]
+        if method == "GET" and len(parts) == 4 and parts[:2] == ["api", "datasets"]:
+            return self._answer_files(parts[2], parts[3])
         if method == "GET" and len(parts) == 3 and parts[:2] == ["api", "datasets"]:
             name = self.datasets.get(parts[2])
             if name is None:
@@ -288,6 +293,14 @@ class FakeClowder:
                 return 500, {"status": "No jobId found"}
             return 200, {"status": "OK", "job_id": secrets.token_hex(12)}
         return 404, {"status": "not found"}
+
+    def _answer_files(self, dataset_id: str, tail: str) -> tuple[int, Any]:
+        """`GET /api/datasets/{id}/files`: the dataset's file list, as Clowder v1 lists it."""
+        if tail != "files" or (
+            dataset_id not in self.dataset_files and dataset_id not in self.datasets
+        ):
+            return 404, {"status": "not found"}
+        return 200, list(self.dataset_files.get(dataset_id, []))
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         fake = self

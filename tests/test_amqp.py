@@ -93,28 +93,54 @@ def test_extractor_queue_is_declared_exactly_as_pyclowder_declares_it(channel, n
 def test_input_queues_are_the_queue_its_error_queue_and_a_retry_queue(channel, names):
     queue = unique()
     names.extend([queue, f"error.{queue}", f"retry.{queue}"])
-    amqp.declare_input_queues(channel, queue, retry_delay_s=0.2)
+    amqp.declare_input_queues(channel, queue)
     channel.queue_declare(queue=queue, durable=True)
     channel.queue_declare(queue=f"error.{queue}", durable=True)
     channel.queue_declare(
         queue=f"retry.{queue}",
         durable=True,
-        arguments={
-            "x-message-ttl": 200,
-            "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": queue,
-        },
-    )
+        arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": queue},
+    )  # no x-message-ttl: the delay is per message, so any delay setting declares it alike
 
 
-def test_retry_queue_returns_messages_to_the_queue_after_the_delay(channel, names):
+def test_retry_queue_returns_each_message_after_its_own_expiration(channel, names):
     queue = unique()
     names.extend([queue, f"retry.{queue}"])
     amqp.declare_extractor_queue(channel, queue)
-    amqp.declare_retry_queue(channel, queue, delay_s=0.1)
-    channel.basic_publish("", f"retry.{queue}", b"later")
-    body = _get_within(channel, queue, 10.0)
+    amqp.declare_retry_queue(channel.connection, queue)
+    later = pika.BasicProperties(expiration=amqp.expiration_ms(0.1))
+    channel.basic_publish("", f"retry.{queue}", b"later", later)
+    _method, properties, body = _get_message_within(channel, queue, 10.0)
     assert body == b"later"
+    assert properties.expiration is None  # the broker drops it when dead-lettering
+
+
+def test_a_retry_queue_with_a_ttl_from_an_earlier_version_is_reported_and_kept(
+    channel, names, caplog
+):
+    queue = unique()
+    names.extend([queue, f"retry.{queue}"])
+    arguments = {
+        "x-message-ttl": 30000,
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": queue,
+    }
+    channel.queue_declare(queue=f"retry.{queue}", durable=True, arguments=arguments)
+    amqp.declare_extractor_queue(channel, queue)
+    with caplog.at_level("ERROR", logger="switchboard.amqp"):
+        assert amqp.declare_retry_queue(channel.connection, queue) == f"retry.{queue}"
+    [record] = caplog.records
+    assert f"retry.{queue}" in record.getMessage() and "delete_queue" in record.getMessage()
+    assert channel.is_open  # the refusal closed only a throwaway channel
+    soon = pika.BasicProperties(expiration=amqp.expiration_ms(0.1))
+    channel.basic_publish("", f"retry.{queue}", b"still works", soon)
+    assert _get_message_within(channel, queue, 10.0)[2] == b"still works"
+
+
+def test_expiration_is_whole_milliseconds_as_text():
+    assert amqp.expiration_ms(0.25) == "250"
+    assert amqp.expiration_ms(30) == "30000"
+    assert amqp.expiration_ms(-1) == "0"
 
 
 def test_legacy_binding_routes_topic_events_to_our_queue(channel, names):
@@ -194,3 +220,14 @@ def _get_within(channel, queue: str, timeout_s: float) -> bytes | None:
             return body
         channel.connection.sleep(0.05)
     return None
+
+
+def _get_message_within(channel, queue: str, timeout_s: float) -> tuple:
+    """(method, properties, body) of the next message of `queue`, or three Nones."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        method, properties, body = channel.basic_get(queue, auto_ack=True)
+        if method is not None:
+            return method, properties, body
+        channel.connection.sleep(0.05)
+    return None, None, None

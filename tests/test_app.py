@@ -39,3 +39,12 @@ def test_daemon_started_before_its_database_keeps_retrying_and_exits_0_on_sigter
     assert daemon.returncode == 0, stderr
     assert "database unreachable at startup" in stderr
     assert "retrying in" in stderr
+
+
+def test_daemon_refuses_an_unmigrated_database_and_says_what_to_run(tmp_path: Path) -> None:
+    env = {**os.environ, "SWITCHBOARD_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}"}
+    done = subprocess.run(
+        [_switchboard_script(), "run"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert "switchboard db upgrade" in done.stderr

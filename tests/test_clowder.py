@@ -124,6 +124,21 @@ def test_server_errors_that_persist_make_clowder_unavailable(clowder):
     assert len(clowder.requests) == 3
 
 
+@pytest.mark.parametrize("status", [409, 429])
+def test_not_yet_processed_and_throttled_answers_are_retried(clowder, status):
+    clowder.fail_next(2, status=status)
+    client_for(clowder.url, retries=3).submit_extraction("file", "f1", "x")
+    assert len(clowder.requests) == 3
+
+
+@pytest.mark.parametrize("status", [409, 429])
+def test_a_conflict_or_throttle_that_persists_is_unavailable_not_rejected(clowder, status):
+    clowder.fail_next(10, status=status)
+    with pytest.raises(ClowderUnavailable, match=f"HTTP {status}"):
+        client_for(clowder.url, retries=1).submit_extraction("file", "f1", "x")
+    assert len(clowder.requests) == 2
+
+
 def test_client_errors_are_rejected_at_once_with_status_and_excerpt(clowder):
     with pytest.raises(ClowderRejected) as caught:
         client_for(clowder.url, retries=3).dataset_name("no-such-dataset")

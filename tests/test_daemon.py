@@ -225,3 +225,63 @@ def test_metrics_are_served_over_http_when_asked():
         server.shutdown()
         server.server_close()
     assert "switchboard_events_total 3.0" in text
+
+
+def test_a_reload_failing_with_an_unexpected_error_keeps_the_last_good_rules(
+    store, engine, caplog
+):
+    source = StrictSource([record(n) for n in range(8)])
+    sink = RecordingSink()
+    daemon = make_daemon(source, store, engine, sink)
+
+    def reload_rules() -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    daemon.reload_rules = reload_rules
+    daemon.request_reload()
+    assert daemon.run() == 0
+    assert len(sink.rows) == 8  # the old rules kept matching after the failed reload
+    assert "rules not reloaded" in caplog.text and "RecursionError" in caplog.text
+
+
+def test_a_rule_file_nested_too_deeply_is_refused_on_reload_not_fatal(
+    store, engine, tmp_path, caplog
+):
+    rules = tmp_path / "rules.yaml"
+    source = StrictSource([record(n) for n in range(8)])
+    sink = RecordingSink()
+    daemon = make_daemon(source, store, engine, sink)
+
+    def reload_rules() -> None:
+        daemon.processor.engine = Engine(load_rules([str(rules)]))
+
+    daemon.reload_rules = reload_rules
+    rules.write_text("- name: deep\n  when: " + "[" * 5000 + "\n")
+    daemon.request_reload()
+    assert daemon.run() == 0
+    assert len(sink.rows) == 8
+    assert f"{rules}:2: invalid YAML: nested too deeply" in caplog.text
+
+
+def test_an_unexpected_error_ends_the_loop_with_exit_code_1_and_closes_the_source(
+    store, engine, caplog
+):
+    source = StrictSource([record(n) for n in range(8)])
+    daemon = make_daemon(source, store, engine, RecordingSink())
+
+    def broken_heartbeat() -> None:
+        raise RuntimeError("a bug")
+
+    daemon.heartbeat = broken_heartbeat
+    assert daemon.run() == 1
+    assert source.stopped  # unacked deliveries go back to the broker
+    assert "switchboard daemon failed" in caplog.text and "RuntimeError: a bug" in caplog.text
+
+
+def test_the_batch_log_separates_new_events_from_duplicates(store, engine, caplog):
+    source = StrictSource([record(1), record(1), b"nope"])
+    with caplog.at_level("INFO", logger="switchboard.daemon"):
+        make_daemon(source, store, engine, RecordingSink()).run()
+    [batch] = [r for r in caplog.records if r.getMessage() == "batch"]
+    assert (batch.events, batch.new, batch.duplicates, batch.dead_lettered) == (3, 1, 1, 1)
+    assert not hasattr(batch, "committed")

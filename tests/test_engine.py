@@ -235,3 +235,27 @@ def test_disabled_rules_never_run_but_are_explained() -> None:
         event = make_event()
         assert engine.evaluate(event, view_of(event)).decisions == ()
         assert engine.explain(event, view_of(event)).decisions[0].reasons == ("rule is disabled",)
+
+
+def test_python_rules_on_either_side_of_a_hanging_one_decide_in_rule_order() -> None:
+    release = threading.Event()
+
+    @rule
+    def hangs(event, dataset):
+        release.wait(30)
+
+    try:
+        with running([raises, hangs, sends_dataset, returns_junk], timeout_s=0.2) as engine:
+            event = make_event()
+            evaluated = engine.evaluate(event, view_of(event)).decisions
+            explained = engine.explain(event, view_of(event)).decisions
+    finally:
+        release.set()
+    assert [d.rule for d in evaluated] == ["raises", "hangs", "sends_dataset", "returns_junk"]
+    assert [d.matched for d in evaluated] == [False, False, True, False]
+    assert evaluated[0].error is not None and "raised" in evaluated[0].error
+    assert evaluated[1].error == "timed out after 0.2 s"
+    assert evaluated[3].error is not None and "returned str" in evaluated[3].error
+    assert [d.rule for d in explained] == [d.rule for d in evaluated]
+    assert explained[1].error is not None and "still running" in explained[1].error
+    assert explained[2].matched

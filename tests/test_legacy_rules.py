@@ -11,19 +11,28 @@ from typing import Any
 
 import pytest
 
+import rule_utils
+from switchboard.clowder import ClowderClient
 from switchboard.engine import Engine
 from switchboard.errors import RuleLoadError
+from switchboard.events import parse_event
+from switchboard.model import EventKind, FileInfo
 from switchboard.outgoing import extractor_message
-from switchboard.replay import ReplaySummary, replay
+from switchboard.processor import Processor
+from switchboard.replay import RecordedDelivery, RecordedNames, ReplaySummary, replay
 from switchboard.rules import load_rules
 from switchboard.rules.legacy import LegacyContext, rules_from_legacy
+from switchboard.rules.legacy_paths import FilePaths
+from switchboard.settings import Settings
 from switchboard.store.migrate import upgrade
 from switchboard.store.sql import SqlStore
+from switchboard.testing import FakeClowder
 from switchboard.traffic import read_records
 from tests.rules.events import make_event, view_of
 
 REPO_RULES = Path(__file__).resolve().parents[1] / "rules"
 SHIPPED = REPO_RULES / "legacy"
+FIXTURES = Path(__file__).parent / "fixtures"
 DEMO_DAY = Path(__file__).resolve().parents[1] / "switchboard" / "demo" / "day.jsonl"
 SITES = "/home/clowder/sites"
 DATE = "2017-05-01"
@@ -54,9 +63,34 @@ def raw_captures(sites: Path, count: int) -> Path:
     return day
 
 
+def stamp_of(capture: int) -> str:
+    return f"{DATE}__10-{capture // 60:02d}-{capture % 60:02d}-000"
+
+
+def path_of(capture: int, side: str = "left") -> str:
+    """Where TERRA's Clowder kept that GeoTIFF on disk (what its file list reports)."""
+    stamp = stamp_of(capture)
+    return f"{SITES}/ua-mac/Level_1/rgb_geotiff/{DATE}/{stamp}/{stamp}_{side}.tif"
+
+
+def clowder_files(capture: int) -> list[dict[str, Any]]:
+    """Clowder v1's file list of capture `capture`'s dataset, with paths (an admin's key)."""
+    return [
+        {
+            "id": f"f{capture:05d}{side[0]}",
+            "filename": f"{stamp_of(capture)}_{side}.tif",
+            "filepath": path_of(capture, side),
+            "contentType": "image/tiff",
+            "date-created": "Mon May 01 10:20:30 CDT 2017",
+            "size": "1024",
+        }
+        for side in ("left", "right")
+    ]
+
+
 def geotiff(capture: int, side: str = "left", *, message: str | None = None) -> dict[str, Any]:
-    """A v1 `dataset.file.added` record for one GeoTIFF of capture `capture`, with its path."""
-    stamp = f"{DATE}__10-{capture // 60:02d}-{capture % 60:02d}-000"
+    """A v1 `dataset.file.added` record for one GeoTIFF of capture `capture` (no path in it)."""
+    stamp = stamp_of(capture)
     filename = f"{stamp}_{side}.tif"
     file_id = f"f{capture:05d}{side[0]}"
     dataset_id = f"ds{capture:05d}"
@@ -72,7 +106,6 @@ def geotiff(capture: int, side: str = "left", *, message: str | None = None) -> 
             "secretKey": "event-secret-key",
             "fileSize": "1024",
             "routing_key": "clowder.dataset.file.added",
-            "filepath": f"{SITES}/ua-mac/Level_1/rgb_geotiff/{DATE}/{stamp}/{filename}",
             "source": {
                 "id": {"resourceType": "'file", "id": file_id},
                 "mimeType": "image/tiff",
@@ -90,8 +123,17 @@ def mosaic_rows(store: SqlStore) -> list[Any]:
 class Pipeline:
     """Processor + engine + store over legacy rules, fed one batch per call."""
 
-    def __init__(self, url: str, rules: Path, sites: Path, schema: str | None = None) -> None:
-        context = LegacyContext(mounted_paths={SITES: str(sites)}, extractor_name="switchboard")
+    def __init__(
+        self,
+        url: str,
+        rules: Path,
+        sites: Path,
+        schema: str | None = None,
+        file_paths: FilePaths | None = None,
+    ) -> None:
+        context = LegacyContext(
+            mounted_paths={SITES: str(sites)}, extractor_name="switchboard", file_paths=file_paths
+        )
         self.engine = Engine(load_rules([rules], legacy=context))
         self.store = SqlStore(url, schema=schema)
 
@@ -109,14 +151,27 @@ def sites(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def clowder() -> Iterator[FakeClowder]:
+    """A Clowder whose admin key lists the first 40 captures' files with their paths on disk."""
+    with FakeClowder() as fake:
+        for capture in range(40):
+            fake.dataset_files[f"ds{capture:05d}"] = clowder_files(capture)
+        yield fake
+
+
+def clowder_paths(fake: FakeClowder, template: str = "") -> FilePaths:
+    return FilePaths(ClowderClient(fake.url, fake.api_key, retries=0, backoff_s=0), template)
+
+
+@pytest.fixture
 def pipeline_for(tmp_path: Path, sites: Path) -> Iterator[Any]:
     made: list[Pipeline] = []
     url = f"sqlite:///{tmp_path / 'switchboard.db'}"
     upgrade(url)
 
-    def make(**thresholds: Any) -> Pipeline:
+    def make(file_paths: FilePaths | None = None, **thresholds: Any) -> Pipeline:
         rules = legacy_folder(tmp_path / f"rules{len(made)}", **thresholds)
-        made.append(Pipeline(url, rules, sites))
+        made.append(Pipeline(url, rules, sites, file_paths=file_paths))
         return made[-1]
 
     yield make
@@ -279,10 +334,10 @@ def test_a_secret_in_a_legacy_rules_exception_is_not_reported(tmp_path: Path) ->
 
 
 def test_the_mosaic_waits_for_the_tolerance_then_fires_once_with_the_sorted_paths(
-    pipeline_for: Any, sites: Path
+    pipeline_for: Any, sites: Path, clowder: FakeClowder
 ) -> None:
     raw_captures(sites, 4)
-    pipeline = pipeline_for(min_datasets=3, tolerance_pct=100)
+    pipeline = pipeline_for(clowder_paths(clowder), min_datasets=3, tolerance_pct=100)
     summary = pipeline.feed(*(geotiff(n) for n in (3, 1, 2)))
     assert summary.rule_errors == []
     assert summary.per_target[MOSAIC] == 0  # 3 of 4 raw captures is 75 %
@@ -295,11 +350,7 @@ def test_the_mosaic_waits_for_the_tolerance_then_fires_once_with_the_sorted_path
     assert parameters["output_dataset"] == f"Full Field - {DATE}"
     written = Path(parameters["file_paths"])
     assert written.parent == sites / "ua-mac" / "Level_1" / "fullfield" / DATE
-    paths = json.loads(written.read_text())
-    assert paths == sorted(paths)
-    assert [Path(p).name for p in paths] == [
-        f"{DATE}__10-00-{n:02d}-000_left.tif" for n in range(4)
-    ]
+    assert json.loads(written.read_text()) == [path_of(n) for n in range(4)]  # sorted
 
 
 def test_the_minimum_count_holds_back_a_day_that_is_already_complete(
@@ -337,6 +388,147 @@ def test_an_empty_raw_directory_is_the_rules_error_and_the_member_is_still_kept(
     assert pipeline.feed(geotiff(0, "right")).per_target[MOSAIC] == 1
 
 
+# --- files[].filepath: Clowder's file list, the template, or the bare name ----------------------
+
+
+def day_progress(pipeline: Pipeline) -> dict[str, str]:
+    """The day's recorded {file id: file path}, as rule_utils keeps it."""
+    with rule_utils.connect(str(pipeline.store.engine.url)):
+        return dict(rule_utils.retrieveProgressFromDB(DAY_KEY).get("ids", {}))
+
+
+def test_a_v1_event_without_a_path_records_the_path_clowder_lists(
+    pipeline_for: Any, sites: Path, clowder: FakeClowder
+) -> None:
+    raw_captures(sites, 10)
+    pipeline = pipeline_for(clowder_paths(clowder), min_datasets=10)
+    summary = pipeline.feed(geotiff(0), geotiff(1, "right"), geotiff(1))
+    assert summary.rule_errors == []
+    assert day_progress(pipeline) == {"f00000l": path_of(0), "f00001l": path_of(1)}
+    listed = [r for r in clowder.requests if r.path.endswith("/files")]
+    assert [r.path for r in listed] == [f"/api/datasets/ds0000{n}/files" for n in (0, 1)]
+
+
+def test_without_clowder_the_template_gives_the_paths(pipeline_for: Any, sites: Path) -> None:
+    raw_captures(sites, 2)
+    template = "/mnt/clowder/{dataset_name}/{filename}"
+    pipeline = pipeline_for(FilePaths(None, template), min_datasets=2)
+    assert pipeline.feed(geotiff(0), geotiff(1)).per_target[MOSAIC] == 1
+    (row,) = mosaic_rows(pipeline.store)
+    written = json.loads(Path(row.body["parameters"]["file_paths"]).read_text())
+    assert written == [
+        f"/mnt/clowder/RGB GeoTIFFs - {stamp_of(n)}/{stamp_of(n)}_left.tif" for n in (0, 1)
+    ]
+
+
+def test_a_file_clowder_lists_without_a_path_gets_the_templates(clowder: FakeClowder) -> None:
+    clowder.dataset_files["ds1"] = [{"id": "f1", "filename": "a.tif"}]  # not an admin's key
+    paths = clowder_paths(clowder, "/data/{dataset_id}/{file_id}/{filename}")
+    event = make_event("a.tif", file_id="f1", dataset_id="ds1")
+    paths.ensure(event)
+    assert paths.path("ds1", "f1", "a.tif", "RGB - d") == "/data/ds1/f1/a.tif"
+
+
+def test_with_neither_clowder_nor_a_template_other_files_get_their_bare_name(
+    tmp_path: Path,
+) -> None:
+    rule = capture_rule(tmp_path, "{}")
+    event = make_event("x_left.tif", file_id="f2", body={"filepath": "/carried/x_left.tif"})
+    rule(event, view_of(event, FileInfo("f1", "x_right.tif")))
+    resource = rule.function.function.__globals__["calls"][0][4]
+    assert [f["filepath"] for f in resource["files"]] == ["x_right.tif", "/carried/x_left.tif"]
+
+
+def test_a_datasets_listing_is_cached_until_a_file_it_lacks_arrives(clowder: FakeClowder) -> None:
+    clowder.dataset_files["ds1"] = [{"id": "f1", "filename": "a.tif", "filepath": "/d/a.tif"}]
+    paths = clowder_paths(clowder)
+    paths.in_use = True
+    first = make_event("a.tif", file_id="f1", dataset_id="ds1")
+    assert paths.prepare([first, first]) == {}
+    assert paths.prepare([first]) == {}
+    assert len(clowder.requests) == 1
+    clowder.dataset_files["ds1"].append({"id": "f2", "filename": "b.tif", "filepath": "/d/b.tif"})
+    assert paths.prepare([make_event("b.tif", file_id="f2", dataset_id="ds1")]) == {}
+    assert len(clowder.requests) == 2
+    assert paths.path("ds1", "f2", "b.tif", "") == "/d/b.tif"
+
+
+def test_a_dataset_clowder_cannot_list_is_delayed_and_listed_once_clowder_is_back(
+    clowder: FakeClowder,
+) -> None:
+    clowder.dataset_files["ds1"] = [{"id": "f1", "filename": "a.tif", "filepath": "/d/a.tif"}]
+    paths = FilePaths(
+        ClowderClient(clowder.url, clowder.api_key, retries=0, backoff_s=0), cooldown_s=0
+    )
+    paths.in_use = True
+    event = make_event("a.tif", file_id="f1", dataset_id="ds1")
+    clowder.fail_next(1, 503)
+    waiting = paths.prepare([event])
+    assert list(waiting) == ["ds1"]
+    assert "Clowder unavailable" in waiting["ds1"]
+    assert paths.path("ds1", "f1", "a.tif", "") is None  # no bare name handed out as a path
+    assert paths.prepare([event]) == {}
+    assert paths.path("ds1", "f1", "a.tif", "") == "/d/a.tif"
+
+
+def test_a_dataset_clowder_refuses_falls_back_to_the_template_without_delay(
+    clowder: FakeClowder,
+) -> None:
+    paths = clowder_paths(clowder, "/data/{filename}")
+    paths.in_use = True
+    event = make_event("a.tif", file_id="f1", dataset_id="unknown-to-clowder")
+    assert paths.prepare([event]) == {}
+    assert paths.path("unknown-to-clowder", "f1", "a.tif", "") == "/data/a.tif"
+
+
+def test_an_unprepared_rule_during_a_clowder_outage_is_that_rules_error(
+    tmp_path: Path, clowder: FakeClowder
+) -> None:
+    (tmp_path / "rules.py").write_text(GOOD_RULE)
+    (tmp_path / "rule_extractor_map.json").write_text(GOOD_MAP)
+    engine = Engine(load_rules([tmp_path], legacy=LegacyContext(file_paths=clowder_paths(clowder))))
+    clowder.fail_next(1, 503)
+    event = make_event(file_id="f00000l", dataset_id="ds00000")
+    (decision,) = engine.evaluate(event, view_of(event)).decisions
+    engine.close()
+    assert "cannot list the dataset's file paths" in (decision.error or "")
+
+
+def test_nothing_is_looked_up_while_no_legacy_rule_uses_the_paths(clowder: FakeClowder) -> None:
+    paths = clowder_paths(clowder)
+    assert paths.prepare([make_event(file_id="f00000l", dataset_id="ds00000")]) == {}
+    assert clowder.requests == []
+
+
+def test_only_dataset_events_legacy_rules_see_are_looked_up(clowder: FakeClowder) -> None:
+    paths = clowder_paths(clowder)
+    paths.in_use = True
+    body = json.loads((FIXTURES / "v1_dataset_file_added.json").read_text())["body"]
+    file_event = make_event(kind=EventKind.FILE_CREATED, dataset_id="ds00001")
+    assert paths.prepare([parse_event(json.dumps(body).encode(), {}), file_event]) == {}
+    assert [r.path for r in clowder.requests] == [f"/api/datasets/{body['datasetId']}/files"]
+
+
+def test_an_unknown_placeholder_in_the_template_is_a_load_problem() -> None:
+    context = LegacyContext(file_paths=FilePaths(None, "/data/{dataset}/{filename}"))
+    with pytest.raises(RuleLoadError) as caught:
+        load_rules([SHIPPED], legacy=context)
+    (problem,) = caught.value.problems
+    assert "SWITCHBOARD_LEGACY_FILE_PATH" in str(problem)
+    assert "{dataset}" in str(problem)
+
+
+def test_settings_choose_clowder_listing_the_template_or_neither() -> None:
+    assert LegacyContext.from_settings(Settings()).file_paths is None
+    templated = Settings.from_env({"SWITCHBOARD_LEGACY_FILE_PATH": "/data/{filename}"})
+    paths = LegacyContext.from_settings(templated).file_paths
+    assert paths is not None and paths.listing is None
+    assert paths.template == "/data/{filename}"
+    with_clowder = Settings(clowder_url="https://clowder.example.org", clowder_key="k")
+    paths = LegacyContext.from_settings(with_clowder).file_paths
+    assert isinstance(paths, FilePaths) and isinstance(paths.listing, ClowderClient)
+
+
 def test_the_shipped_rule_sends_nothing_on_the_demo_day(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     upgrade(url)
@@ -348,3 +540,30 @@ def test_the_shipped_rule_sends_nothing_on_the_demo_day(tmp_path: Path) -> None:
         pipeline.close()
     assert summary.rule_errors == []
     assert sum(summary.per_target.values()) == 0
+
+
+def test_the_processor_delays_a_legacy_event_until_clowder_can_list_its_dataset(
+    pipeline_for: Any, sites: Path, clowder: FakeClowder
+) -> None:
+    raw_captures(sites, 10)
+    paths = FilePaths(
+        ClowderClient(clowder.url, clowder.api_key, retries=0, backoff_s=0), cooldown_s=0
+    )
+    pipeline = pipeline_for(paths, min_datasets=10)
+    record = geotiff(0)
+    names = RecordedNames({"ds00000": record["dataset_name"]})
+    processor = Processor(
+        pipeline.engine, pipeline.store, extractor_message, dataset_names=names, file_paths=paths
+    )
+    delivery = RecordedDelivery.from_record(1, record)
+
+    clowder.fail_next(1, 503)
+    first = processor.process([delivery])
+    assert [d.delivery_tag for d, _ in first.delayed] == [1]
+    assert first.committed == []
+    assert day_progress(pipeline) == {}
+
+    second = processor.process([delivery])
+    assert second.delayed == []
+    assert [d.delivery_tag for d in second.committed] == [1]
+    assert day_progress(pipeline) == {"f00000l": path_of(0)}

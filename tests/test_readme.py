@@ -145,3 +145,11 @@ def test_the_command_line_table_documents_every_command_and_option() -> None:
             if isinstance(param, click.Option):
                 assert any(o in usage for o in param.opts), f"{name}: {param.opts} undocumented"
     assert set(rows) == {name for name, _ in commands()}
+
+
+def test_the_configuration_table_names_every_environment_variable() -> None:
+    from switchboard.settings import Settings
+
+    table = README.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    missing = [var for var in Settings._ENV.values() if f"`{var}`" not in table]
+    assert not missing, missing

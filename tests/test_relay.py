@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from switchboard.errors import ClowderRejected, ClowderUnavailable, DeliveryFailed
+from switchboard.errors import (
+    BrokerError,
+    ClowderRejected,
+    ClowderUnavailable,
+    DeliveryFailed,
+    StoreError,
+)
 from switchboard.metrics import Metrics
 from switchboard.relay import Relay
 from switchboard.store.migrate import upgrade
@@ -155,12 +161,70 @@ def test_a_row_for_a_target_without_a_sink_fails_with_a_clear_reason(store, cloc
     assert row.last_error == "no sink configured for via=clowder-api"
 
 
-def test_an_unexpected_sink_error_propagates_and_leaves_the_row_pending(store, clock):
-    queue_jobs(store, 1, via="clowder-api")
+def test_an_unexpected_sink_error_is_a_failed_attempt_of_that_row_only(store, clock, caplog):
+    first, second = queue_jobs(store, 2, via="clowder-api")
     sink = OneByOneSink([RuntimeError("bug")])
-    with pytest.raises(RuntimeError):
-        Relay(store, {"clowder-api": sink}, clock=clock).run_once()
-    assert statuses(store) == {"pending": 1}
+    relay = Relay(store, {"clowder-api": sink}, backoff_s=5, clock=clock)
+    stats = relay.run_once()
+    assert (stats.sent, stats.retried) == (1, 1)
+    [failed] = [r for r in store.recent_submissions(2) if r.status == "pending"]
+    assert (failed.submission.job_id, failed.attempts) == (first, 1)
+    assert failed.last_error == "RuntimeError: bug"
+    assert [getattr(r, "job_id", None) for r in caplog.records if r.levelname == "ERROR"] == [
+        first
+    ]
+    clock.advance(6)
+    assert relay.run_once().sent == 1
+    assert sink.sent == [second, first]
+
+
+def test_an_unexpected_error_of_a_whole_batch_send_is_a_failed_attempt_of_each_row(store, clock):
+    queue_jobs(store, 3)
+
+    class BrokenBatchSink(RecordingSink):
+        def send_many(self, rows):
+            raise ValueError("sink bug")
+
+    stats = Relay(store, {"amqp": BrokenBatchSink()}, clock=clock).run_once()
+    assert stats.retried == 3
+    assert statuses(store) == {"pending": 3}
+    assert {r.last_error for r in store.recent_submissions(3)} == {"ValueError: sink bug"}
+
+
+@pytest.mark.parametrize("error", [BrokerError("link lost"), StoreError("db gone")])
+def test_a_lost_connection_still_propagates_and_leaves_the_row_untouched(store, clock, error):
+    queue_jobs(store, 1, via="clowder-api")
+    with pytest.raises(type(error)):
+        Relay(store, {"clowder-api": OneByOneSink([error])}, clock=clock).run_once()
+    [row] = store.recent_submissions(1)
+    assert (row.status, row.attempts) == ("pending", 0)
+
+
+def test_an_unwritable_manifest_dir_retries_the_firing_then_marks_it_failed(
+    store, clock, tmp_path
+):
+    from switchboard.collections.manifests import with_manifest_files
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")  # a manifest dir below a file can never be created, even by root
+    path = str(blocker / "manifests" / "m1.json")
+    with store.unit_of_work() as uow:
+        uow.add_submission(
+            submission("job-manifest", parameters={"manifest_id": "m1", "file_paths": path}),
+            {"job_id": "job-manifest"},
+            {"message_id": "job-manifest"},
+        )
+    sink = RecordingSink()
+    relay = Relay(
+        store, with_manifest_files({"amqp": sink}, store.engine), max_attempts=2, clock=clock
+    )
+    assert relay.run_once().retried == 1
+    clock.advance(3600)
+    assert relay.run_once().failed == 1
+    [row] = store.recent_submissions(1)
+    assert row.status == "failed"
+    assert "writing manifest file" in (row.last_error or "") and path in row.last_error
+    assert sink.rows == []
 
 
 def test_drain_sends_more_than_one_claim_worth(store, clock):

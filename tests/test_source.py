@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import time
 import uuid
@@ -238,6 +239,23 @@ def test_delayed_delivery_comes_back_after_the_retry_delay_with_its_routing_key(
     assert again.properties["correlation_id"] == "c"
     assert again.properties["headers"][DELAY_HEADER] == "Clowder unavailable"
     source.ack_through(again.delivery_tag)
+
+
+def test_a_changed_retry_delay_still_connects_and_delays_by_the_new_value(make_source, broker):
+    first = make_source(clowder_retry_delay_s=30)
+    first.stop()
+    settings = dataclasses.replace(first.settings, clowder_retry_delay_s=0.2)
+    source = RabbitSource(settings, idle_poll_s=0.1, client_name=f"test-source-{first.queue}")
+    source.connect()  # before: PRECONDITION_FAILED (inequivalent arg x-message-ttl), forever
+    try:
+        broker.publish(source.queue, b"wait")
+        batches = source.batches(1, 0.05)
+        source.delay(next_nonempty(batches)[0], "Clowder unavailable")
+        again = next_nonempty(batches, timeout_s=10)[0]  # 0.2 s, not 30 s
+        assert again.body == b"wait"
+        source.ack_through(again.delivery_tag)
+    finally:
+        source.stop()
 
 
 def test_delay_restores_a_legacy_routing_key_the_event_type_depends_on(make_source, broker):

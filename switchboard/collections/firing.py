@@ -52,9 +52,16 @@ def holds(until: Until, count: int, total: int | None, has_all: Callable[[], boo
 class Collector:
     """Adds members and fires; one per processor (it caches callable totals briefly)."""
 
-    def __init__(self, manifest_dir: str = "", totals: Totals | None = None) -> None:
+    def __init__(
+        self,
+        manifest_dir: str = "",
+        totals: Totals | None = None,
+        *,
+        warn_without_manifest_dir: bool = True,
+    ) -> None:
         self.manifest_dir = manifest_dir
         self.totals = totals or Totals()
+        self.warn_without_manifest_dir = warn_without_manifest_dir  # replay sends nothing
         self._warned: set[str] = set()
 
     def apply(
@@ -143,7 +150,7 @@ class Collector:
         if collected.spec.manifest_file:
             if self.manifest_dir:
                 file_path = manifest_path(self.manifest_dir, mid)
-            elif rule not in self._warned:
+            elif self.warn_without_manifest_dir and rule not in self._warned:
                 self._warned.add(rule)
                 log.warning(
                     "rule %s asks for a manifest file but SWITCHBOARD_MANIFEST_DIR is not set: "

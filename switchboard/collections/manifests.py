@@ -19,8 +19,10 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, func, literal, select
 from sqlalchemy.orm import Session
 
+from ..errors import DeliveryFailed
 from ..ports import OutboxRow, Sink
 from ..store.collection_tables import ManifestMember, ManifestRow
+from ..store.errors import store_errors
 from ..store.progress import members_table
 from ..store.statements import upsert
 
@@ -140,7 +142,12 @@ def write_manifest_file(bind: Session | Connection, mid: str, path: str) -> None
 
 
 class ManifestFileSink:
-    """Wraps a sink: writes a firing's manifest file (if asked for and missing) before sending."""
+    """Wraps a sink: writes a firing's manifest file (if asked for and missing) before sending.
+
+    A file that cannot be written (unwritable or missing SWITCHBOARD_MANIFEST_DIR, full disk)
+    raises DeliveryFailed: the relay retries the row with backoff and finally marks it failed,
+    so `switchboard status` shows why. A lost database raises StoreError (reconnect path).
+    """
 
     def __init__(self, inner: Sink, engine: Any) -> None:
         self.inner = inner
@@ -157,7 +164,7 @@ class ManifestFileSink:
         for row in rows:
             try:
                 self.ensure_file(row)
-            except OSError as exc:
+            except DeliveryFailed as exc:
                 failed.append((row, exc))
             else:
                 ready.append(row)
@@ -175,12 +182,20 @@ class ManifestFileSink:
         return results
 
     def ensure_file(self, row: OutboxRow) -> None:
+        """Write the row's manifest file if it asks for one that is missing; DeliveryFailed if
+        the file system refuses."""
         parameters = row.submission.parameters
         path = parameters.get("file_paths")
         mid = parameters.get("manifest_id")
-        if isinstance(path, str) and isinstance(mid, str) and not Path(path).exists():
-            with self.engine.connect() as connection:
+        if not (isinstance(path, str) and isinstance(mid, str)):
+            return
+        try:
+            if Path(path).exists():
+                return
+            with store_errors(repr(self.engine.url)), self.engine.connect() as connection:
                 write_manifest_file(connection, mid, path)
+        except OSError as exc:
+            raise DeliveryFailed(f"writing manifest file {path}: {exc}") from exc
 
     def close(self) -> None:
         close = getattr(self.inner, "close", None)

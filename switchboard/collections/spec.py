@@ -2,7 +2,10 @@
 
 A spec holds templates; the engine renders them per event into a `Collected` (pure data) and
 the processor applies that in the database. Loading never imports the Python callable a
-`fraction` may name: it is resolved when first needed (see `collections.totals`).
+`fraction` may name is resolved (its module imported, the attribute checked callable) when the
+rule loads, so a typo is a `path:line: reason` problem, but it is never called: `switchboard
+check` has no side effects beyond importing that module (a `file.py` module is executed, as an
+import would). The processor calls it when a member arrives (see `collections.totals`).
 """
 
 from __future__ import annotations
@@ -322,6 +325,8 @@ class CollectCompiler:
                 f"not {target!r}",
             )
             return None
+        if not self._resolves(target, line_of(node, "python", line)):
+            return None
         args = node.get("args", {})
         a_line = line_of(node, "args", line)
         if not isinstance(args, Mapping):
@@ -338,6 +343,17 @@ class CollectCompiler:
                 if not self.fields_known(t.fields, line_of(args, k, a_line)):
                     self.ok = False
         return PythonTotal(target, tree, self.base_dir)
+
+    def _resolves(self, target: str, line: int) -> bool:
+        """Import the callable's module and check the name is callable; never call it."""
+        from .totals import resolve  # totals imports this module: resolve lazily
+
+        try:
+            resolve(target, self.base_dir)
+        except Exception as exc:  # whatever importing raises is the rule's problem
+            self.problem(line, f"python {target!r} cannot be used: {type(exc).__name__}: {exc}")
+            return False
+        return True
 
     def _all_of(self, value: Any, line: int) -> tuple[Template, ...]:
         if value is None:

@@ -7,9 +7,11 @@ answers `{extractor: {"process": bool, "parameters": {...}}}`; each extractor wi
 true gets a submission carrying those parameters. Here every map entry becomes an ordinary
 `Rule` (kind "legacy") whose function adapts that call, so the engine runs it like any Python
 rule (own worker thread, timeout, errors isolated) and rule_utils reaches the event's
-transaction. Job ids are the engine's: (rule, extractor, dataset, generation "0"), so a
-redelivered or re-sent event for the same dataset can never submit twice, while an operator's
-manual re-check (the original way to re-evaluate a day) is a new job.
+transaction. Each file's `filepath` is its path on disk as `legacy_paths.FilePaths` finds it
+(Clowder's file list, or the operator's template). Job ids are the engine's: (rule, extractor,
+dataset, generation "0"), so a redelivered or re-sent event for the same dataset can never
+submit twice, while an operator's manual re-check (the original way to re-evaluate a day) is a
+new job.
 """
 
 from __future__ import annotations
@@ -24,14 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import Problem
+from ..errors import ClowderUnavailable, Problem
 from ..model import DatasetView, Event, SubmitRequest, kinds_matching, submit
+from .legacy_paths import LEGACY_ON, SETTING, FilePaths
 from .model import Rule
 from .python_rules import import_rule_module
 
 MAP_NAME = "rule_extractor_map.json"
 MODULE_NAME = "rules.py"
-LEGACY_ON: tuple[str, ...] = ("dataset.file.added", "manual.dataset")
 EXTRACT_LEVELS = ("dataset", "file")
 SIGNATURE = "(extractor, connector, host, secret_key, resource, rulemap)"
 
@@ -48,22 +50,41 @@ class LegacyContext:
     """What the rulechecker passed every rule besides the resource, from Switchboard's settings.
 
     An empty `host` or `secret_key` falls back to the event's own `host` / `secretKey`, which is
-    what pyclowder handed its callbacks.
+    what pyclowder handed its callbacks. `file_paths` finds each file's path on disk; without it
+    the resource's `filepath` is the bare file name (or the path the event carries).
     """
 
     host: str = ""
     secret_key: str = field(default="", repr=False)
     mounted_paths: Mapping[str, str] = field(default_factory=dict)
     extractor_name: str = "switchboard"
+    file_paths: FilePaths | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_settings(cls, settings: Any) -> LegacyContext:
-        """From a `Settings` (clowder_url, clowder_key, mounted_paths, queue)."""
+        """From a `Settings` (clowder_url, clowder_key, mounted_paths, queue, legacy_file_path).
+
+        With CLOWDER_URL set, file paths come from Clowder's file list (one quick retry, then
+        the events wait, like dataset-name lookups); the template covers what Clowder leaves out.
+        """
+        url = getattr(settings, "clowder_url", "") or ""
+        key = getattr(settings, "clowder_key", "") or ""
+        template = getattr(settings, "legacy_file_path", "") or ""
+        listing = None
+        if url:
+            from ..clowder import ClowderClient  # constructing it connects to nothing
+
+            listing = ClowderClient(url, key, timeout_s=5.0, retries=1)
+        file_paths = None
+        if listing is not None or template:
+            cooldown_s = float(getattr(settings, "clowder_retry_delay_s", 30.0))
+            file_paths = FilePaths(listing, template, cooldown_s=cooldown_s)
         return cls(
-            host=getattr(settings, "clowder_url", "") or "",
-            secret_key=getattr(settings, "clowder_key", "") or "",
+            host=url,
+            secret_key=key,
             mounted_paths=dict(getattr(settings, "mounted_paths", None) or {}),
             extractor_name=getattr(settings, "queue", "") or "switchboard",
+            file_paths=file_paths,
         )
 
 
@@ -116,13 +137,20 @@ class LegacyCall:
         host = self.context.host or event.host or str(event.body.get("host") or "")
         secret = self.context.secret_key or str(event.body.get("secretKey") or "")
         rulemap = copy.deepcopy(dict(self.rulemap))
+        paths = self.context.file_paths
+        if paths is not None:
+            try:
+                paths.ensure(event)  # a no-op once the processor has prepared the batch
+            except ClowderUnavailable as exc:
+                raise LegacyRuleError(f"cannot list the dataset's file paths: {exc}") from None
+        resource = dataset_resource(event, dataset, paths)
         try:
             answer = self.function(
                 LegacyExtractor(self.context.extractor_name),
                 LegacyConnector(self.context.mounted_paths, self.context.extractor_name),
                 host,
                 secret,
-                dataset_resource(event, dataset),
+                resource,
                 rulemap,
             )
         except Exception as exc:
@@ -190,27 +218,34 @@ def _event_path(event: Event) -> str | None:
     return None
 
 
-def dataset_resource(event: Event, dataset: DatasetView) -> dict[str, Any]:
+def dataset_resource(
+    event: Event, dataset: DatasetView, paths: FilePaths | None = None
+) -> dict[str, Any]:
     """pyclowder's dataset resource for this event, built from Switchboard's inventory.
 
-    `filepath` is the path the event carries for its own file; Switchboard's inventory keeps no
-    paths, so any other file (or an event without one) gets its file name there.
+    `filepath` is the file's path on disk: the one the event carries for its own file, else what
+    `paths` finds (Clowder's file list, then the template), else just the file name.
     """
     triggering = event.file
     carried = _event_path(event)
+    dataset_id = dataset.id or event.dataset_id or ""
+    name = dataset.name or event.dataset_name or ""
     files = []
     for f in dataset.files:
-        path = carried if triggering is not None and f.id == triggering.id and carried else f.name
+        path = None
+        if triggering is not None and f.id == triggering.id and carried:
+            path = carried
+        elif paths is not None:
+            path = paths.path(dataset_id, f.id, f.name, name)
         files.append(
             {
                 "id": f.id,
                 "filename": f.name,
-                "filepath": path,
+                "filepath": path or f.name,
                 "contentType": f.mime_type,
                 "size": "" if f.size is None else str(f.size),
             }
         )
-    name = dataset.name or event.dataset_name or ""
     trigger_name = None
     if triggering is not None:
         trigger_name = next((f.name for f in dataset.files if f.id == triggering.id), None)
@@ -303,6 +338,8 @@ def rules_from_legacy(
     if module is None:
         return [], problems
     context = context or LegacyContext()
+    if context.file_paths is not None and context.file_paths.problem:
+        return [], [Problem(SETTING, 1, context.file_paths.problem)]
     kinds = kinds_matching(LEGACY_ON)
     rules: list[Rule] = []
     for name, entry in rulemap.items():
@@ -331,4 +368,6 @@ def rules_from_legacy(
                 function=LegacyCall(function, entry, context),
             )
         )
+    if rules and not problems and context.file_paths is not None:
+        context.file_paths.in_use = True  # from now on the processor looks paths up
     return (rules if not problems else []), problems

@@ -3,7 +3,8 @@
 Loading builds plain data only (PyYAML's SafeLoader: no tags that construct objects, so no
 code runs). Two YAML 1.1 surprises are turned off because they bite rule authors: `on`, `yes`,
 `no` and `off` stay text (only true/false are booleans), and dates stay text. Duplicate keys
-in one mapping are reported instead of silently keeping the last.
+in one mapping are reported instead of silently keeping the last. Whatever the parser raises
+(including RecursionError on absurdly deep nesting) becomes a (line, reason) problem.
 """
 
 from __future__ import annotations
@@ -104,6 +105,20 @@ def load_yaml(text: str) -> tuple[Any, list[tuple[int, str]]]:
         return None, [(line, f"invalid YAML: {reason}")]
     except yaml.YAMLError as exc:
         return None, [(1, f"invalid YAML: {exc}")]
+    except RecursionError:
+        return None, [(_line_reached(loader), "invalid YAML: nested too deeply")]
+    except Exception as exc:  # any other parser failure is this file's problem, not a crash
+        return None, [(_line_reached(loader), f"invalid YAML: {type(exc).__name__}: {exc}")]
     finally:
         loader.dispose()
     return data, loader.problems
+
+
+def _line_reached(loader: _RuleLoader) -> int:
+    """The 1-based line of the event the parser was at when it failed (1 if unknown)."""
+    event = getattr(loader, "current_event", None)
+    mark = getattr(event, "start_mark", None)
+    if mark is not None:
+        return int(mark.line) + 1
+    line = getattr(loader, "line", 0)
+    return line + 1 if isinstance(line, int) else 1

@@ -36,6 +36,7 @@ FULL = """\
 def load(tmp_path: Path, text: str):
     path = tmp_path / "rules.yaml"
     path.write_text(dedent(text))
+    (tmp_path / "raw.py").write_text("def count(day):\n    return 10\n")  # FULL's callable
     return load_rules([path])
 
 
@@ -145,3 +146,46 @@ def test_every_mistake_in_a_collect_block_is_reported_at_once(tmp_path) -> None:
 def test_durations_read_as_an_operator_writes_them(text, seconds) -> None:
     assert parse_duration(text).total_seconds() == seconds
 
+
+
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [
+        ("nosuchmod:fn", "python 'nosuchmod:fn' cannot be used: ModuleNotFoundError"),
+        ("raw.py:nosuchfn", "'nosuchfn' is not a callable"),
+        ("missing.py:fn", "python 'missing.py:fn' cannot be used: FileNotFoundError"),
+        ("switchboard.collections.totals:CACHE_S", "'CACHE_S' is not a callable"),
+    ],
+)
+def test_a_fraction_callable_that_cannot_be_resolved_is_refused_at_load(
+    tmp_path, target, reason
+) -> None:
+    text = (
+        "- name: r\n"
+        "  when: {file.name: {suffix: .tif}}\n"
+        "  collect:\n"
+        '    key: "k"\n'
+        '    member: "{file.id}"\n'
+        f"    until: {{fraction: {{of: {{python: '{target}'}}, at_least: 0.5}}}}\n"
+        "  submit: {extractor: x}\n"
+    )
+    [found] = problems_of(tmp_path, text)
+    assert found.startswith(f"{tmp_path / 'rules.yaml'}:6: rule 'r': collect: ")
+    assert reason in found
+
+
+def test_resolving_a_fraction_callable_at_load_never_calls_it(tmp_path) -> None:
+    calls = tmp_path / "calls.txt"
+    (tmp_path / "counted.py").write_text(
+        f"def total():\n    open({str(calls)!r}, 'a').write('called')\n    return 1\n"
+    )
+    text = FULL.replace('"raw.py:count", args: {day: "{date}"}', '"counted.py:total"')
+    [rule] = load(tmp_path, text)
+    assert rule.collect.until.fraction_of.target == "counted.py:total"
+    assert not calls.exists()
+
+
+def test_the_readme_callable_resolves() -> None:
+    from switchboard.collections.totals import count_files, resolve
+
+    assert resolve("switchboard.collections.totals:count_files") is count_files

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 
 import pytest
@@ -71,3 +72,21 @@ def test_broker_and_database_cut_off_mid_stream_lose_nothing(wiring, spawn, vhos
     assert daemon.terminate() == 0
     assert "connection lost" in daemon.output()
     assert_every_job_delivered_once_per_id(wiring, EVENTS)
+
+
+def test_sighup_with_a_rule_file_nested_too_deeply_keeps_consuming_with_the_old_rules(
+    wiring, spawn
+):
+    wiring.publish([0])
+    daemon = spawn()
+    wait_for(lambda: sent(wiring) == 1, 60, "the first submission")
+    good_rules = wiring.rules.read_text()
+    wiring.rules.write_text("- name: deep\n  when: " + "[" * 5000 + "\n")
+    daemon.process.send_signal(signal.SIGHUP)
+    wait_for(lambda: "rules not reloaded" in daemon.output(), 60, "the reload to be refused")
+    wiring.publish([1])
+    wait_for(lambda: sent(wiring) == 2, 60, "a submission matched by the old rules")
+    assert "nested too deeply" in daemon.output()
+    assert daemon.process.poll() is None, daemon.output()
+    wiring.rules.write_text(good_rules)
+    assert daemon.terminate() == 0

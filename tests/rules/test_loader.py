@@ -61,3 +61,13 @@ def test_the_example_rules_in_the_repository_load() -> None:
     rules = load_rules([REPO_RULES])
     assert "stereo-bin2tif" in rules
     assert {"yaml", "python"} <= {r.kind for r in rules}
+
+
+@pytest.mark.parametrize("opener", ["[", "{a: "])
+def test_a_file_nested_too_deeply_is_a_located_problem_not_a_crash(tmp_path, opener) -> None:
+    path = write(tmp_path / "deep.yaml", "- name: deep\n  when: " + opener * 5000 + "\n")
+    with pytest.raises(RuleLoadError) as caught:
+        load_rules([path])
+    assert [str(p) for p in caught.value.problems] == [
+        f"{path}:2: invalid YAML: nested too deeply"
+    ]

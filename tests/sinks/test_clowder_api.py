@@ -44,6 +44,12 @@ def test_clowder_down_is_reported_as_unavailable_for_the_relay_to_retry(clowder,
 
 
 def test_clowder_refusal_is_reported_as_rejected(clowder, make_row):
-    clowder.fail_next(1, status=409)
-    with pytest.raises(ClowderRejected, match="409"):
+    clowder.fail_next(1, status=400)
+    with pytest.raises(ClowderRejected, match="400"):
         sink_for(clowder).send(make_row("x", "file", via="clowder-api"))
+
+
+def test_a_file_not_yet_processed_is_unavailable_for_the_relay_to_retry(clowder, make_row):
+    clowder.fail_next(5, status=409)  # protocol.md §4.2: 409 until the file is PROCESSED
+    with pytest.raises(ClowderUnavailable, match="409"):
+        sink_for(clowder, retries=1).send(make_row("x", "file", via="clowder-api"))
