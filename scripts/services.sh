@@ -26,7 +26,9 @@ if ! port_open 5432; then
     as_root sed -i -E 's/^(local\s+all\s+postgres\s+)\S+/\1trust/' "$conf/pg_hba.conf"
   fi
   version=$(ls /etc/postgresql | head -1)
-  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  # The package may have started the cluster already: reload so the trust lines take effect.
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start \
+    || as_root pg_ctlcluster --skip-systemctl-redirect "$version" main reload || true
   wait_port 5432
 fi
 if ! psql -h 127.0.0.1 -U postgres -tAc "select 1 from pg_database where datname='test'" | grep -q 1; then

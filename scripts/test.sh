@@ -12,15 +12,7 @@ if ! command -v docker-compose >/dev/null 2>&1 && command -v apt-get >/dev/null 
     || echo "test.sh: docker-compose not installed; the compose validation test will be skipped"
 fi
 
-if [ ! -x .venv/bin/python ]; then
-  python3 -m venv .venv 2>/dev/null || {
-    if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
-    else sudo apt-get update -qq && sudo apt-get install -y -qq python3-venv >/dev/null; fi
-    python3 -m venv .venv
-  }
-fi
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev]'
+bash scripts/venv.sh dev
 
 .venv/bin/ruff check .
 .venv/bin/python -m pytest "$@"

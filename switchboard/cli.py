@@ -1,4 +1,4 @@
-"""The `switchboard` command line: check, explain, replay, demo, run, status and db upgrade."""
+"""The `switchboard` command line: check, explain, replay, demo, run, status, manifest, db."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .errors import MalformedEvent, NotMigrated, RuleLoadError, SwitchboardError
+from .errors import MalformedEvent, NotMigrated, RuleLoadError, SettingsError, SwitchboardError
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -57,6 +57,7 @@ def _load_rules(paths: Sequence[str], settings: Settings) -> Any:
 
 
 @click.group()
+@click.version_option(package_name="switchboard")
 @click.option("--log-level", default="INFO", show_default=True, help="Logging level.")
 @click.pass_context
 def main(ctx: click.Context, log_level: str) -> None:
@@ -64,7 +65,10 @@ def main(ctx: click.Context, log_level: str) -> None:
     from . import logs
 
     logs.configure(log_level)
-    ctx.obj = Settings.from_env()
+    try:
+        ctx.obj = Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()

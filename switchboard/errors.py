@@ -9,6 +9,10 @@ class SwitchboardError(Exception):
     """Base of every error Switchboard raises on purpose."""
 
 
+class SettingsError(SwitchboardError, ValueError):
+    """An environment variable holds a value its setting cannot take; the message names it."""
+
+
 class MalformedEvent(SwitchboardError):
     """A message that cannot be parsed into an Event; the daemon dead-letters it with `reason`."""
 

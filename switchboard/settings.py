@@ -6,8 +6,9 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any, ClassVar
+
+from .errors import SettingsError
 
 DEFAULT_DATABASE_URL = "sqlite:///switchboard.db"
 
@@ -82,7 +83,10 @@ class Settings:
         values: dict[str, Any] = {}
         for name, var in cls._ENV.items():
             if var in env and env[var] != "":
-                values[name] = _coerce(types[name], env[var])
+                try:
+                    values[name] = _coerce(types[name], env[var])
+                except ValueError as exc:
+                    raise SettingsError(f"{var}: {exc}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         return replace(cls(), **values)
 
@@ -94,8 +98,9 @@ class Settings:
     def retry_queue(self) -> str:
         return f"retry.{self.queue}"
 
-    def rule_paths(self) -> list[Path]:
-        return [Path(p) for p in self.rules]
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 
 def _coerce(type_name: Any, raw: str) -> Any:
@@ -107,7 +112,10 @@ def _coerce(type_name: Any, raw: str) -> Any:
     if kind == "float":
         return float(raw)
     if kind == "bool":
-        return raw.strip().lower() in ("1", "true", "yes", "on")
+        word = raw.strip().lower()
+        if word not in _TRUE + _FALSE:
+            raise ValueError(f"expected one of {', '.join(_TRUE + _FALSE)}, got {raw[:80]!r}")
+        return word in _TRUE
     if kind.startswith("Mapping"):
         return _json_object(raw)
     return raw

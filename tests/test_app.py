@@ -19,7 +19,6 @@ def test_daemon_started_before_its_database_keeps_retrying_and_exits_0_on_sigter
     env = {
         **os.environ,
         "SWITCHBOARD_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:9/nothing",
-        "SWITCHBOARD_LOG_JSON": "1",
     }
     daemon = subprocess.Popen(
         [_switchboard_script(), "run", "--migrate"],

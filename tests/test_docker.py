@@ -73,3 +73,12 @@ def test_image_migration_step_runs_outside_the_image(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert database.exists()
+
+
+def test_image_sets_only_settings_switchboard_reads_and_a_writable_database() -> None:
+    text = DOCKERFILE.read_text()
+    names = set(re.findall(r"\b(SWITCHBOARD_[A-Z_]+)=", text))
+    assert names, "the image configures nothing"
+    assert names <= set(Settings._ENV.values()), names - set(Settings._ENV.values())
+    assert "SWITCHBOARD_DATABASE_URL=sqlite:////data/" in text
+    assert re.search(r"chown switchboard /data", text)

@@ -153,3 +153,13 @@ def test_the_configuration_table_names_every_environment_variable() -> None:
     table = README.split("## Configuration", 1)[1].split("\n## ", 1)[0]
     missing = [var for var in Settings._ENV.values() if f"`{var}`" not in table]
     assert not missing, missing
+
+
+def test_the_quick_start_is_two_commands_that_exist_in_the_repository() -> None:
+    quick_start = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```sh\n(.*?)\n```", quick_start, re.DOTALL)
+    assert commands == ["scripts/demo.sh", "scripts/test.sh"]
+    for command in commands:
+        assert (REPO / command).is_file()
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "scripts/test.sh" in ci

@@ -1,5 +1,10 @@
 """Settings come from the environment, and flags override it."""
 
+import pytest
+from click.testing import CliRunner
+
+from switchboard.cli import main
+from switchboard.errors import SettingsError
 from switchboard.settings import DEFAULT_DATABASE_URL, Settings
 
 
@@ -58,3 +63,17 @@ def test_legacy_exchange_binding_and_relay_limits_come_from_the_environment() ->
     assert settings.legacy_binding_keys == ("*.dataset.file.added", "*.file.created")
     assert settings.relay_max_attempts == 3
     assert settings.heartbeat_interval_s == 60.0
+
+
+def test_a_value_its_setting_cannot_take_is_refused_naming_the_variable() -> None:
+    with pytest.raises(SettingsError, match="SWITCHBOARD_PREFETCH: invalid literal"):
+        Settings.from_env({"SWITCHBOARD_PREFETCH": "abc"})
+    with pytest.raises(SettingsError, match="SWITCHBOARD_BIND_CLOWDER_EXCHANGE: expected one of"):
+        Settings.from_env({"SWITCHBOARD_BIND_CLOWDER_EXCHANGE": "flase"})
+
+
+def test_the_cli_reports_a_bad_environment_variable_as_one_line_and_exit_1() -> None:
+    result = CliRunner().invoke(main, ["check", "rules"], env={"SWITCHBOARD_PREFETCH": "abc"})
+    assert result.exit_code == 1
+    assert "Error: SWITCHBOARD_PREFETCH: invalid literal" in result.output
+    assert "Traceback" not in result.output

@@ -187,7 +187,6 @@ class Requirement:
 
 # ---- compilation from YAML data -------------------------------------------------------------
 
-COMBINATORS = ("all", "any", "not")
 
 
 @dataclass

@@ -118,9 +118,5 @@ class RuleSet:
     def get(self, name: str) -> Rule | None:
         return self._by_name.get(name)  # type: ignore[attr-defined]
 
-    @property
-    def by_name(self) -> Mapping[str, Rule]:
-        return self._by_name  # type: ignore[attr-defined]
-
     def names(self) -> list[str]:
         return [r.name for r in self.rules]

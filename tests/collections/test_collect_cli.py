@@ -62,7 +62,7 @@ def test_manifest_prints_sorted_members_with_their_data(url, fired_manifest):
     assert members == [file_id(n) for n in (1, 2, 3)]
 
 
-def test_manifest_as_json(url, fired_manifest):
+def test_manifest_json_lists_the_sorted_members_with_their_data(url, fired_manifest):
     found = json.loads(run("manifest", fired_manifest, "--database", url, "--json"))
     assert found["member_count"] == 3
     assert found["members"][0] == {

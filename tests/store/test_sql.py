@@ -88,7 +88,7 @@ def test_claims_take_the_oldest_due_rows_first(store: SqlStore, clock: FakeClock
     assert _jobs(store.claim_due(2, lease_s=30)) == ["job-b"]
 
 
-def test_a_sent_row_is_done(store: SqlStore) -> None:
+def test_a_sent_row_is_marked_sent_and_never_due_again(store: SqlStore) -> None:
     _queue(store, "job-1")
     store.claim_due(10, lease_s=30)
 
