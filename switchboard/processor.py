@@ -155,8 +155,7 @@ class Processor:
         try:
             with self.store.unit_of_work() as uow:
                 self._read_ahead(uow, items)
-                for item in items:
-                    self._apply(uow, item, names, partial, collects)
+                self._apply(uow, items, names, partial, collects)
                 self._collect(uow, collects, partial)
         except StoreError:
             raise
@@ -185,34 +184,79 @@ class Processor:
     def _apply(
         self,
         uow: UnitOfWork,
-        item: _Parsed,
+        items: list[_Parsed],
         names: dict[str, str],
         result: BatchResult,
         collects: list[tuple[Event, Collected]],
     ) -> None:
-        event = item.event
-        if not uow.record_processed(event.message_id):
-            result.duplicates += 1
+        """Record and inventory each event in order (its view includes its own file and those
+        of the events before it), match them all at once, then queue their submissions in order.
+
+        Matching reads only the event, its view and collection progress (which only rules and
+        `_collect` write), so matching the batch before queueing any submission decides exactly
+        what matching event by event would, with one hand-off for the batch's Python rules.
+        The submissions go into the outbox in that order too, in one statement.
+        """
+        fresh: list[tuple[Event, DatasetView]] = []
+        for item in items:
+            view = self._record(uow, item.event, names)
+            if view is None:
+                result.duplicates += 1
+            else:
+                fresh.append((item.event, view))
+        if not fresh:
             return
-        dataset_id = event.dataset_id or ""
-        if dataset_id:
-            name = event.dataset_name or names.get(dataset_id)
-            if name:
-                uow.set_dataset_name(dataset_id, name)
-            if event.file is not None and event.file.id != dataset_id:
-                uow.add_file(dataset_id, event.file)
-        view = uow.dataset(dataset_id) if dataset_id else DatasetView(id="")
         progress = getattr(uow, "progress", None)
         with rule_utils.bound(progress) if progress is not None else nullcontext():
-            evaluation = self.engine.evaluate(event, view)
-        for decision in evaluation.decisions:
-            if decision.error is not None:
-                result.rule_errors.append((decision.rule, event.message_id, decision.error))
-        for submission in self.engine.submissions(evaluation):
-            body, properties = self.message_builder(event, submission)
-            if uow.add_submission(submission, body, properties):
-                result.submissions.append(submission)
-        collects.extend((event, c) for c in getattr(evaluation, "collects", ()))
+            evaluations = self._evaluate(fresh)
+        entries: list[tuple[Submission, Mapping[str, Any], Mapping[str, Any]]] = []
+        for (event, _), evaluation in zip(fresh, evaluations, strict=True):
+            for decision in evaluation.decisions:
+                if decision.error is not None:
+                    result.rule_errors.append((decision.rule, event.message_id, decision.error))
+            for submission in self.engine.submissions(evaluation):
+                entries.append((submission, *self.message_builder(event, submission)))
+            collects.extend((event, c) for c in getattr(evaluation, "collects", ()))
+        result.submissions.extend(self._queue(uow, entries))
+
+    @staticmethod
+    def _queue(
+        uow: UnitOfWork, entries: list[tuple[Submission, Mapping[str, Any], Mapping[str, Any]]]
+    ) -> list[Submission]:
+        """Add the submissions to the outbox in order (in one statement when the unit of work
+        can); those that went in, each once."""
+        add_many = getattr(uow, "add_submissions", None)
+        if add_many is None:
+            return [s for s, body, props in entries if uow.add_submission(s, body, props)]
+        added = set(add_many(entries))
+        queued = []
+        for submission, _, _ in entries:
+            if submission.job_id in added:
+                added.discard(submission.job_id)
+                queued.append(submission)
+        return queued
+
+    @staticmethod
+    def _record(uow: UnitOfWork, event: Event, names: dict[str, str]) -> DatasetView | None:
+        """Ledger and inventory writes for one event; its dataset view, or None if a duplicate."""
+        if not uow.record_processed(event.message_id):
+            return None
+        dataset_id = event.dataset_id or ""
+        if not dataset_id:
+            return DatasetView(id="")
+        name = event.dataset_name or names.get(dataset_id)
+        if name:
+            uow.set_dataset_name(dataset_id, name)
+        if event.file is not None and event.file.id != dataset_id:
+            uow.add_file(dataset_id, event.file)
+        return uow.dataset(dataset_id)
+
+    def _evaluate(self, pairs: list[tuple[Event, DatasetView]]) -> list[Any]:
+        """The engine's evaluations of `pairs`, in one call when it can take a batch."""
+        evaluate_many = getattr(self.engine, "evaluate_many", None)
+        if evaluate_many is not None:
+            return list(evaluate_many(pairs))
+        return [self.engine.evaluate(event, view) for event, view in pairs]
 
     def _collect(
         self, uow: UnitOfWork, collects: list[tuple[Event, Collected]], result: BatchResult

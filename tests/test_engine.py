@@ -259,3 +259,50 @@ def test_python_rules_on_either_side_of_a_hanging_one_decide_in_rule_order() -> 
     assert [d.rule for d in explained] == [d.rule for d in evaluated]
     assert explained[1].error is not None and "still running" in explained[1].error
     assert explained[2].matched
+
+
+def test_evaluating_a_batch_decides_as_evaluating_each_event_in_turn() -> None:
+    seen: list[str] = []
+
+    @rule
+    def records_order(event, dataset):
+        seen.append(event.message_id)
+        return submit("terra.seen", resource="file")
+
+    rules = [*yaml_rules(STEREO), records_order, sends_dataset, raises]
+    events = [
+        make_event(name, message_id=f"msg-{k}", dataset_name="stereoTop - 2017")
+        for k, name in enumerate(["a.bin", "b.bin", "c.txt"])
+    ]
+    views = [view_of(events[0]), view_of(events[1], FileInfo("f0", "a.bin")), view_of(events[2])]
+    with running(rules) as engine:
+        one_by_one = [engine.evaluate(e, v) for e, v in zip(events, views, strict=True)]
+        order_one_by_one = list(seen)
+        seen.clear()
+        batched = engine.evaluate_many(list(zip(events, views, strict=True)))
+    assert batched == one_by_one
+    assert seen == order_one_by_one == ["msg-0", "msg-1", "msg-2"]
+    assert [d.rule for d in batched[1].matched] == [
+        "stereo-bin2tif",
+        "records_order",
+        "sends_dataset",
+    ]
+
+
+def test_a_hanging_python_rule_in_a_batch_times_out_once_and_is_skipped_after() -> None:
+    release = threading.Event()
+
+    @rule
+    def hangs(event, dataset):
+        release.wait(30)
+
+    try:
+        with running([hangs, sends_dataset], timeout_s=0.2) as engine:
+            events = [make_event(message_id=f"msg-{k}") for k in range(3)]
+            batched = engine.evaluate_many([(e, view_of(e)) for e in events])
+    finally:
+        release.set()
+    hanging = [e.decisions[0].error for e in batched]
+    assert hanging[0] == "timed out after 0.2 s"
+    assert all(error is not None and "still running" in error for error in hanging[1:])
+    assert all(e.decisions[1].matched for e in batched)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from switchboard.engine import Engine
+from switchboard.model import submit
 from switchboard.outgoing import extractor_message
 from switchboard.processor import BatchResult, Processor
-from switchboard.rules import load_rules
+from switchboard.rules import RuleSet, load_rules, rule
 from switchboard.store.sql import SqlStore
 from switchboard.testing import ListDelivery
 from tests.integration.clowder_events import DATASET, RULES_YAML, expected_job, record
@@ -88,3 +90,62 @@ def test_a_poison_event_once_fixed_is_processed_and_the_others_stay_done(
     fixed = Processor(engine, sql_store, extractor_message).process(deliveries(1, 2, 3))
     assert fixed.duplicates == 2
     assert jobs(fixed) == expected(2)
+
+
+def _dataset_counter(seen: list[int]) -> Engine:
+    """An engine whose one Python rule submits the dataset and notes how many files it saw."""
+
+    @rule
+    def count_files(event, dataset):
+        seen.append(len(dataset.files))
+        return submit("test.count", resource="dataset", parameters={"n": len(dataset.files)})
+
+    return Engine(RuleSet([count_files]))
+
+
+def test_a_dataset_job_asked_for_by_every_event_of_a_batch_is_queued_once(
+    sql_store: SqlStore,
+) -> None:
+    seen: list[int] = []
+    engine = _dataset_counter(seen)
+    try:
+        result = Processor(engine, sql_store, extractor_message).process(deliveries(1, 2, 3))
+    finally:
+        engine.close()
+    assert seen == [1, 2, 3]  # each event matched with its own file and the earlier ones
+    (queued,) = result.submissions
+    assert queued.parameters == {"n": 1}
+    [row] = sql_store.due_outbox(10)
+    assert row.submission.job_id == queued.job_id
+
+
+class _OneByOneStore:
+    """The store with a unit of work that can only queue submissions one at a time."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[object]:
+        with self._store.unit_of_work() as uow:
+            yield _OneByOne(uow)
+
+
+class _OneByOne:
+    def __init__(self, uow: object) -> None:
+        self._uow = uow
+
+    def __getattr__(self, name: str) -> object:
+        if name == "add_submissions":
+            raise AttributeError(name)
+        return getattr(self._uow, name)
+
+
+def test_a_unit_of_work_without_batch_queueing_queues_the_same_submissions(
+    sql_store: SqlStore, engine: Engine
+) -> None:
+    store = _OneByOneStore(sql_store)
+    result = Processor(engine, store, extractor_message).process(deliveries(1, 2, 1, 3))
+    assert result.duplicates == 1
+    assert jobs(result) == expected(1, 2, 3)
+    assert sorted(row.submission.job_id for row in sql_store.due_outbox(10)) == expected(1, 2, 3)

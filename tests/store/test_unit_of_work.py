@@ -131,6 +131,38 @@ def test_a_job_id_is_queued_once(sql_store: SqlStore) -> None:
     assert row.body == {"a": 1}
 
 
+def test_queueing_a_batch_at_once_answers_as_queueing_one_by_one(sql_store: SqlStore) -> None:
+    with sql_store.unit_of_work() as uow:
+        uow.add_submission(submission("job-old"), {"n": 0}, {})
+
+    with sql_store.unit_of_work() as uow:
+        added = uow.add_submissions(
+            [
+                (submission("job-b"), {"n": 1}, {}),
+                (submission("job-old"), {"n": 2}, {}),
+                (submission("job-a"), {"n": 3}, {}),
+                (submission("job-b"), {"n": 4}, {}),
+            ]
+        )
+        again = uow.add_submissions([(submission("job-a"), {"n": 5}, {})])
+        one_more = uow.add_submission(submission("job-b"), {"n": 6}, {})
+
+    assert added == {"job-a", "job-b"}
+    assert again == set()
+    assert one_more is False
+    bodies = {row.submission.job_id: row.body for row in sql_store.due_outbox(10)}
+    assert bodies == {"job-old": {"n": 0}, "job-b": {"n": 1}, "job-a": {"n": 3}}
+
+
+def test_a_batch_queued_at_once_is_rolled_back_with_its_transaction(sql_store: SqlStore) -> None:
+    with pytest.raises(RuntimeError), sql_store.unit_of_work() as uow:
+        uow.add_submissions([(submission("job-1"), {}, {})])
+        raise RuntimeError("poison")
+
+    with sql_store.unit_of_work() as uow:
+        assert uow.add_submissions([(submission("job-1"), {}, {})]) == {"job-1"}
+
+
 def test_the_session_shares_the_transaction(sql_store: SqlStore) -> None:
     with sql_store.unit_of_work() as uow:
         uow.record_processed("msg-1")
@@ -327,6 +359,23 @@ def test_concurrent_transactions_queue_a_job_once(pg_url: str, pg_schema: str) -
         store.close()
 
     assert results == [True, False]
+
+
+@pytest.mark.postgres
+def test_concurrent_transactions_queueing_a_batch_at_once_queue_each_job_once(
+    pg_url: str, pg_schema: str
+) -> None:
+    from switchboard.store.migrate import upgrade
+
+    upgrade(pg_url, pg_schema)
+    store = SqlStore(pg_url, schema=pg_schema)
+    batch = [(submission("job-1"), {}, {}), (submission("job-2"), {}, {})]
+    try:
+        results = _race(store, lambda uow: uow.add_submissions(batch))
+    finally:
+        store.close()
+
+    assert results == [{"job-1", "job-2"}, set()]
 
 
 @pytest.mark.postgres
