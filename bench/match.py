@@ -21,6 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from workload import EVENT_SENSORS  # bench/ is on sys.path when run as a script
+
 from switchboard.engine import Engine
 from switchboard.model import DatasetView, Event, EventKind, FileInfo
 from switchboard.rules.model import RuleSet
@@ -28,18 +30,7 @@ from switchboard.rules.yaml_rules import rules_from_yaml
 
 SIZES = (10, 100, 1_000, 10_000)
 UNIVERSE = 10_000  # sensors (dataset name prefixes) that events and rules are drawn from
-SENSORS = (
-    "stereoTop",
-    "flirIrCamera",
-    "scanner3DTop",
-    "VNIR",
-    "SWIR",
-    "ps2Top",
-    "EnvironmentLogger",
-    "RGB GeoTIFFs",
-    "co2Sensor",
-    "ndviSensor",
-)
+SENSORS = EVENT_SENSORS  # the core sensors, shared with bench/pipeline.py's workload
 SUFFIXES = (".bin", "_left.tif", "_right.tif", ".ply", "_ir.bin", ".json", ".h5", ".nc", ".las")
 MIMES = ("application/octet-stream", "image/tiff", "application/json", "application/x-hdf")
 
