@@ -41,7 +41,7 @@ class App:
         ruleset = load_rules(
             self.settings.rules, legacy=self.legacy or LegacyContext.from_settings(self.settings)
         )
-        refuse_ray_rules_without_address(ruleset, self.settings)
+        refuse_rules_without_their_sink(ruleset, self.settings)
         self.engine = Engine(ruleset, rule_timeout_s=self.settings.rule_timeout_s)
         self.daemon.processor.engine = self.engine
 
@@ -70,7 +70,7 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
     ensure_current(settings.database_url)
     legacy = LegacyContext.from_settings(settings)
     ruleset = load_rules(settings.rules, legacy=legacy)
-    refuse_ray_rules_without_address(ruleset, settings)
+    refuse_rules_without_their_sink(ruleset, settings)
     if not settings.manifest_dir and (
         wanting := [r.name for r in ruleset if r.collect and r.collect.manifest_file]
     ):
@@ -150,20 +150,28 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
     return app
 
 
-def refuse_ray_rules_without_address(ruleset: RuleSet, settings: Settings) -> None:
-    """RuleLoadError if a YAML rule submits `via: ray` and RAY_ADDRESS is not set.
+SINK_SETTINGS = {  # via -> (the setting that configures its sink, its environment variable)
+    "ray": ("ray_address", "RAY_ADDRESS"),
+    "clowder-api": ("clowder_url", "CLOWDER_URL"),
+}
+
+
+def refuse_rules_without_their_sink(ruleset: RuleSet, settings: Settings) -> None:
+    """RuleLoadError if a YAML rule submits `via: ray` or `via: clowder-api` and the setting that
+    configures that target (RAY_ADDRESS, CLOWDER_URL) is not set.
 
     Checked when the daemon starts or reloads, not when rules load, so `check`, `explain`,
     `replay` and `demo` still work anywhere. A Python rule's targets are known only when it
-    runs: its Ray submissions fail in the relay (`no sink configured for via=ray`).
+    runs: such submissions fail in the relay (`no sink configured for via=...`).
     """
-    if settings.ray_address:
-        return
     problems = []
     for r in ruleset:
-        if any(spec.via == "ray" for spec in r.submits):
+        for via in sorted({spec.via for spec in r.submits} & SINK_SETTINGS.keys()):
+            field_name, variable = SINK_SETTINGS[via]
+            if getattr(settings, field_name):
+                continue
             path, _, line = r.source.rpartition(":")
-            reason = f"rule {r.name!r} submits via ray but RAY_ADDRESS is not set"
+            reason = f"rule {r.name!r} submits via {via} but {variable} is not set"
             problems.append(Problem(path, int(line) if line.isdigit() else 0, reason))
     if problems:
         raise RuleLoadError(problems)

@@ -320,8 +320,7 @@ def status(ctx: click.Context, database: str | None, limit: int) -> None:
         click.echo("submissions: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
         if counts.get("failed"):
             # given up after the relay's max attempts (or refused): these need a person
-            scan = store.recent_submissions(max(limit, 10_000))
-            failed = [row for row in scan if row.status == "failed"][:limit]
+            failed = store.recent_submissions(limit, status="failed")
             click.echo(f"failed (newest {len(failed)} of {counts['failed']}):")
             for row in failed:
                 s = row.submission

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from switchboard import submit
-from switchboard.app import refuse_ray_rules_without_address
+from switchboard.app import refuse_rules_without_their_sink
 from switchboard.collections.sweeper import Sweeper
 from switchboard.engine import Engine
 from switchboard.errors import RuleLoadError
@@ -167,17 +167,27 @@ def test_a_ray_row_carries_its_entrypoint_in_the_properties_and_the_usual_body()
 def test_the_daemon_refuses_ray_rules_without_ray_address(tmp_path: Path) -> None:
     ruleset = load(tmp_path, RAY_RULE)
     with pytest.raises(RuleLoadError) as refused:
-        refuse_ray_rules_without_address(ruleset, Settings())
+        refuse_rules_without_their_sink(ruleset, Settings())
     assert str(refused.value) == (
         f"{tmp_path / 'rules.yaml'}:1: rule 'mosaic-on-ray' submits via ray "
         "but RAY_ADDRESS is not set"
     )
-    refuse_ray_rules_without_address(ruleset, Settings(ray_address="http://ray-head:8265"))
+    refuse_rules_without_their_sink(ruleset, Settings(ray_address="http://ray-head:8265"))
 
 
 def test_the_daemon_starts_without_ray_address_when_no_rule_needs_it(tmp_path: Path) -> None:
+    ruleset = load(tmp_path, "- {name: r, submit: {extractor: x, via: amqp}}\n")
+    refuse_rules_without_their_sink(ruleset, Settings())
+
+
+def test_the_daemon_refuses_clowder_api_rules_without_clowder_url(tmp_path: Path) -> None:
     ruleset = load(tmp_path, "- {name: r, submit: {extractor: x, via: clowder-api}}\n")
-    refuse_ray_rules_without_address(ruleset, Settings())
+    with pytest.raises(RuleLoadError) as refused:
+        refuse_rules_without_their_sink(ruleset, Settings())
+    assert str(refused.value) == (
+        f"{tmp_path / 'rules.yaml'}:1: rule 'r' submits via clowder-api but CLOWDER_URL is not set"
+    )
+    refuse_rules_without_their_sink(ruleset, Settings(clowder_url="http://clowder:9000"))
 
 
 # --- a quiet_for collection keeps its Ray target across the sweeper's trigger ----------------

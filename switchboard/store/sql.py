@@ -152,13 +152,15 @@ class SqlStore:
             values["next_attempt_at"] = retry_at or self.clock()
         self._update(job_id, **values)
 
-    def recent_submissions(self, limit: int) -> list[OutboxRow]:
-        """The newest `limit` submissions in any status, newest first."""
+    def recent_submissions(self, limit: int, *, status: str | None = None) -> list[OutboxRow]:
+        """The newest `limit` submissions, newest first; only those in `status` if given."""
         query = (
             select(*_OUTBOX_COLUMNS)
             .order_by(submissions.c.created_at.desc(), submissions.c.job_id)
             .limit(limit)
         )
+        if status is not None:
+            query = query.where(submissions.c.status == status)
         with store_errors(self._where), self.engine.begin() as connection:
             return [_outbox_row(row) for row in connection.execute(query)]
 

@@ -234,3 +234,13 @@ def test_a_pooled_connection_killed_while_idle_is_replaced_unnoticed(
             assert uow.session.execute(pid_query).scalar_one() != first_pid
     finally:
         store.close()
+
+
+def test_recent_submissions_can_be_limited_to_one_status(store: SqlStore) -> None:
+    _queue(store, "job-1", "job-2", "job-3")
+    store.mark_attempt_failed("job-2", "HTTP 404", None, give_up=True)
+    store.mark_sent("job-3")
+
+    assert _jobs(store.recent_submissions(10, status="failed")) == ["job-2"]
+    assert _jobs(store.recent_submissions(10, status="sent")) == ["job-3"]
+    assert sorted(_jobs(store.recent_submissions(10))) == ["job-1", "job-2", "job-3"]
