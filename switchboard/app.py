@@ -87,7 +87,7 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
         closers += [server.shutdown, server.server_close]
     source = RabbitSource(settings, client_name=f"switchboard {settings.queue}")
     if legacy.file_paths is not None:
-        legacy.file_paths.between = source.keepalive  # broker heartbeats during slow lookups
+        legacy.file_paths.guard.between = source.keepalive  # broker heartbeats during slow lookups
     sink = ExtractorQueueSink(
         settings.rabbitmq_uri, client_name=f"switchboard-sink {settings.queue}"
     )

@@ -9,14 +9,17 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from .errors import ClowderRejected, ClowderUnavailable
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -236,14 +239,46 @@ def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-class DatasetNameLookup:
-    """Dataset-name lookups for the processor that fail fast while Clowder is known to be down.
+class FailFast:
+    """Calls to Clowder that fail at once for `cooldown_s` after one ClowderUnavailable.
 
-    After one ClowderUnavailable every lookup fails at once for `cooldown_s`, so a batch
-    touching many unknown datasets waits for one failed request, not one per dataset; the
-    events go to the retry queue either way. `between` runs before each real request (the
-    daemon passes the source's keepalive so broker heartbeats flow during slow lookups).
+    A batch touching many datasets then waits for one failed request, not one per dataset; its
+    events go to the retry queue either way. `between` runs before each real request (the daemon
+    passes the source's keepalive so broker heartbeats flow during slow lookups). Thread-safe.
     """
+
+    def __init__(
+        self,
+        cooldown_s: float = 10.0,
+        *,
+        between: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.cooldown_s = cooldown_s
+        self.between = between
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._down_until = 0.0
+        self._last_problem = ""
+
+    def call(self, function: Callable[..., T], *args: Any) -> T:
+        """`function(*args)`, or ClowderUnavailable at once while Clowder is known to be down."""
+        with self._lock:
+            if self._clock() < self._down_until:
+                raise ClowderUnavailable(f"Clowder was unavailable just now: {self._last_problem}")
+        if self.between is not None:
+            self.between()
+        try:
+            return function(*args)
+        except ClowderUnavailable as exc:
+            with self._lock:
+                self._down_until = self._clock() + self.cooldown_s
+                self._last_problem = str(exc)
+            raise
+
+
+class DatasetNameLookup:
+    """Dataset-name lookups for the processor that fail fast while Clowder is known to be down."""
 
     def __init__(
         self,
@@ -254,20 +289,7 @@ class DatasetNameLookup:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
-        self.cooldown_s = cooldown_s
-        self.between = between
-        self._clock = clock
-        self._down_until = 0.0
-        self._last_problem = ""
+        self.guard = FailFast(cooldown_s, between=between, clock=clock)
 
     def dataset_name(self, dataset_id: str) -> str:
-        if self._clock() < self._down_until:
-            raise ClowderUnavailable(f"Clowder was unavailable just now: {self._last_problem}")
-        if self.between is not None:
-            self.between()
-        try:
-            return self.client.dataset_name(dataset_id)
-        except ClowderUnavailable as exc:
-            self._down_until = self._clock() + self.cooldown_s
-            self._last_problem = str(exc)
-            raise
+        return self.guard.call(self.client.dataset_name, dataset_id)

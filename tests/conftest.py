@@ -6,6 +6,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -19,6 +20,20 @@ from tests.broker import side_channel
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PG_CONNINFO = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+START = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, now: datetime = START) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture(scope="session")
@@ -66,6 +81,19 @@ def database(empty_database: Database) -> Database:
     """Like `empty_database`, migrated to the head revision."""
     upgrade(empty_database.url, empty_database.schema)
     return empty_database
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store(database: Database, clock: FakeClock) -> Iterator[SqlStore]:
+    """A migrated SqlStore on `clock`, on SQLite and on PostgreSQL."""
+    made = SqlStore(database.url, schema=database.schema, clock=clock)
+    yield made
+    made.close()
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ from switchboard.relay import Relay
 from switchboard.store.migrate import upgrade
 from switchboard.store.sql import SqlStore
 from switchboard.testing import RecordingSink
-from tests.store.helpers import FakeClock, submission
+from tests.conftest import FakeClock
+from tests.store.helpers import submission
 
 
 class OneByOneSink:
@@ -33,11 +34,6 @@ class OneByOneSink:
         if self.errors:
             raise self.errors.pop(0)
         self.sent.append(row.submission.job_id)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..clowder import FailFast
 from ..errors import ClowderRejected, ClowderUnavailable
 from ..model import Event, kinds_matching
 
@@ -64,10 +65,10 @@ class FilePaths:
     """Paths on disk for legacy rules: Clowder's file list (cached), else a template, else none.
 
     Thread-safe: `prepare` runs on the daemon's thread, `path` on the engine's rule workers.
-    After one ClowderUnavailable every lookup fails at once for `cooldown_s`, so a batch over
-    many datasets waits for one failed request, not one per dataset. `between` runs before each
-    real request (the daemon's broker keepalive). Nothing is looked up until a legacy rule is
-    loaded with this (`in_use`), so Switchboards without legacy rules never ask Clowder.
+    Requests go through `clowder.FailFast` (`cooldown_s`, `between`): while Clowder is known to
+    be down, lookups fail at once instead of one timeout per dataset. Nothing is looked up until
+    a legacy rule is loaded with this (`in_use`), so Switchboards without legacy rules never ask
+    Clowder.
     """
 
     def __init__(
@@ -85,15 +86,12 @@ class FilePaths:
         self.template = template
         self.problem = template_problem(template) if template else None
         self.ttl_s = ttl_s
-        self.cooldown_s = cooldown_s
         self.max_datasets = max(1, max_datasets)
-        self.between = between
+        self.guard = FailFast(cooldown_s, between=between, clock=clock)
         self.in_use = False
         self._clock = clock
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, _Listing] = OrderedDict()
-        self._down_until = 0.0
-        self._last_problem = ""
 
     # --- before the transaction ---------------------------------------------------------------
 
@@ -129,17 +127,8 @@ class FilePaths:
             fresh = cached is not None and cached.expires_at > self._clock()
             if fresh and (file_id is None or file_id == dataset_id or file_id in cached.ids):
                 return
-            if self._clock() < self._down_until:
-                raise ClowderUnavailable(f"Clowder was unavailable just now: {self._last_problem}")
-        if self.between is not None:
-            self.between()
         try:
-            files = self.listing.dataset_files(dataset_id)
-        except ClowderUnavailable as exc:
-            with self._lock:
-                self._down_until = self._clock() + self.cooldown_s
-                self._last_problem = str(exc)
-            raise
+            files = self.guard.call(self.listing.dataset_files, dataset_id)
         except ClowderRejected as exc:
             log.warning("dataset %s file list refused: %s", dataset_id, exc)
             files = []

@@ -12,26 +12,11 @@ from switchboard.collections.firing import COLLECTION_RESOURCE
 from switchboard.collections.manifests import iter_members, load_manifest, manifest_id
 from switchboard.jobids import job_id
 from switchboard.processor import Processor
-from switchboard.store.sql import SqlStore
 from switchboard.testing import ListDelivery
 from tests.collections.helpers import DATASET, MOSAIC, close, feed, make_processor, mosaic_rule
-from tests.conftest import Database
 from tests.integration.clowder_events import file_id, record
-from tests.store.helpers import FakeClock
 
 KEY = f"mosaic/{DATASET}"
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def store(database: Database, clock: FakeClock) -> Iterator[SqlStore]:
-    made = SqlStore(database.url, schema=database.schema, clock=clock)
-    yield made
-    made.close()
 
 
 @pytest.fixture

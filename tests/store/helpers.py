@@ -1,30 +1,14 @@
-"""Test helpers for the store: a settable clock, submissions, and PostgreSQL session control."""
+"""Test helpers for the store: submissions and PostgreSQL session control."""
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
 import psycopg
 
 from switchboard.model import Submission
 from tests.conftest import PG_CONNINFO
-
-START = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self, now: datetime = START) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def submission(job_id: str = "job-1", **changes: object) -> Submission:

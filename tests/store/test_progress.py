@@ -9,8 +9,7 @@ import pytest
 
 from switchboard.store.progress import Progress
 from switchboard.store.sql import SqlStore
-from tests.conftest import Database
-from tests.store.helpers import FakeClock
+from tests.conftest import Database, FakeClock
 
 
 @pytest.fixture

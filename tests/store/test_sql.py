@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,24 +10,12 @@ from sqlalchemy import text
 
 from switchboard.errors import StoreError
 from switchboard.store.sql import SqlStore
-from tests.conftest import Database
+from tests.conftest import START, FakeClock
 
-from .helpers import START, FakeClock, submission, terminate_backend
+from .helpers import submission, terminate_backend
 
 BODY = {"datasetId": "ds-1", "secretKey": "not-for-logs", "job_id": "job-1"}
 PROPERTIES = {"message_id": "job-1", "delivery_mode": 2}
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def store(database: Database, clock: FakeClock) -> Iterator[SqlStore]:
-    store = SqlStore(database.url, schema=database.schema, clock=clock)
-    yield store
-    store.close()
 
 
 def _queue(store: SqlStore, *job_ids: str, clock: FakeClock | None = None) -> None:

@@ -13,9 +13,9 @@ from switchboard.model import DatasetView, FileInfo
 from switchboard.store.models import DatasetFile, ProcessedMessage
 from switchboard.store.sql import SqlStore
 from switchboard.store.unit_of_work import SqlUnitOfWork
-from tests.conftest import Database
+from tests.conftest import Database, FakeClock
 
-from .helpers import FakeClock, submission, wait_until_waiting_on_a_lock
+from .helpers import submission, wait_until_waiting_on_a_lock
 
 BIN = FileInfo("f-1", "a_left.bin", "application/octet-stream", 100)
 
