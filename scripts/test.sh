@@ -15,4 +15,5 @@ fi
 bash scripts/venv.sh dev
 
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 .venv/bin/python -m pytest "$@"

@@ -114,9 +114,7 @@ class SubmitRequest:
 RAY_JOB_VARIABLE = "SWITCHBOARD_JOB"
 
 
-def ray_target_problems(
-    via: str, entrypoint: Any, runtime_env: Any
-) -> list[tuple[str, str]]:
+def ray_target_problems(via: str, entrypoint: Any, runtime_env: Any) -> list[tuple[str, str]]:
     """(key, reason) for each mistake in a submit's Ray options; shared by YAML and `submit`.
 
     `entrypoint` and `runtime_env` belong to `via: ray` only, and ray needs an entrypoint.

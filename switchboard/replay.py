@@ -90,9 +90,7 @@ def replay(
     )
     # Nothing is sent here, so no manifest file is due: no warning about a missing directory.
     collector = Collector(warn_without_manifest_dir=False)
-    processor = Processor(
-        engine, store, message_builder, dataset_names=names, collector=collector
-    )
+    processor = Processor(engine, store, message_builder, dataset_names=names, collector=collector)
     summary = ReplaySummary()
     for start in range(0, len(records), batch_size):
         chunk = records[start : start + batch_size]

@@ -31,9 +31,7 @@ UNRELATED_DATASETS = ("weather - ", "EnvironmentLogger - ", "notes")
 
 
 @pytest.fixture(autouse=True)
-def _isolated(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, root_logging_restored: None
-) -> None:
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, root_logging_restored: None) -> None:
     """Run each command in an empty folder, with no Switchboard settings from the environment.
 
     The CLI configures the root logger; `root_logging_restored` puts the test's back afterwards.

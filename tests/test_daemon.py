@@ -227,9 +227,7 @@ def test_metrics_are_served_over_http_when_asked():
     assert "switchboard_events_total 3.0" in text
 
 
-def test_a_reload_failing_with_an_unexpected_error_keeps_the_last_good_rules(
-    store, engine, caplog
-):
+def test_a_reload_failing_with_an_unexpected_error_keeps_the_last_good_rules(store, engine, caplog):
     source = StrictSource([record(n) for n in range(8)])
     sink = RecordingSink()
     daemon = make_daemon(source, store, engine, sink)

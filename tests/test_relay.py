@@ -166,9 +166,7 @@ def test_an_unexpected_sink_error_is_a_failed_attempt_of_that_row_only(store, cl
     [failed] = [r for r in store.recent_submissions(2) if r.status == "pending"]
     assert (failed.submission.job_id, failed.attempts) == (first, 1)
     assert failed.last_error == "RuntimeError: bug"
-    assert [getattr(r, "job_id", None) for r in caplog.records if r.levelname == "ERROR"] == [
-        first
-    ]
+    assert [getattr(r, "job_id", None) for r in caplog.records if r.levelname == "ERROR"] == [first]
     clock.advance(6)
     assert relay.run_once().sent == 1
     assert sink.sent == [second, first]
@@ -196,9 +194,7 @@ def test_a_lost_connection_still_propagates_and_leaves_the_row_untouched(store, 
     assert (row.status, row.attempts) == ("pending", 0)
 
 
-def test_an_unwritable_manifest_dir_retries_the_firing_then_marks_it_failed(
-    store, clock, tmp_path
-):
+def test_an_unwritable_manifest_dir_retries_the_firing_then_marks_it_failed(store, clock, tmp_path):
     from switchboard.collections.manifests import with_manifest_files
 
     blocker = tmp_path / "a-file"

@@ -42,7 +42,7 @@ def _local(path, connector):
     """The path as this host sees it, through pyclowder's mounted_paths."""
     for source, mounted in (connector.mounted_paths or {}).items():
         if path.startswith(source):
-            return mounted + path[len(source):]
+            return mounted + path[len(source) :]
     return path
 
 

@@ -188,7 +188,6 @@ class Requirement:
 # ---- compilation from YAML data -------------------------------------------------------------
 
 
-
 @dataclass
 class CompileContext:
     """Where a condition is being compiled: its scope, problem reporter and captures found."""

@@ -186,9 +186,7 @@ def test_the_manifest_file_is_written_before_the_firing_is_sent(store, tmp_path,
     [row] = store.due_outbox(10)
     sink.send(row)
     assert seen_on_send == [True]
-    assert json.loads(path.read_text()) == [
-        f"/data/plot-{n:05d}_left.tif" for n in (1, 2, 3)
-    ]
+    assert json.loads(path.read_text()) == [f"/data/plot-{n:05d}_left.tif" for n in (1, 2, 3)]
     path.unlink()  # lost (say, a crash between two relays): the next send writes it again
     sink.send(row)
     assert json.loads(path.read_text())[0] == "/data/plot-00001_left.tif"

@@ -58,7 +58,7 @@ def test_a_full_collect_rule_compiles(tmp_path: Path) -> None:
 
 
 def test_the_engine_renders_a_collect_decision_and_submits_nothing_itself(tmp_path) -> None:
-    rules = load(tmp_path, FULL.replace("{python: \"raw.py:count\", args: {day: \"{date}\"}}", "9"))
+    rules = load(tmp_path, FULL.replace('{python: "raw.py:count", args: {day: "{date}"}}', "9"))
     engine = Engine(rules)
     try:
         event = make_event()
@@ -145,7 +145,6 @@ def test_every_mistake_in_a_collect_block_is_reported_at_once(tmp_path) -> None:
 )
 def test_durations_read_as_an_operator_writes_them(text, seconds) -> None:
     assert parse_duration(text).total_seconds() == seconds
-
 
 
 @pytest.mark.parametrize(

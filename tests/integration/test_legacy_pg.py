@@ -73,8 +73,7 @@ def test_three_daemons_sharing_the_day_fire_it_exactly_once(
             failures.append(exc)
 
     threads = [
-        threading.Thread(target=consume, args=pair)
-        for pair in zip(pipelines, shares, strict=True)
+        threading.Thread(target=consume, args=pair) for pair in zip(pipelines, shares, strict=True)
     ]
     try:
         for thread in threads:

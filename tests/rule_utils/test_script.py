@@ -32,9 +32,10 @@ def test_a_script_that_raises_leaves_nothing_behind(database: Database) -> None:
 
 
 def test_commit_keeps_work_done_before_a_later_failure(database: Database) -> None:
-    with pytest.raises(RuntimeError), rule_utils.connect(
-        database.url, schema=database.schema
-    ) as db:
+    with (
+        pytest.raises(RuntimeError),
+        rule_utils.connect(database.url, schema=database.schema) as db,
+    ):
         rule_utils.add_member("fullField", "day/1", "kept")
         db.commit()
         rule_utils.add_member("fullField", "day/1", "lost")

@@ -68,6 +68,4 @@ def test_a_file_nested_too_deeply_is_a_located_problem_not_a_crash(tmp_path, ope
     path = write(tmp_path / "deep.yaml", "- name: deep\n  when: " + opener * 5000 + "\n")
     with pytest.raises(RuleLoadError) as caught:
         load_rules([path])
-    assert [str(p) for p in caught.value.problems] == [
-        f"{path}:2: invalid YAML: nested too deeply"
-    ]
+    assert [str(p) for p in caught.value.problems] == [f"{path}:2: invalid YAML: nested too deeply"]
