@@ -6,9 +6,10 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from .model import Event, Submission
+from .model import Event, EventKind, Submission
 
 RULE_HEADER = "x-switchboard-rule"
+DATASET_EVENT_KEY = "clowder.dataset.file.added"  # pyclowder: `.dataset.` -> a dataset resource
 RAY_PROPERTY = "ray"  # a via-ray row's {"entrypoint", "runtime_env"}; never an AMQP property
 _INCOMING_JOB_KEYS = ("jobid", "job_id")
 
@@ -19,11 +20,19 @@ def extractor_message(event: Event, submission: Submission) -> tuple[dict, dict]
     The body is the event's own body, so pyclowder still finds `host`, `secretKey`,
     `notifies` and `flags`, plus `rulechecked: true` (TERRA extractors skip their own checks
     on it), the rule's `parameters`, and our job id as both `jobid` and `job_id`. Clowder's job
-    id for the incoming event is kept as `clowder_jobid`. `routing_key` is
-    `extractors.<extractor>` and `id`/`datasetId` are set so that pyclowder 3.0.8's
-    `_build_resource` picks the resource the rule asked for: a dataset when `id == datasetId`,
-    a file otherwise. A `via: ray` submission's entrypoint and runtime_env ride in the
-    properties under `RAY_PROPERTY`; the body is the same for every via.
+    id for the incoming event is kept as `clowder_jobid`. `routing_key`, `id` and `datasetId`
+    are set so that pyclowder 3.0.8's `_build_resource` picks the resource the rule asked for
+    (protocol.md §3, §4.3):
+
+    - a dataset submission caused by a file of that dataset keeps `id` = the triggering file
+      under the dataset key `clowder.dataset.file.added`, so pyclowder builds the dataset
+      resource *with* `triggering_file` (dataset extractors test it in `check_message`);
+    - any other dataset submission (manual dataset submissions, firings without a file) is
+      `extractors.<extractor>` with `id == datasetId`;
+    - a file submission is `extractors.<extractor>` with `id` = the file.
+
+    A `via: ray` submission's entrypoint and runtime_env ride in the properties under
+    `RAY_PROPERTY`; the body is the same for every via.
     """
     body: dict[str, Any] = dict(event.body)
     incoming_job = next((body[k] for k in _INCOMING_JOB_KEYS if body.get(k)), None)
@@ -35,16 +44,38 @@ def extractor_message(event: Event, submission: Submission) -> tuple[dict, dict]
     body["parameters"] = dict(submission.parameters)
     body["jobid"] = submission.job_id
     body["job_id"] = submission.job_id
-    body["routing_key"] = routing_key_for(submission.extractor, submission.resource_type, event)
+    trigger = triggering_file_id(event, submission)
+    body["routing_key"] = (
+        DATASET_EVENT_KEY
+        if trigger is not None
+        else routing_key_for(submission.extractor, submission.resource_type, event)
+    )
     if "retry_count" in body:
         body["retry_count"] = 0  # a new job starts with all of pyclowder's retries
     if "resource_type" in body:
         body["resource_type"] = submission.resource_type  # keep v2 bodies self-consistent
     if submission.resource_type == "dataset":
-        _address_dataset(body, submission.resource_id)
+        _address_dataset(body, submission.resource_id, trigger)
     else:
         _address_file(body, event, submission.resource_id)
     return body, _properties(event, submission)
+
+
+def triggering_file_id(event: Event, submission: Submission) -> str | None:
+    """The file that caused a dataset submission, or None (file submission, no file, manual).
+
+    Only a file of the submitted dataset counts: pyclowder looks the id up in that dataset's
+    file list to fill `triggering_file`. A manual dataset submission names no file of its own
+    (its `source` is whatever Clowder put there), so it stays a plain dataset submission.
+    """
+    if submission.resource_type != "dataset" or event.kind is EventKind.MANUAL_DATASET:
+        return None
+    file = event.file
+    if file is None or not file.id or file.id == submission.resource_id:
+        return None
+    if event.dataset_id != submission.resource_id:
+        return None
+    return file.id
 
 
 def routing_key_for(extractor: str, resource_type: str, event: Event) -> str:
@@ -58,16 +89,16 @@ def routing_key_for(extractor: str, resource_type: str, event: Event) -> str:
     if resource_type == "dataset":
         if ".dataset." in key or (".file." not in key and "metadata.added" not in key):
             return key
-        return "clowder.dataset.file.added"
+        return DATASET_EVENT_KEY
     if ".dataset." not in key and ("metadata.added" not in key or ".file." in key):
         return key
     mime = event.file.mime_type if event.file is not None and event.file.mime_type else ""
     return "clowder.file." + (mime.replace(".", "_").replace("/", ".") or "unknown")
 
 
-def _address_dataset(body: dict[str, Any], dataset_id: str) -> None:
-    body["id"] = dataset_id
-    body["intermediateId"] = dataset_id
+def _address_dataset(body: dict[str, Any], dataset_id: str, trigger: str | None) -> None:
+    body["id"] = trigger or dataset_id
+    body["intermediateId"] = trigger or dataset_id
     body["datasetId"] = dataset_id
 
 

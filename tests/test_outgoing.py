@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import uuid
@@ -28,11 +29,17 @@ EVENT_FIXTURES = [
 
 
 def pyclowder_build_resource(
-    body: dict[str, Any], extractor_name: str, extractor_info: dict[str, Any]
+    body: dict[str, Any],
+    extractor_name: str,
+    extractor_info: dict[str, Any],
+    dataset_files: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """pyclowder 3.0.8 `Connector._build_resource`'s choice of resource (protocol.md §3).
 
-    Only the decision and the ids it uses are kept; the REST calls for datasets are not.
+    The decision is copied from pyclowder 3.0.8 `connectors.py`; its two REST calls for a
+    dataset (`get_info`, `get_file_list`) are replaced by `dataset_files`, the list Clowder
+    would answer for `datasetId`. `triggering_file` is, as there, the `filename` of the listed
+    file whose `id` is the body's `id` (None when no listed file has that id).
     """
     fileid = body.get("id", "")
     intermediatefileid = body.get("intermediateId", "")
@@ -52,7 +59,19 @@ def pyclowder_build_resource(
         for key in extractor_info["process"]:
             resource_type = "dataset" if key == "dataset" else "file"
     if resource_type == "dataset":
-        return {"type": "dataset", "id": datasetid, "triggering_file_id": fileid}
+        filelist = list(dataset_files or [])
+        triggering_file = None
+        for f in filelist:
+            if f["id"] == fileid:
+                triggering_file = f["filename"]
+                break
+        return {
+            "type": "dataset",
+            "id": datasetid,
+            "files": filelist,
+            "triggering_file": triggering_file,
+            "parent": {},
+        }
     if resource_type == "file":
         return {
             "type": "file",
@@ -63,6 +82,14 @@ def pyclowder_build_resource(
             "parent": {"type": "dataset", "id": datasetid},
         }
     return {"type": "metadata"}
+
+
+def dataset_files_of(event: Event) -> list[dict[str, Any]]:
+    """What Clowder lists for the event's dataset: its file plus another one."""
+    files = [{"id": "65a1f0b9e4b0a1b2c3d4ffff", "filename": "other_right.tif"}]
+    if event.file is not None:
+        files.insert(0, {"id": event.file.id, "filename": event.file.name})
+    return files
 
 
 def pyclowder_job_id(body: dict[str, Any]) -> str | None:
@@ -104,9 +131,65 @@ def test_dataset_submission_makes_pyclowder_build_that_dataset(fixture):
     assert dataset_id
     submission = submission_for(event, "dataset", dataset_id)
     body, _ = extractor_message(event, submission)
-    resource = pyclowder_build_resource(body, submission.extractor, info(submission.extractor))
+    resource = pyclowder_build_resource(
+        body, submission.extractor, info(submission.extractor), dataset_files_of(event)
+    )
     assert resource["type"] == "dataset"
     assert resource["id"] == dataset_id
+
+
+@pytest.mark.parametrize("fixture", [f for f in EVENT_FIXTURES if "dataset_submission" not in f])
+def test_a_dataset_submission_caused_by_a_file_reaches_pyclowder_with_its_triggering_file(
+    fixture,
+):
+    event = load_event(fixture)
+    assert event.file is not None and event.dataset_id
+    submission = submission_for(event, "dataset", event.dataset_id)
+    body, _ = extractor_message(event, submission)
+    resource = pyclowder_build_resource(
+        body, submission.extractor, info(submission.extractor), dataset_files_of(event)
+    )
+    assert (resource["type"], resource["id"]) == ("dataset", event.dataset_id)
+    assert resource["triggering_file"] == event.file.name
+    assert body["routing_key"] == "clowder.dataset.file.added"
+    assert body["id"] == body["intermediateId"] == event.file.id
+
+
+def test_a_manual_dataset_submission_stays_a_dataset_message_without_triggering_file():
+    event = load_event("v1_manual_dataset_submission.json")
+    submission = submission_for(event, "dataset", event.dataset_id or "")
+    body, _ = extractor_message(event, submission)
+    resource = pyclowder_build_resource(
+        body, submission.extractor, info(submission.extractor), dataset_files_of(event)
+    )
+    assert (resource["type"], resource["id"]) == ("dataset", event.dataset_id)
+    assert resource["triggering_file"] is None
+    assert body["routing_key"] == "extractors.terra.geotiff.fieldmosaic"
+    assert body["id"] == body["datasetId"] == event.dataset_id
+
+
+def test_a_dataset_submission_without_a_file_keeps_id_equal_to_the_dataset_id():
+    event = dataclasses.replace(load_event("v1_dataset_file_added.json"), file=None)
+    submission = submission_for(event, "dataset", event.dataset_id or "")
+    body, _ = extractor_message(event, submission)
+    resource = pyclowder_build_resource(body, submission.extractor, info(submission.extractor))
+    assert (resource["type"], resource["id"]) == ("dataset", event.dataset_id)
+    assert resource["triggering_file"] is None
+    assert body["routing_key"] == "extractors.terra.geotiff.fieldmosaic"
+    assert body["id"] == body["datasetId"]
+
+
+def test_a_submission_for_another_dataset_names_no_triggering_file_of_this_one():
+    event = load_event("v1_dataset_file_added.json")
+    other = "65a1f0a0e4b0a1b2c3d4e5ff"
+    body, _ = extractor_message(event, submission_for(event, "dataset", other))
+    resource = pyclowder_build_resource(body, "terra.geotiff.fieldmosaic", info("x"))
+    assert (resource["type"], resource["id"], resource["triggering_file"]) == (
+        "dataset",
+        other,
+        None,
+    )
+    assert body["id"] == other
 
 
 @pytest.mark.parametrize("fixture", [f for f in EVENT_FIXTURES if "dataset_submission" not in f])
@@ -162,7 +245,7 @@ def test_body_keeps_what_pyclowder_reads_and_adds_rulechecked_and_parameters():
         assert body[key] == event.body[key]
     assert body["rulechecked"] is True
     assert body["parameters"] == {"k": [1, 2]}
-    assert body["routing_key"] == "extractors.terra.geotiff.fieldmosaic"
+    assert body["routing_key"] == "clowder.dataset.file.added"  # caused by a file: §4.3
     json.dumps(body)  # it must be publishable as JSON
 
 
@@ -203,16 +286,22 @@ def test_v2_bodies_stay_self_consistent():
 
 
 @pytest.mark.parametrize(
-    ("resource_type", "kind"),
-    [("dataset", EventKind.MANUAL_DATASET), ("file", EventKind.MANUAL_FILE)],
+    ("fixture", "resource_type", "kind"),
+    [
+        ("v1_dataset_file_added.json", "dataset", EventKind.FILE_ADDED),
+        ("v1_manual_dataset_submission.json", "dataset", EventKind.MANUAL_DATASET),
+        ("v1_dataset_file_added.json", "file", EventKind.MANUAL_FILE),
+    ],
 )
-def test_switchboard_reads_its_own_messages_as_manual_submissions(resource_type, kind):
-    event = load_event("v1_dataset_file_added.json")
+def test_switchboard_reads_its_own_messages_as_the_event_they_describe(
+    fixture, resource_type, kind
+):
+    event = load_event(fixture)
     resource_id = event.dataset_id if resource_type == "dataset" else event.resource_id
     body, properties = extractor_message(event, submission_for(event, resource_type, resource_id))
     again = parse_event(json.dumps(body).encode(), properties)
     assert again.kind is kind
-    assert again.message_id == body["msgid"]
+    assert again.message_id == body["msgid"]  # the dedup ledger knows it already
 
 
 ids = st.text(alphabet="0123456789abcdef", min_size=24, max_size=24)
@@ -231,8 +320,10 @@ def test_extractor_names_pyclowder_would_misread_still_get_the_right_resource(
     event = load_event("v1_dataset_file_added.json")
     resource_id = event.dataset_id if resource_type == "dataset" else event.resource_id
     body, _ = extractor_message(event, submission_for(event, resource_type, resource_id, extractor))
-    resource = pyclowder_build_resource(body, extractor, info(extractor))
+    resource = pyclowder_build_resource(body, extractor, info(extractor), dataset_files_of(event))
     assert (resource["type"], resource["id"]) == (resource_type, resource_id)
+    if resource_type == "dataset":
+        assert resource["triggering_file"] == event.file.name
 
 
 @given(
@@ -250,5 +341,8 @@ def test_pyclowder_always_builds_the_requested_resource(
     resource_id = dataset_id if resource_type == "dataset" else file_id
     submission = submission_for(event, resource_type, resource_id, extractor=extractor)
     body, _ = extractor_message(event, submission)
-    resource = pyclowder_build_resource(body, extractor, info(extractor))
+    files = [{"id": file_id, "filename": "f.tif"}]
+    resource = pyclowder_build_resource(body, extractor, info(extractor), files)
     assert (resource["type"], resource["id"]) == (resource_type, resource_id)
+    if resource_type == "dataset":
+        assert resource["triggering_file"] == "f.tif"
