@@ -213,9 +213,14 @@ def _resource_id(event: Event, request: SubmitRequest) -> str:
 
 
 def trigger_of(event: Event, collected: Collected) -> dict[str, Any]:
-    """What the sweeper needs to fire later without the event: the event and rendered targets."""
+    """What the sweeper needs to fire later without the event: the event and rendered targets.
+
+    The event is kept as its original body text (`raw`), not as a re-encoded object: the
+    sweeper parses exactly what arrived, however it was escaped (see `Sweeper`). Triggers armed
+    by older versions hold `body` (an object) instead.
+    """
     return {
-        "body": dict(event.body),
+        **_stored_body(event),
         "routing_key": event.routing_key,
         "properties": {
             k: v for k, v in event.properties.items() if k in ("reply_to", "correlation_id")
@@ -234,3 +239,12 @@ def trigger_of(event: Event, collected: Collected) -> dict[str, Any]:
             for r in collected.requests
         ],
     }
+
+
+def _stored_body(event: Event) -> dict[str, Any]:
+    """`{"raw": <body text>}`, or `{"body": <object>}` for an event built without its bytes."""
+    try:
+        raw = bytes(event.raw).decode("utf-8")
+    except UnicodeDecodeError:  # parse_event refuses such bodies; a hand-made Event may not
+        raw = ""
+    return {"raw": raw} if raw else {"body": dict(event.body)}

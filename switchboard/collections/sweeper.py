@@ -3,6 +3,8 @@
 Deadlines live in the database, so a deadline that passed while no daemon ran fires on the
 first sweep after a start. Due collections are locked with SKIP LOCKED, so several daemons
 sweeping at once take disjoint ones, and `mark_fired` keeps the firing exactly once anyway.
+Each collection is settled in its own savepoint: one that fails is logged and its deadline
+cleared, and the others still fire.
 """
 
 from __future__ import annotations
@@ -10,17 +12,20 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
 from ..events import parse_event
-from ..model import SubmitRequest, plain_runtime_env
+from ..model import Event, SubmitRequest, plain_runtime_env
+from ..store.errors import is_connection_failure
 from ..store.progress import CollectionState
 from .firing import Firing, holds
 from .spec import Collected
 
 log = logging.getLogger(__name__)
+
+MAX_REASON_CHARS = 1000
 
 
 class Sweeper:
@@ -39,6 +44,7 @@ class Sweeper:
         self.limit = limit
         self._monotonic = monotonic
         self._next_at = 0.0
+        self.failures: list[tuple[str, str, str]] = []  # (rule, key, reason) of the last sweep
 
     def __call__(self) -> None:
         """Sweep, at most once per `interval_s` (the daemon calls this every loop)."""
@@ -49,15 +55,45 @@ class Sweeper:
         self.sweep()
 
     def sweep(self) -> list[Firing]:
-        """Fire every due collection whose other conditions hold; one transaction."""
+        """Fire every due collection whose other conditions hold; one transaction, one
+        savepoint per collection.
+
+        A collection that cannot be settled (a trigger that no longer parses, a broken target)
+        is rolled back to its savepoint alone, logged and its deadline cleared, so it never
+        holds up the others and is not retried every second; its next member re-arms it.
+        """
         fired: list[Firing] = []
+        self.failures = []
         with self.processor.store.unit_of_work() as uow:
-            progress = uow.progress
-            for state in progress.quiet_due(uow.now(), self.limit):
-                firing = self._settle(uow, state)
+            session = uow.session
+            for state in uow.progress.quiet_due(uow.now(), self.limit):
+                try:
+                    with session.begin_nested():
+                        firing = self._settle(uow, state)
+                except Exception as exc:
+                    if is_connection_failure(exc):
+                        raise  # an outage, not this collection's fault: the whole sweep waits
+                    self._give_up(uow, state, exc)
+                    continue
                 if firing is not None:
                     fired.append(firing)
         return fired
+
+    def _give_up(self, uow: Any, state: CollectionState, exc: Exception) -> None:
+        reason = f"{type(exc).__name__}: {exc}"
+        if len(reason) > MAX_REASON_CHARS:
+            reason = reason[: MAX_REASON_CHARS - 3] + "..."
+        log.error(
+            "quiet_for collection %s %r generation %d could not fire: %s; deadline cleared "
+            "until its next member",
+            state.rule,
+            state.key,
+            state.generation,
+            reason,
+            extra={"rule": state.rule},
+        )
+        self.failures.append((state.rule, state.key, reason))
+        uow.progress.clear_deadline(state.rule, state.key)
 
     def _settle(self, uow: Any, state: CollectionState) -> Firing | None:
         rule = self.processor.engine.rules.get(state.rule)
@@ -76,11 +112,7 @@ class Sweeper:
         if not ready:
             uow.progress.clear_deadline(state.rule, state.key)  # the next member re-arms it
             return None
-        event = parse_event(
-            json.dumps(trigger["body"]).encode(),
-            trigger.get("properties") or {},
-            routing_key=trigger.get("routing_key") or "",
-        )
+        event = _trigger_event(trigger)
         requests = tuple(
             SubmitRequest(
                 r["extractor"],
@@ -105,3 +137,23 @@ class Sweeper:
         return self.processor.collector.fire(
             uow, event, collected, state.generation, self.processor.message_builder
         )
+
+
+def _trigger_event(trigger: Mapping[str, Any]) -> Event:
+    """The trigger's event, parsed from the body text it arrived as.
+
+    No intake size limit applies: the body passed it when it arrived, and the limit may have
+    been lowered since. A trigger armed by an older version holds the parsed `body`; it is
+    re-encoded without ASCII escapes, so its size stays what arrived.
+    """
+    raw = trigger.get("raw")
+    if isinstance(raw, str):
+        data = raw.encode("utf-8")
+    else:
+        data = json.dumps(trigger.get("body"), ensure_ascii=False).encode("utf-8")
+    return parse_event(
+        data,
+        trigger.get("properties") or {},
+        routing_key=trigger.get("routing_key") or "",
+        max_bytes=len(data),
+    )
