@@ -59,9 +59,10 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
     `periodic` hooks run once per loop iteration after the relay (see `Daemon.run_periodic`).
     With `settings.metrics_port` set, Prometheus metrics are served on that port.
     """
-    from .clowder import ClowderClient, DatasetNameLookup
+    from .clowder import ClowderClient
     from .collections.manifests import with_manifest_files
     from .collections.sweeper import Sweeper
+    from .dataset_names import DatasetNameLookup
     from .heartbeat import Heartbeat
     from .sinks.clowder_api import ClowderApiSink
     from .sinks.extractor_queue import ExtractorQueueSink
@@ -93,17 +94,23 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
     )
     closers.append(sink.close)
     sinks: dict[str, Any] = {"amqp": sink}
-    names = None
+    version = 2 if settings.clowder_version == 2 else 1
     if settings.clowder_url:
         sinks["clowder-api"] = ClowderApiSink(
-            ClowderClient(settings.clowder_url, settings.clowder_key)
+            ClowderClient(settings.clowder_url, settings.clowder_key, api_version=version)
         )
-        # Lookups hold up a batch: one quick retry, then the events wait in the retry queue.
-        names = DatasetNameLookup(
-            ClowderClient(settings.clowder_url, settings.clowder_key, timeout_s=5.0, retries=1),
-            cooldown_s=settings.clowder_retry_delay_s,
-            between=source.keepalive,
-        )
+    # Lookups hold up a batch: one quick retry, then the events wait in the retry queue.
+    # Without CLOWDER_URL they go to each event's own host, as pyclowder's calls do.
+    names = DatasetNameLookup(
+        clowder_url=settings.clowder_url,
+        clowder_key=settings.clowder_key,
+        api_version=version,
+        timeout_s=5.0,
+        retries=1,
+        cooldown_s=settings.clowder_retry_delay_s,
+        between=source.keepalive,
+    )
+    warn_about_dataset_names(ruleset, settings)
     if settings.ray_address:
         from .sinks.ray_jobs import RayJobSink  # imports Ray only when it sends
 
@@ -116,6 +123,7 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
         max_event_bytes=settings.max_event_bytes,
         dataset_names=names,
         manifest_dir=settings.manifest_dir,
+        max_delays=settings.max_delays,
         file_paths=legacy.file_paths,
     )
     relay = Relay(
@@ -148,6 +156,19 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
     app = App(settings, store, engine, daemon, closers, legacy)
     daemon.reload_rules = app.reload_rules
     return app
+
+
+def warn_about_dataset_names(ruleset: RuleSet, settings: Settings) -> None:
+    """Say where dataset names come from when rules read them and CLOWDER_URL is not set."""
+    from .dataset_names import rules_need_dataset_names
+
+    if settings.clowder_url or not rules_need_dataset_names(ruleset):
+        return
+    log.warning(
+        "rules may read dataset.name and CLOWDER_URL is not set: names v1 events lack are "
+        "looked up at each event's own host with its secretKey, as pyclowder does; set "
+        "CLOWDER_URL (and CLOWDER_KEY) if those hosts are not reachable from here"
+    )
 
 
 SINK_SETTINGS = {  # via -> (the setting that configures its sink, its environment variable)

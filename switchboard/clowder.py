@@ -89,9 +89,12 @@ class ClowderClient:
     ) -> dict[str, Any]:
         """Ask Clowder to send `resource_id` to `extractor`; returns Clowder's JSON answer.
 
-        v1: `POST /api/{files|datasets}/{id}/extractions` with `{"extractor", "parameters"}`.
-        v2: `POST /api/v2/{files|datasets}/{id}/extract?extractorName=…` with the parameters.
-        A v1 dataset submission may answer without JSON; then `{"status": <http status>}`.
+        v1: `POST /api/{files|datasets}/{id}/extractions` with `{"extractor", "parameters"}`,
+        answering `{"status": "OK", "job_id": …}`.
+        v2: `POST /api/v2/{files|datasets}/{id}/extract?extractorName=…` with the parameters,
+        answering the job id as a JSON string, given back as `{"job_id": …}`.
+        An answer without JSON becomes `{"status": <http status>}`. `clowder_job_id` reads the
+        job id out of either.
         """
         if resource_type not in _RESOURCE_PATHS:
             raise ValueError(f"resource_type must be 'file' or 'dataset', not {resource_type!r}")
@@ -106,7 +109,11 @@ class ClowderClient:
             payload = params
             query = {"extractorName": extractor}
         answer = self._request("POST", path, payload, query)
-        return answer if isinstance(answer, dict) else {"status": answer}
+        if isinstance(answer, dict):
+            return answer
+        if isinstance(answer, str):
+            return {"job_id": answer}
+        return {"status": answer}
 
     # --- HTTP ----------------------------------------------------------------------------------
 
@@ -123,6 +130,7 @@ class ClowderClient:
         """Send with retries; returns the parsed JSON answer (or the status if not JSON)."""
         attempts = self.retries + 1
         last_problem = ""
+        answered = False
         for attempt in range(attempts):
             if attempt:
                 delay_s = self.backoff_s * 2 ** (attempt - 1)
@@ -132,9 +140,9 @@ class ClowderClient:
                 return self._once(method, path, payload, query)
             except _Retryable as exc:
                 last_problem = str(exc)
-        raise ClowderUnavailable(
-            f"{method} {path}: {last_problem} (gave up after {attempts} attempts)"
-        )
+                answered = answered or exc.answered
+        error = ClowderUnavailable if answered else ClowderUnreachable
+        raise error(f"{method} {path}: {last_problem} (gave up after {attempts} attempts)")
 
     def _once(self, method: str, path: str, payload: Any, query: Mapping[str, str] | None) -> Any:
         request = self._build(method, path, payload, query)
@@ -147,7 +155,7 @@ class ClowderClient:
             excerpt = self._excerpt(_read_quietly(exc))
             exc.close()
             if status >= 500 or status in RETRYABLE_4XX:
-                raise _Retryable(f"HTTP {status} {excerpt}".rstrip()) from None
+                raise _Retryable(f"HTTP {status} {excerpt}".rstrip(), answered=True) from None
             error = ClowderRejected(f"{method} {path}: HTTP {status} {excerpt}".rstrip())
             error.status = status  # type: ignore[attr-defined]
             raise error from None
@@ -216,8 +224,31 @@ class ClowderClient:
         return [f for f in answer if isinstance(f, dict)]
 
 
+class ClowderUnreachable(ClowderUnavailable):
+    """No attempt got any answer (refused, timed out, no route): Clowder itself is down.
+
+    Its parent, ClowderUnavailable, also covers Clowder answering 5xx, 409 or 429, which may
+    concern one resource only (a dataset whose lookup fails); this one concerns the host.
+    """
+
+
 class _Retryable(Exception):
     """Internal: this attempt failed in a way another attempt may not."""
+
+    def __init__(self, problem: str, *, answered: bool = False) -> None:
+        super().__init__(problem)
+        self.answered = answered  # Clowder answered (with an error status) rather than not at all
+
+
+def clowder_job_id(answer: Any) -> str | None:
+    """Clowder's job id in a submission answer: v1 `{"status": "OK", "job_id": …}`, v2 the id
+    as a JSON string (`submit_extraction` gives it as `{"job_id": …}`); None if there is none."""
+    if isinstance(answer, str):
+        return answer or None
+    if isinstance(answer, Mapping):
+        found = answer.get("job_id") or answer.get("jobid")
+        return str(found) if isinstance(found, str | int) and found != "" else None
+    return None
 
 
 def _segment(value: str) -> str:
@@ -275,21 +306,3 @@ class FailFast:
                 self._down_until = self._clock() + self.cooldown_s
                 self._last_problem = str(exc)
             raise
-
-
-class DatasetNameLookup:
-    """Dataset-name lookups for the processor that fail fast while Clowder is known to be down."""
-
-    def __init__(
-        self,
-        client: ClowderClient,
-        *,
-        cooldown_s: float = 10.0,
-        between: Callable[[], None] | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.client = client
-        self.guard = FailFast(cooldown_s, between=between, clock=clock)
-
-    def dataset_name(self, dataset_id: str) -> str:
-        return self.guard.call(self.client.dataset_name, dataset_id)

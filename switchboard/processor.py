@@ -20,6 +20,8 @@ import rule_utils
 
 from .collections.firing import Collector
 from .collections.spec import Collected
+from .dataset_names import rules_need_dataset_names
+from .delays import DEFAULT_MAX_DELAYS, delay_count, gave_up_reason
 from .errors import ClowderRejected, ClowderUnavailable, MalformedEvent, StoreError
 from .events import parse_event
 from .model import DatasetView, Event, Submission
@@ -44,9 +46,13 @@ class FilePathLookup(Protocol):
 
 
 class DatasetNames(Protocol):
-    """Looks up a dataset's name the event does not carry (Clowder's REST API)."""
+    """Looks up a dataset's name the event does not carry (Clowder's REST API).
 
-    def dataset_name(self, dataset_id: str) -> str: ...
+    `event` is one event of that dataset: where to ask may depend on it (its `host` and
+    `secretKey`, see `dataset_names.DatasetNameLookup`).
+    """
+
+    def dataset_name(self, dataset_id: str, event: Event | None = None) -> str: ...
 
 
 @dataclass
@@ -82,8 +88,11 @@ class Processor:
         manifest_dir: str = "",
         collector: Collector | None = None,
         file_paths: FilePathLookup | None = None,
+        max_delays: int = DEFAULT_MAX_DELAYS,
     ) -> None:
         self.engine = engine
+        self.max_delays = max_delays
+        self._names_needed: tuple[object, bool] | None = None  # (engine, its rules need names)
         self.store = store
         self.message_builder = message_builder
         self.max_event_bytes = max_event_bytes
@@ -114,30 +123,52 @@ class Processor:
         ready = []
         for item in parsed:
             if item.event.dataset_id in waiting:
-                result.delayed.append((item.delivery, waiting[item.event.dataset_id]))
+                self._delay(item.delivery, waiting[item.event.dataset_id], result)
             else:
                 ready.append(item)
         self._commit_isolating(ready, names, result)
         return result
 
+    def _delay(self, delivery: Delivery, reason: str, result: BatchResult) -> None:
+        """Delay a delivery waiting on Clowder, or dead-letter it once it has waited
+        `max_delays` times (the count rides in its headers, see `delays`)."""
+        count = delay_count(delivery.properties)
+        if count >= self.max_delays:
+            dead = gave_up_reason(count, reason)
+            log.warning("giving up on a delivery: %s", dead)
+            result.poison.append((delivery, dead))
+        else:
+            result.delayed.append((delivery, reason))
+
+    def _needs_names(self) -> bool:
+        """Whether the current rules read `dataset.name` (recomputed when rules reload)."""
+        if self._names_needed is None or self._names_needed[0] is not self.engine:
+            rules = getattr(self.engine, "rules", None)
+            needed = True if rules is None else rules_need_dataset_names(rules)
+            self._names_needed = (self.engine, needed)
+        return self._names_needed[1]
+
     def _look_up_names(self, parsed: list[_Parsed]) -> tuple[dict[str, str], dict[str, str]]:
-        """Names for datasets neither the events nor the cache know; ids Clowder failed on."""
+        """Names for datasets neither the events nor the cache know; ids Clowder failed on.
+
+        Nothing is looked up (and nothing waits) unless a loaded rule may read the name. Each
+        dataset is asked about once, with its first event (whose host and key may decide where).
+        """
         names: dict[str, str] = {}
         waiting: dict[str, str] = {}
-        if self.dataset_names is None:
+        if self.dataset_names is None or not self._needs_names():
             return names, waiting
-        unknown = {
-            p.event.dataset_id
-            for p in parsed
-            if p.event.dataset_id and not p.event.dataset_name and p.event.file is not None
-        }
+        unknown: dict[str, Event] = {}
+        for p in parsed:
+            if p.event.dataset_id and not p.event.dataset_name and p.event.file is not None:
+                unknown.setdefault(p.event.dataset_id, p.event)
         if not unknown:
             return names, waiting
         with self.store.unit_of_work() as uow:
-            unknown = {d for d in unknown if uow.dataset(d).name is None}
-        for dataset_id in sorted(unknown):
+            known = {d for d in unknown if uow.dataset(d).name is not None}
+        for dataset_id in sorted(unknown.keys() - known):
             try:
-                names[dataset_id] = self.dataset_names.dataset_name(dataset_id)
+                names[dataset_id] = self.dataset_names.dataset_name(dataset_id, unknown[dataset_id])
             except ClowderUnavailable as exc:
                 waiting[dataset_id] = f"Clowder unavailable looking up dataset {dataset_id}: {exc}"
             except ClowderRejected as exc:

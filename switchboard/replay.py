@@ -39,7 +39,7 @@ class RecordedNames:
     def __init__(self, names: Mapping[str, str]) -> None:
         self.names = dict(names)
 
-    def dataset_name(self, dataset_id: str) -> str:
+    def dataset_name(self, dataset_id: str, event: object = None) -> str:
         try:
             return self.names[dataset_id]
         except KeyError:

@@ -40,6 +40,8 @@ class Settings:
     relay_backoff_s: float = 1.0
     relay_lease_s: float = 30.0
     clowder_retry_delay_s: float = 30.0
+    clowder_version: int = 1  # pyclowder's CLOWDER_VERSION: 1 (Clowder v1) or 2 (clowder2)
+    max_delays: int = 20  # times one event may wait for Clowder before it is dead-lettered
     manifest_dir: str = ""
     metrics_port: int = 0
     # pyclowder's MOUNTED_PATHS for legacy rules: {"path Clowder reports": "path seen here"}
@@ -67,6 +69,8 @@ class Settings:
         "legacy_file_path": "SWITCHBOARD_LEGACY_FILE_PATH",
         "relay_lease_s": "SWITCHBOARD_RELAY_LEASE_S",
         "clowder_retry_delay_s": "SWITCHBOARD_CLOWDER_RETRY_DELAY_S",
+        "clowder_version": "CLOWDER_VERSION",
+        "max_delays": "SWITCHBOARD_MAX_DELAYS",
         "batch_wait_s": "SWITCHBOARD_BATCH_WAIT_S",
         "legacy_exchange_bind": "SWITCHBOARD_BIND_CLOWDER_EXCHANGE",
         "legacy_binding_keys": "SWITCHBOARD_BINDING_KEYS",
@@ -89,6 +93,12 @@ class Settings:
                     raise SettingsError(f"{var}: {exc}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         return replace(cls(), **values)
+
+    def __post_init__(self) -> None:
+        if self.clowder_version not in (1, 2):
+            raise SettingsError(f"CLOWDER_VERSION: must be 1 or 2, not {self.clowder_version!r}")
+        if self.max_delays < 0:
+            raise SettingsError(f"SWITCHBOARD_MAX_DELAYS: must be 0 or more, not {self.max_delays}")
 
     @property
     def error_queue(self) -> str:

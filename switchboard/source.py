@@ -13,6 +13,7 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel
 
 from . import amqp
+from .delays import DELAY_COUNT_HEADER, delay_count
 from .errors import BrokerError
 from .settings import Settings
 
@@ -230,9 +231,13 @@ class RabbitSource:
         """Park one delivery in `retry.<queue>`; it returns to our queue after the retry delay.
 
         The delay is the message's own `expiration` (the retry queue has no TTL of its own).
+        The copy's `DELAY_COUNT_HEADER` counts its delays, so the processor can cap them.
         """
         expiration = amqp.expiration_ms(self.settings.clowder_retry_delay_s)
-        self._move(delivery, self.retry_queue, DELAY_HEADER, reason, expiration=expiration)
+        count = {DELAY_COUNT_HEADER: delay_count(delivery.properties) + 1}
+        self._move(
+            delivery, self.retry_queue, DELAY_HEADER, reason, expiration=expiration, extra=count
+        )
 
     def _move(
         self,
@@ -242,11 +247,13 @@ class RabbitSource:
         reason: str,
         *,
         expiration: str | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
         channel = self._require_channel()
         properties = dict(delivery.properties)
         headers = dict(properties.get("headers") or {})
         headers[header] = _short(reason)
+        headers.update(extra or {})
         headers.setdefault(ORIGINAL_ROUTING_KEY_HEADER, delivery.routing_key)
         properties["headers"] = headers
         props = amqp.properties_from_dict(properties, republish=True)

@@ -2,7 +2,7 @@
 
 Rule authors can run their rules against recorded events with `ListSource` and
 `RecordingSink`, and point anything that talks to Clowder at a `FakeClowder`, a real HTTP
-server on 127.0.0.1 that answers like Clowder v1::
+server on 127.0.0.1 that answers like Clowder v1 (or, with `api_version=2`, like clowder2)::
 
     with FakeClowder(datasets={"ds1": "stereoTop - 2017-05-01"}) as clowder:
         client = ClowderClient(clowder.url, clowder.api_key)
@@ -173,7 +173,8 @@ class RecordingSink:
 
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
-    """One request FakeClowder received (the API key is kept out of `query`)."""
+    """One request FakeClowder received; `key` is its API key (`?key=` in v1, `X-API-KEY` in v2),
+    kept out of `query`."""
 
     method: str
     path: str
@@ -183,7 +184,9 @@ class RecordedRequest:
 
 
 class FakeClowder:
-    """A real HTTP server on 127.0.0.1 answering a few Clowder v1 endpoints, for tests.
+    """A real HTTP server on 127.0.0.1 answering a few Clowder endpoints, for tests.
+
+    Like Clowder v1 (the default, `api_version=1`; the key is `?key=`):
 
     - `GET /api/datasets/{id}`: 200 `{"id", "name", ...}` for ids in `datasets`, else 404.
     - `GET /api/datasets/{id}/files`: 200, the list in `dataset_files` (Clowder's file JSON,
@@ -191,20 +194,35 @@ class FakeClowder:
     - `POST /api/files/{id}/extractions`: 200 `{"status": "OK", "job_id": ...}`; 500 "No
       jobId found" without an `extractor`, as Clowder v1 does.
     - `POST /api/datasets/{id}/extractions`: 200 `{"status": "OK", "job_id": ...}`.
-    - With `api_key` set, a request without that `?key=` gets 401.
 
-    Switches: `fail_next(n, status)` answers the next `n` requests with `status`;
-    `hang_s` makes every answer wait that long (released at exit). `requests` records
-    everything received.
+    Like clowder2 with `api_version=2` (the key is the `X-API-KEY` header; v1 paths get 404):
+
+    - `GET /api/v2/datasets/{id}` and `GET /api/v2/datasets/{id}/files`, as above.
+    - `POST /api/v2/{files|datasets}/{id}/extract?extractorName=…` (the body is the
+      parameters): 200 with the new job id as a JSON string; 422 without `extractorName`.
+
+    With `api_key` set, a request without that key gets 401. Switches: `fail_next(n, status)`
+    answers the next `n` requests with `status`; `failing_datasets[id] = status` answers every
+    GET of that dataset (and its files) with `status`; `hang_s` makes every answer wait that long
+    (released at exit). `requests` records everything received; `job_ids` every job id given.
     """
 
     def __init__(
-        self, datasets: Mapping[str, str] | None = None, *, api_key: str | None = None
+        self,
+        datasets: Mapping[str, str] | None = None,
+        *,
+        api_key: str | None = None,
+        api_version: int = 1,
     ) -> None:
+        if api_version not in (1, 2):
+            raise ValueError(f"api_version must be 1 or 2, not {api_version!r}")
         self.datasets: dict[str, str] = dict(datasets or {})
         self.dataset_files: dict[str, list[dict[str, Any]]] = {}
         self.api_key = api_key if api_key is not None else "fake-key-" + secrets.token_hex(8)
+        self.api_version = api_version
         self.requests: list[RecordedRequest] = []
+        self.job_ids: list[str] = []
+        self.failing_datasets: dict[str, int] = {}  # dataset id -> HTTP status its GETs answer
         self.hang_s = 0.0
         self._failures: list[int] = []
         self._lock = threading.Lock()
@@ -261,10 +279,14 @@ class FakeClowder:
 
     # --- answering -----------------------------------------------------------------------------
 
-    def _answer(self, method: str, raw_path: str, body: bytes) -> tuple[int, dict[str, Any] | None]:
+    def _answer(
+        self, method: str, raw_path: str, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> tuple[int, Any]:
         split = urlsplit(raw_path)
         query = {k: v[-1] for k, v in parse_qs(split.query).items()}
         key = query.pop("key", None)
+        if self.api_version == 2:
+            key = (headers or {}).get("X-API-KEY")
         try:
             payload = json.loads(body) if body else None
         except ValueError:
@@ -276,23 +298,57 @@ class FakeClowder:
             self._released.wait(self.hang_s)
         if failure is not None:
             return failure, {"status": "error", "message": f"told to fail with {failure}"}
+        parts = [p for p in split.path.split("/") if p]
+        if self.api_version == 2 and parts[:2] != ["api", "v2"]:
+            return 404, {"detail": "Not Found"}  # clowder2 has no such route, key or not
         if self.api_key and key != self.api_key:
             return 401, {"status": "Not authorized"}
-        parts = [p for p in split.path.split("/") if p]
+        dataset_at = 3 if self.api_version == 2 else 2
+        if method == "GET" and len(parts) > dataset_at and parts[dataset_at - 1] == "datasets":
+            status = self.failing_datasets.get(parts[dataset_at])
+            if status is not None:
+                return status, {"status": "error", "message": f"dataset fails with {status}"}
+        if self.api_version == 2:
+            return self._answer_v2(method, parts[2:], query)
         if method == "GET" and len(parts) == 4 and parts[:2] == ["api", "datasets"]:
             return self._answer_files(parts[2], parts[3])
         if method == "GET" and len(parts) == 3 and parts[:2] == ["api", "datasets"]:
-            name = self.datasets.get(parts[2])
-            if name is None:
-                return 404, {"status": "not found"}
-            return 200, {"id": parts[2], "name": name, "description": "", "files": []}
+            return self._answer_dataset(parts[2])
         if method == "POST" and len(parts) == 4 and parts[0] == "api" and parts[3] == "extractions":
             if parts[1] not in ("files", "datasets"):
                 return 404, {"status": "not found"}
             if parts[1] == "files" and not (isinstance(payload, dict) and payload.get("extractor")):
                 return 500, {"status": "No jobId found"}
-            return 200, {"status": "OK", "job_id": secrets.token_hex(12)}
+            return 200, {"status": "OK", "job_id": self._new_job_id()}
         return 404, {"status": "not found"}
+
+    def _answer_v2(
+        self, method: str, parts: list[str], query: Mapping[str, str]
+    ) -> tuple[int, Any]:
+        """clowder2's routes, `parts` being the path after `/api/v2`."""
+        if method == "GET" and len(parts) == 3 and parts[0] == "datasets":
+            return self._answer_files(parts[1], parts[2])
+        if method == "GET" and len(parts) == 2 and parts[0] == "datasets":
+            return self._answer_dataset(parts[1])
+        if method == "POST" and len(parts) == 3 and parts[2] == "extract":
+            if parts[0] not in ("files", "datasets"):
+                return 404, {"detail": "Not Found"}
+            if not query.get("extractorName"):
+                return 422, {"detail": "extractorName is required"}
+            return 200, self._new_job_id()
+        return 404, {"detail": "Not Found"}
+
+    def _answer_dataset(self, dataset_id: str) -> tuple[int, Any]:
+        name = self.datasets.get(dataset_id)
+        if name is None:
+            return 404, {"status": "not found"}
+        return 200, {"id": dataset_id, "name": name, "description": "", "files": []}
+
+    def _new_job_id(self) -> str:
+        job = secrets.token_hex(12)
+        with self._lock:
+            self.job_ids.append(job)
+        return job
 
     def _answer_files(self, dataset_id: str, tail: str) -> tuple[int, Any]:
         """`GET /api/datasets/{id}/files`: the dataset's file list, as Clowder v1 lists it."""
@@ -309,7 +365,7 @@ class FakeClowder:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                status, answer = fake._answer(self.command, self.path, body)
+                status, answer = fake._answer(self.command, self.path, body, self.headers)
                 data = json.dumps(answer).encode("utf-8") if answer is not None else b""
                 try:
                     self.send_response(status)

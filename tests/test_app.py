@@ -47,3 +47,26 @@ def test_daemon_refuses_an_unmigrated_database_and_says_what_to_run(tmp_path: Pa
     )
     assert done.returncode != 0
     assert "switchboard db upgrade" in done.stderr
+
+
+def test_startup_warns_where_dataset_names_come_from_when_rules_read_them_without_clowder_url(
+    tmp_path: Path, caplog
+) -> None:
+    import logging
+
+    from switchboard.app import warn_about_dataset_names
+    from switchboard.rules import load_rules
+    from switchboard.settings import Settings
+
+    by_name = tmp_path / "by_name.yaml"
+    by_name.write_text("- name: a\n  when: {dataset.name: {prefix: s}}\n  submit: {extractor: x}\n")
+    by_file = tmp_path / "by_file.yaml"
+    by_file.write_text("- name: b\n  when: {file.name: {suffix: .tif}}\n  submit: {extractor: x}\n")
+    with caplog.at_level(logging.WARNING, logger="switchboard.app"):
+        warn_about_dataset_names(load_rules([str(by_file)]), Settings())
+        warn_about_dataset_names(load_rules([str(by_name)]), Settings(clowder_url="http://c"))
+        assert caplog.records == []
+        warn_about_dataset_names(load_rules([str(by_name)]), Settings())
+    [record] = caplog.records
+    assert "each event's own host" in record.getMessage()
+    assert "CLOWDER_URL" in record.getMessage()

@@ -201,22 +201,27 @@ def test_ids_are_escaped_into_a_single_path_segment(clowder):
     assert clowder.requests[0].path == "/api/datasets/..%2Ffiles%2Fx%3Fkey%3Dy"
 
 
-def test_name_lookups_fail_fast_while_clowder_is_known_to_be_down():
-    from switchboard.clowder import DatasetNameLookup
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ({"status": "OK", "job_id": "65a1f0c2e4b0a1b2c3d4e5f7"}, "65a1f0c2e4b0a1b2c3d4e5f7"),
+        ({"job_id": "66b2"}, "66b2"),
+        ("66b2", "66b2"),
+        ({"status": 200}, None),
+        ({"status": "OK"}, None),
+        (None, None),
+    ],
+)
+def test_clowders_job_id_is_read_from_v1_and_v2_answers(answer, expected):
+    from switchboard.clowder import clowder_job_id
 
-    now = [0.0]
-    kept_alive: list[int] = []
-    with FakeClowder(datasets={"ds1": "stereoTop - 1"}) as fake:
-        client = ClowderClient(fake.url, fake.api_key, retries=0)
-        lookup = DatasetNameLookup(
-            client, cooldown_s=30, between=lambda: kept_alive.append(1), clock=lambda: now[0]
-        )
-        fake.fail_next(1, 503)
-        with pytest.raises(ClowderUnavailable):
-            lookup.dataset_name("ds1")
-        with pytest.raises(ClowderUnavailable, match="unavailable just now"):
-            lookup.dataset_name("ds1")
-        assert len(fake.requests) == 1  # the second lookup never reached Clowder
-        now[0] = 31.0
-        assert lookup.dataset_name("ds1") == "stereoTop - 1"
-    assert len(kept_alive) == 2
+    assert clowder_job_id(answer) == expected
+
+
+def test_a_v2_client_reads_dataset_names_with_the_key_in_a_header():
+    with FakeClowder(datasets={"ds1": "stereoTop - 1"}, api_version=2) as fake:
+        client = ClowderClient(fake.url, fake.api_key, api_version=2, retries=0)
+        assert client.dataset_name("ds1") == "stereoTop - 1"
+        with pytest.raises(ClowderRejected, match="401"):
+            ClowderClient(fake.url, "wrong", api_version=2, retries=0).dataset_name("ds1")
+    assert [(r.path, r.query) for r in fake.requests] == [("/api/v2/datasets/ds1", {})] * 2

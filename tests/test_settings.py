@@ -77,3 +77,13 @@ def test_the_cli_reports_a_bad_environment_variable_as_one_line_and_exit_1() -> 
     assert result.exit_code == 1
     assert "Error: SWITCHBOARD_PREFETCH: invalid literal" in result.output
     assert "Traceback" not in result.output
+
+
+def test_clowder_version_and_max_delays_are_read_and_a_bad_version_is_refused_naming_it():
+    settings = Settings.from_env({"CLOWDER_VERSION": "2", "SWITCHBOARD_MAX_DELAYS": "5"})
+    assert (settings.clowder_version, settings.max_delays) == (2, 5)
+    assert (Settings().clowder_version, Settings().max_delays) == (1, 20)
+    with pytest.raises(SettingsError, match="CLOWDER_VERSION: must be 1 or 2, not 3"):
+        Settings.from_env({"CLOWDER_VERSION": "3"})
+    with pytest.raises(SettingsError, match="SWITCHBOARD_MAX_DELAYS"):
+        Settings.from_env({"SWITCHBOARD_MAX_DELAYS": "-1"})

@@ -312,3 +312,22 @@ def test_error_messages_never_show_the_broker_password(broker):
     with pytest.raises(BrokerError) as caught:
         RabbitSource(settings).connect()
     assert "p4ss-w0rd-x" not in str(caught.value)
+
+
+def test_each_delay_counts_itself_in_a_header_the_processor_caps(make_source, broker):
+    from switchboard.delays import DELAY_COUNT_HEADER, delay_count
+
+    source = make_source(clowder_retry_delay_s=0.1)
+    broker.publish(source.queue, b"wait for clowder")
+    batches = source.batches(1, 0.05)
+    delivery = next_nonempty(batches)[0]
+    assert delay_count(delivery.properties) == 0
+    seen = []
+    for reason in ("first", "second", "third"):
+        source.delay(delivery, reason)
+        delivery = next_nonempty(batches, timeout_s=10)[0]
+        seen.append(delivery.properties["headers"][DELAY_COUNT_HEADER])
+    assert seen == [1, 2, 3]
+    assert delay_count(delivery.properties) == 3
+    assert delivery.properties["headers"][DELAY_HEADER] == "third"
+    source.ack_through(delivery.delivery_tag)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Protocol
 
+from ..clowder import clowder_job_id
 from ..ports import OutboxRow
+
+log = logging.getLogger(__name__)
 
 
 class ExtractionSubmitter(Protocol):
@@ -20,17 +24,29 @@ class ClowderApiSink:
 
     Raises ClowderUnavailable (retry later) or ClowderRejected (give up), as the client does.
     Clowder nests the parameters under `parameters`; extractors that need top-level keys such
-    as `rulechecked` must be reached `via: amqp` instead.
+    as `rulechecked` must be reached `via: amqp` instead. Clowder's own job id for the request
+    (v1 `{"status": "OK", "job_id": …}`, v2 the id as a string) is logged beside ours and
+    returned; the outbox does not store it yet.
     """
 
     def __init__(self, client: ExtractionSubmitter) -> None:
         self.client = client
 
-    def send(self, row: OutboxRow) -> None:
+    def send(self, row: OutboxRow) -> str | None:
+        """Submit the row; Clowder's job id for it, or None if Clowder's answer has none."""
         submission = row.submission
-        self.client.submit_extraction(
+        answer = self.client.submit_extraction(
             submission.resource_type,
             submission.resource_id,
             submission.extractor,
             dict(submission.parameters),
         )
+        clowder_job = clowder_job_id(answer)
+        log.info(
+            "job %s submitted to %s through Clowder's API: Clowder job %s",
+            submission.job_id,
+            submission.extractor,
+            clowder_job or "(none in the answer)",
+            extra={"job_id": submission.job_id, "clowder_job_id": clowder_job},
+        )
+        return clowder_job

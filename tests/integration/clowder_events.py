@@ -26,7 +26,14 @@ def file_id(n: int) -> str:
     return f"{n:024x}"
 
 
-def file_added(n: int, *, name: str | None = None, dataset: str = DATASET) -> dict[str, Any]:
+def file_added(
+    n: int,
+    *,
+    name: str | None = None,
+    dataset: str = DATASET,
+    host: str = "https://clowder.example.org",
+    secret_key: str = "REDACTED-API-KEY",
+) -> dict[str, Any]:
     """The body Clowder v1 sends when file `n` is added to `dataset` (protocol.md §2.1)."""
     fid = file_id(n)
     return {
@@ -36,10 +43,10 @@ def file_added(n: int, *, name: str | None = None, dataset: str = DATASET) -> di
         "jobid": f"clowder-job-{n}",
         "intermediateId": fid,
         "fileSize": "1048576",
-        "host": "https://clowder.example.org",
+        "host": host,
         "datasetId": dataset,
         "flags": "",
-        "secretKey": "REDACTED-API-KEY",
+        "secretKey": secret_key,
         "routing_key": "clowder.dataset.file.added",
         "source": {
             "id": {"resourceType": "'file", "id": fid},

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
+
 import pytest
 from click.testing import CliRunner
 
 from switchboard.cli import main
+from switchboard.delays import DELAY_COUNT_HEADER
+from switchboard.source import ERROR_HEADER
 from switchboard.testing import FakeClowder
 from tests.integration.clowder_events import DATASET, file_id
 from tests.integration.conftest import running, wait_for
@@ -103,3 +108,84 @@ def test_clowder_unreachable_delays_the_event_through_the_retry_queue(wiring, cl
     assert len(gets(clowder)) == 3  # two failures, then one success a retry delay later
     assert wiring.depth(f"error.{wiring.queue}") == 0
     assert wiring.query("SELECT count(*) FROM processed_messages") == [(1,)]
+
+
+AMQP_BY_NAME = """\
+- name: by-name
+  on: dataset.file.added
+  when:
+    dataset.name: {{prefix: "stereoTop - "}}
+  submit:
+    extractor: {extractor}
+    resource: file
+"""
+BAD_DATASET = "65a1f0a0e4b0a1b2c3d4ebad"
+
+
+def test_one_dataset_failing_at_clowder_is_dead_lettered_after_max_delays_and_others_go_through(
+    wiring, clowder
+):
+    wiring.rules.write_text(AMQP_BY_NAME.format(extractor=wiring.extractor))
+    clowder.failing_datasets[BAD_DATASET] = 500
+    wiring.publish([1], dataset=BAD_DATASET)
+    wiring.publish([2, 3])
+    settings = replace(settings_for(wiring, clowder), max_delays=2, clowder_retry_delay_s=0.2)
+    error_queue = f"error.{wiring.queue}"
+    with running(settings):
+        wait_for(lambda: wiring.depth(error_queue) == 1, 60, "the failing event's dead letter")
+        wiring.publish([4, 5], dataset="65a1f0a0e4b0a1b2c3d4e5a1")  # a dataset new to us
+        clowder.datasets["65a1f0a0e4b0a1b2c3d4e5a1"] = "stereoTop - new"
+        wait_for(lambda: wiring.statuses().get("sent") == 4, 30, "the other events' submissions")
+    [(props, body)] = wiring.drain(error_queue)
+    assert body["datasetId"] == BAD_DATASET
+    reason = props.headers[ERROR_HEADER]
+    assert reason.startswith("delayed 2 times waiting for Clowder: ")
+    assert "HTTP 500" in reason and clowder.api_key not in reason
+    assert props.headers[DELAY_COUNT_HEADER] == 2
+    lookups_of_bad = [r for r in gets(clowder) if r.path == f"/api/datasets/{BAD_DATASET}"]
+    assert len(lookups_of_bad) <= 2 * 3  # each try is one lookup and its quick retry
+    assert wiring.depth(wiring.queue) == 0 and wiring.depth(f"retry.{wiring.queue}") == 0
+
+
+def test_without_clowder_url_names_come_from_each_events_own_host(wiring, clowder):
+    wiring.rules.write_text(AMQP_BY_NAME.format(extractor=wiring.extractor))
+    wiring.publish([1, 2], host=clowder.url, secret_key=clowder.api_key)
+    with running(wiring.settings(clowder_key="never-sent-to-event-hosts")):
+        wait_for(lambda: wiring.statuses().get("sent") == 2, 30, "both submissions")
+    assert [(r.path, r.key) for r in gets(clowder)] == [
+        (f"/api/datasets/{DATASET}", clowder.api_key)
+    ]
+    assert wiring.depth(wiring.extractor) == 2
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_clowder_api_rule_submits_in_the_configured_version_and_logs_clowders_job_id(
+    wiring, version, caplog
+):
+    wiring.rules.write_text(RULES.format(extractor=wiring.extractor))
+    datasets = {DATASET: "stereoTop - 2017-05-01__10-20"}
+    with FakeClowder(datasets=datasets, api_version=version) as fake:
+        wiring.publish([5])
+        settings = wiring.settings(
+            clowder_url=fake.url, clowder_key=fake.api_key, clowder_version=version
+        )
+        with (
+            caplog.at_level(logging.INFO, logger="switchboard.sinks.clowder_api"),
+            running(settings),
+        ):
+            wait_for(lambda: wiring.statuses().get("sent") == 1, 30, "the submission")
+    lookup, post = fake.requests
+    if version == 1:
+        assert lookup.path == f"/api/datasets/{DATASET}"
+        assert post.path == f"/api/files/{file_id(5)}/extractions"
+        assert post.json == {"extractor": wiring.extractor, "parameters": {"mode": "fast"}}
+    else:
+        assert lookup.path == f"/api/v2/datasets/{DATASET}"
+        assert post.path == f"/api/v2/files/{file_id(5)}/extract"
+        assert post.query == {"extractorName": wiring.extractor}
+        assert post.json == {"mode": "fast"}
+    assert lookup.key == post.key == fake.api_key
+    [clowder_job] = fake.job_ids
+    [(our_job,)] = wiring.query("SELECT job_id FROM submissions")
+    logged = [r.getMessage() for r in caplog.records if clowder_job in r.getMessage()]
+    assert logged and our_job in logged[0]
