@@ -146,10 +146,10 @@ class DatasetNameLookup:
             return self._client(where).dataset_name(dataset_id)
         except ClowderUnreachable as exc:
             self._remember(self._host_down, where.base_url, str(exc))
-            raise
+            raise ClowderUnreachable(f"Clowder at {where.display}: {exc}") from None
         except ClowderUnavailable as exc:
             self._remember(self._dataset_down, (where.base_url, dataset_id), str(exc))
-            raise
+            raise ClowderUnavailable(f"Clowder at {where.display}: {exc}") from None
 
     def where(self, event: Event | None) -> Where:
         """Where a lookup for `event` goes; ClowderRejected when there is nowhere to ask."""

@@ -61,6 +61,7 @@ def test_a_dataset_whose_lookup_answers_500_fails_fast_alone_and_other_datasets_
         with pytest.raises(ClowderUnavailable, match="HTTP 500") as first:
             lookup.dataset_name(BAD)
         assert not isinstance(first.value, ClowderUnreachable)  # Clowder answered
+        assert f"Clowder at {fake.url}: " in str(first.value)  # which host, for the operator
         with pytest.raises(ClowderUnavailable, match=f"failed on dataset {BAD} just now"):
             lookup.dataset_name(BAD)
         assert len(fake.requests) == 1  # the second lookup of BAD never reached Clowder
