@@ -291,7 +291,8 @@ def _describe_exception(exc: BaseException | None, r: Rule, event: Event) -> str
         if frames:
             shown = r.source.rpartition(":")[0] or frames[-1].filename
             where = f" at {shown}:{frames[-1].lineno}"
-    message = f"raised {type(exc).__name__}{where}: {exc}"
+    text = str(exc)
+    message = f"raised {type(exc).__name__}{where}" + (f": {text}" if text else "")
     for secret in _secrets_in(event):
         message = message.replace(secret, "<redacted>")
     if len(message) > MAX_ERROR_CHARS:

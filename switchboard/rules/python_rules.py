@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import itertools
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -102,6 +103,11 @@ def _error_line(exc: BaseException, path: Path) -> int:
     return lines[-1] if lines else 1
 
 
+def _ctrl_c_raises() -> bool:
+    """Whether SIGINT raises KeyboardInterrupt here (no handler installed, as in the CLI)."""
+    return signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def import_rule_module(path: str | Path) -> tuple[ModuleType | None, list[Problem]]:
     """Import the module at `path` under a unique name; the module, or the problem stopping it.
 
@@ -120,10 +126,12 @@ def import_rule_module(path: str | Path) -> tuple[ModuleType | None, list[Proble
     sys.path.insert(0, folder)
     try:
         spec.loader.exec_module(module)
-    except (Exception, SystemExit) as exc:  # any failure of user code is a load problem
+    except BaseException as exc:  # any failure of user code is a load problem
         sys.modules.pop(module_name, None)
+        if isinstance(exc, KeyboardInterrupt) and _ctrl_c_raises():
+            raise  # may be a real Ctrl-C of `switchboard check`; the daemon handles SIGINT itself
         message = exc.msg if isinstance(exc, SyntaxError) else str(exc)
-        reason = f"cannot import: {type(exc).__name__}: {message}"
+        reason = f"cannot import: {type(exc).__name__}" + (f": {message}" if message else "")
         return None, [Problem(shown, _error_line(exc, resolved), reason)]
     finally:
         if folder in sys.path:
