@@ -42,10 +42,12 @@ class App:
             self.settings.rules, legacy=self.legacy or LegacyContext.from_settings(self.settings)
         )
         refuse_rules_without_their_sink(ruleset, self.settings)
-        self.engine = Engine(ruleset, rule_timeout_s=self.settings.rule_timeout_s)
+        old, self.engine = self.engine, Engine(ruleset, rule_timeout_s=self.settings.rule_timeout_s)
         self.daemon.processor.engine = self.engine
+        old.close()  # its rule threads and isolated rules' worker processes, or each reload leaks
 
     def close(self) -> None:
+        self.engine.close()
         for close in reversed(self.closers):
             try:
                 close()

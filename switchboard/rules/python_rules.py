@@ -19,6 +19,7 @@ from ..model import DatasetView, Event, EventKind, kinds_matching
 from .model import DEFAULT_ON, Rule
 
 RuleFunction = Callable[[Event, DatasetView], Any]
+ISOLATED_FLAG = "SWITCHBOARD_ISOLATED"  # module-level: run every rule of the module isolated
 _module_numbers = itertools.count(1)
 
 
@@ -37,6 +38,7 @@ def _make_rule(
     name: str | None,
     description: str | None,
     enabled: bool,
+    isolated: bool | None = None,
 ) -> Rule:
     if not callable(function):
         raise TypeError(f"@rule decorates a function, not {function!r}")
@@ -53,6 +55,7 @@ def _make_rule(
         description=description if description is not None else (doc[0] if doc else ""),
         enabled=enabled,
         function=function,
+        isolated=isolated,
     )
 
 
@@ -65,6 +68,7 @@ def rule(
     name: str | None = ...,
     description: str | None = ...,
     enabled: bool = ...,
+    isolated: bool | None = ...,
 ) -> Callable[[RuleFunction], Rule]: ...
 
 
@@ -76,15 +80,20 @@ def rule(
     name: str | None = None,
     description: str | None = None,
     enabled: bool = True,
+    isolated: bool | None = None,
 ) -> Rule | Callable[[RuleFunction], Rule]:
     """Turn `function(event, dataset)` into a `Rule` (registers nothing anywhere).
 
     Use as `@rule` or `@rule(on="dataset.file.added", name="...")`. The function returns None,
     one `submit(...)` or a list of them. The result is still callable: `my_rule(event, dataset)`.
+    `isolated=True` runs it in a worker process killed at its time limit (no rule_utils there);
+    left unset, the module's `SWITCHBOARD_ISOLATED = True` asks that for all its rules.
     """
+    if isolated is not None and not isinstance(isolated, bool):
+        raise TypeError(f"isolated must be True or False, not {isolated!r}")
     if function is not None:
-        return _make_rule(function, on, name, description, enabled)
-    return lambda f: _make_rule(f, on, name, description, enabled)
+        return _make_rule(function, on, name, description, enabled, isolated)
+    return lambda f: _make_rule(f, on, name, description, enabled, isolated)
 
 
 def _module_name(path: Path) -> str:
@@ -144,14 +153,29 @@ def rules_from_module(path: str | Path) -> tuple[list[Rule], list[Problem]]:
     module, problems = import_rule_module(path)
     if module is None:
         return [], problems
+    isolated = getattr(module, ISOLATED_FLAG, False)
+    if not isinstance(isolated, bool):
+        reason = f"{ISOLATED_FLAG} must be True or False, not {isolated!r}"
+        return [], [Problem(str(path), _assignment_line(Path(path), ISOLATED_FLAG), reason)]
     rules: list[Rule] = []
     seen: set[int] = set()
     name = module.__name__
+    resolved = str(Path(path).resolve())
     for value in vars(module).values():
         if isinstance(value, Rule) and id(value) not in seen and _defined_in(value, name):
             seen.add(id(value))
-            rules.append(_with_source(value, str(path)))
+            chosen = isolated if value.isolated is None else value.isolated
+            loaded = replace(value, isolated=chosen, module_path=resolved)
+            rules.append(_with_source(loaded, str(path)))
     return rules, []
+
+
+def _assignment_line(path: Path, variable: str) -> int:
+    """The line assigning `variable` at the top of the file (1 if not found)."""
+    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if text.startswith(variable):
+            return number
+    return 1
 
 
 def _defined_in(r: Rule, module_name: str) -> bool:

@@ -28,7 +28,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Status = Literal["ok", "raised", "timed_out", "still_running"]
+# "killed" and "died" come from the isolated runner (rules in worker processes)
+Status = Literal["ok", "raised", "timed_out", "still_running", "killed", "died"]
 
 
 @dataclass(frozen=True, slots=True)
