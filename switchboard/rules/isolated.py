@@ -2,13 +2,13 @@
 
 A rule asks for it with `@rule(isolated=True)`, a whole module with `SWITCHBOARD_ISOLATED = True`,
 when it does not need the event's database transaction. Each such module gets one worker
-process (multiprocessing's `spawn` context: a fresh interpreter that imports the module again
-from its file, as the loader does). A call pickles the rule's name, the event and the dataset
-view to the worker and waits at most `timeout_s` for the answer; a worker that overruns is
-killed (SIGKILL), so a C loop holding the GIL, `os._exit` or a segfault costs that rule that
-event and nothing else, and the next call starts a fresh worker. rule_utils is unavailable in
-the worker (there is no transaction to bind): its calls raise NotBoundError saying so.
-Used by one thread at a time (the engine's).
+process (a fresh interpreter that imports the module again from its file, as the loader does,
+talking over a socket pair with multiprocessing's Connection). A call pickles the rule's name,
+the event and the dataset view to the worker and waits at most `timeout_s` for the answer; a
+worker that overruns is killed (SIGKILL), so a C loop holding the GIL, `os._exit` or a segfault
+costs that rule that event and nothing else, and the next call starts a fresh worker.
+rule_utils is unavailable in the worker (there is no transaction to bind): its calls raise
+NotBoundError saying so. Used by one thread at a time (the engine's).
 """
 
 from __future__ import annotations
@@ -16,10 +16,13 @@ from __future__ import annotations
 import copyreg
 import ctypes
 import io
-import multiprocessing
+import json
 import os
 import pickle
 import signal
+import socket
+import subprocess
+import sys
 import traceback
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -34,7 +37,13 @@ RULE_UTILS_UNAVAILABLE = (
     "rule_utils is unavailable in an isolated rule: it runs in a worker process, outside the "
     "event's database transaction (drop isolated=True / SWITCHBOARD_ISOLATED to use progress)"
 )
-_SPAWN = multiprocessing.get_context("spawn")
+# The worker is a fresh interpreter started with our sys.path. Not multiprocessing's `spawn`:
+# that re-runs the parent's __main__ script in the child, which an embedding script without an
+# `if __name__ == "__main__":` guard turns into a crash at every call.
+_BOOTSTRAP = (
+    "import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
+    "from switchboard.rules.isolated import serve_fd; serve_fd(*sys.argv[2:])"
+)
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -88,36 +97,39 @@ def loads(data: bytes) -> Any:
 
 
 class _Worker:
-    """One worker process serving the rules of one module, and our end of its pipe."""
+    """One worker process serving the rules of one module, and our end of its socket."""
 
     def __init__(self, module_path: str) -> None:
-        ours, theirs = _SPAWN.Pipe(duplex=True)
-        self.process = _SPAWN.Process(
-            target=serve,
-            args=(theirs, module_path, os.getpid()),
-            name=f"switchboard-isolated {Path(module_path).name}",
-            daemon=True,  # terminated at interpreter exit if close() was never called
-        )
-        self.process.start()
-        theirs.close()  # so a dead worker reads as EOF here
-        self.conn: Connection = ours
+        ours, theirs = socket.socketpair()
+        with theirs:
+            self.process = subprocess.Popen(  # our own interpreter and bootstrap
+                [
+                    sys.executable,
+                    "-c",
+                    _BOOTSTRAP,
+                    json.dumps(sys.path),
+                    str(theirs.fileno()),
+                    module_path,
+                    str(os.getpid()),
+                ],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+            )
+        self.conn = Connection(ours.detach())  # theirs is closed here: a dead worker reads as EOF
 
     def answer(self, timeout_s: float) -> tuple[str, Any]:
         """The worker's next message, ("killed", None) after `timeout_s`, or ("died", why)."""
-        ready = wait([self.conn, self.process.sentinel], timeout=timeout_s)
-        if self.conn in ready:
+        if wait([self.conn], timeout=timeout_s):
             try:
                 return loads(self.conn.recv_bytes())
             except (EOFError, OSError):
-                pass
-        if not ready:
-            self.kill()
-            return "killed", None
+                self.kill()
+                return "died", self.death()
         self.kill()
-        return "died", self.death()
+        return "killed", None
 
     def death(self) -> str:
-        code = self.process.exitcode
+        code = self.process.returncode
         if code is not None and code < 0:
             try:
                 name = signal.Signals(-code).name
@@ -127,18 +139,19 @@ class _Worker:
         return f"its worker process died with exit code {code}"
 
     def kill(self) -> None:
-        if self.process.is_alive():
+        if self.process.poll() is None:
             self.process.kill()
-        self.process.join()
+        self.process.wait()
         self.conn.close()
 
     def stop(self) -> None:
-        """Close the pipe (the worker exits on EOF); kill it if it does not go quickly."""
+        """Close the socket (the worker exits on EOF); kill it if it does not go quickly."""
         self.conn.close()
-        self.process.join(STOP_TIMEOUT_S)
-        if self.process.is_alive():
+        try:
+            self.process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
             self.process.kill()
-            self.process.join()
+            self.process.wait()
 
 
 class IsolatedRunner:
@@ -151,7 +164,7 @@ class IsolatedRunner:
         self._closed = False
 
     @property
-    def worker_pids(self) -> dict[str, int | None]:
+    def worker_pids(self) -> dict[str, int]:
         """Module path -> pid of its live worker process."""
         return {path: w.process.pid for path, w in self._workers.items()}
 
@@ -216,6 +229,11 @@ class IsolatedRunner:
 
 
 # -- the worker side ---------------------------------------------------------------------------
+
+
+def serve_fd(fd: str, module_path: str, parent_pid: str) -> None:
+    """The worker process's entry point (see _BOOTSTRAP): serve on the inherited socket `fd`."""
+    serve(Connection(int(fd)), module_path, int(parent_pid))
 
 
 def serve(conn: Connection, module_path: str, parent_pid: int) -> None:

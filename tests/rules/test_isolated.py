@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -299,3 +301,30 @@ def test_a_rule_set_mixing_isolated_and_in_thread_rules_decides_in_rule_order(
         assert [d.rule for d in engine.evaluate(make_event(), view_of(make_event())).decisions] == [
             r.name for r in RuleSet(ruleset)
         ]
+
+
+def test_a_script_without_a_main_guard_can_run_isolated_rules(tmp_path: Path) -> None:
+    rules = module(
+        tmp_path, "@rule(isolated=True)\ndef r(event, dataset):\n    return submit('x')\n"
+    )
+    script = tmp_path / "embeds.py"
+    script.write_text(
+        dedent(
+            f"""\
+            from switchboard import Engine, load_rules
+            from switchboard.model import DatasetView, Event, EventKind, FileInfo
+
+            engine = Engine(load_rules([{str(rules)!r}]))
+            event = Event(EventKind.FILE_ADDED, "m", "f", "d", FileInfo("f", "a.tif"))
+            for _ in range(3):
+                (decision,) = engine.evaluate(event, DatasetView("d")).decisions
+                print(decision.matched, decision.error)
+            engine.close()
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["True None"] * 3
