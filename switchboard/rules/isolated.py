@@ -119,14 +119,19 @@ class _Worker:
 
     def answer(self, timeout_s: float) -> tuple[str, Any]:
         """The worker's next message, ("killed", None) after `timeout_s`, or ("died", why)."""
-        if wait([self.conn], timeout=timeout_s):
-            try:
-                return loads(self.conn.recv_bytes())
-            except (EOFError, OSError):
-                self.kill()
-                return "died", self.death()
-        self.kill()
-        return "killed", None
+        if not wait([self.conn], timeout=timeout_s):
+            self.kill()
+            return "killed", None
+        try:
+            data = self.conn.recv_bytes()
+        except (EOFError, OSError):
+            self.kill()
+            return "died", self.death()
+        try:
+            return loads(data)
+        except Exception as exc:  # a value pickled there that cannot be rebuilt here
+            why = f"returned a value that cannot be read back from its worker process: {exc}"
+            return "raised", RemoteError(type(exc).__name__, why)
 
     def death(self) -> str:
         code = self.process.returncode

@@ -120,3 +120,42 @@ def test_an_isolated_rule_looping_in_c_or_calling_os_exit_costs_its_event_not_th
     for pid in pids:  # the live worker ended with the daemon
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+STUCK_RULE = """\
+import os
+from pathlib import Path
+
+from switchboard import rule
+
+
+@rule(isolated=True)
+def stuck(event, dataset):
+    Path({pid_file!r}).write_text(str(os.getpid()))
+    while True:
+        pass
+"""
+
+
+def test_an_isolated_worker_stuck_in_a_loop_dies_with_a_daemon_killed_by_sigkill(
+    wiring: Wiring, spawn
+) -> None:
+    pid_file = wiring.tmp / "worker.pid"
+    folder = wiring.tmp / "rules"
+    folder.mkdir()
+    (folder / "stuck.py").write_text(STUCK_RULE.format(pid_file=str(pid_file)))
+    daemon = spawn(SWITCHBOARD_RULES=str(folder), SWITCHBOARD_RULE_TIMEOUT_S="600")
+    wiring.publish([0])
+    worker = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), 60, "the worker"))
+    assert worker != daemon.process.pid
+    daemon.kill()
+    wait_for(lambda: not running(worker), 30, "the orphaned worker to die")
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie waiting for its reaper is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"

@@ -328,3 +328,34 @@ def test_a_script_without_a_main_guard_can_run_isolated_rules(tmp_path: Path) ->
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["True None"] * 3
+
+
+def test_an_isolated_rules_value_that_cannot_cross_back_is_its_error_not_the_batchs(
+    tmp_path: Path,
+) -> None:
+    path = module(
+        tmp_path,
+        """
+        class Unreadable:
+            def __reduce__(self):
+                return (int, ("not a number",))  # raises when rebuilt in the daemon
+
+        @rule(isolated=True)
+        def unreadable(event, dataset):
+            return submit("x", parameters={"v": Unreadable()})
+
+        @rule(isolated=True)
+        def unpicklable(event, dataset):
+            return submit("x", parameters={"v": lambda: None})
+        """,
+    )
+    with engine_of(path) as engine:
+        decisions = decide(engine)
+        again = decide(engine)
+    assert decisions["unreadable"].error == (
+        "raised ValueError: returned a value that cannot be read back from its worker process: "
+        "invalid literal for int() with base 10: 'not a number'"
+    )
+    error = decisions["unpicklable"].error
+    assert error is not None and "cannot be sent back from its worker process" in error
+    assert again == decisions
