@@ -10,8 +10,10 @@ SystemExit included), overruns, dies or returns nonsense becomes that rule's err
 
 from __future__ import annotations
 
+import logging
+import time
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,8 @@ from .rules.runner import Outcome, RuleRunner
 from .rules.templates import MissingValue
 
 MAX_ERROR_CHARS = 500
+SLOW_CALL_S = 1.0  # an isolated call this long (or killed) is followed by `between` (keepalive)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +47,19 @@ class CollectingEvaluation(Evaluation):
 class Engine:
     """Evaluates one event against every rule; see the module docstring."""
 
-    def __init__(self, rules: RuleSet | Iterable[Rule], *, rule_timeout_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        rules: RuleSet | Iterable[Rule],
+        *,
+        rule_timeout_s: float = 2.0,
+        between: Callable[[], None] | None = None,
+    ) -> None:
+        """`between` runs on this thread after each isolated call that took a while (a killed
+        call takes the whole time limit; a batch may hold many): the daemon passes the broker
+        source's keepalive so heartbeats flow. Its failures are logged, never raised here."""
         self.rules = rules if isinstance(rules, RuleSet) else RuleSet(rules)
         self.rule_timeout_s = rule_timeout_s
+        self.between = between
         self._declarative = [r for r in self.rules if r.declarative and r.enabled]
         self._index = RuleIndex(self._declarative)
         self._order = {r.name: i for i, r in enumerate(self.rules)}
@@ -172,8 +186,23 @@ class Engine:
             outcomes.update(zip(threaded, self._runner.run_many(batch), strict=True))
         for i, (r, event, dataset) in enumerate(calls):
             if r.isolated:
-                outcomes[i] = self._isolated.run(_module_path(r), r.name, event, dataset)
+                started = time.monotonic()
+                outcome = self._isolated.run(_module_path(r), r.name, event, dataset)
+                outcomes[i] = outcome
+                if (
+                    outcome.status in ("killed", "died")
+                    or time.monotonic() - started >= SLOW_CALL_S
+                ):
+                    self._between()
         return [self._python_decision(r, e, outcomes[i]) for i, (r, e, _) in enumerate(calls)]
+
+    def _between(self) -> None:
+        if self.between is None:
+            return
+        try:
+            self.between()
+        except Exception as exc:  # a lost broker shows again when the batch is acked
+            log.warning("keepalive between rule calls failed: %s", exc)
 
     def _python_decision(self, r: Rule, event: Event, outcome: Outcome) -> Decision:
         if outcome.status == "timed_out":

@@ -359,3 +359,33 @@ def test_an_isolated_rules_value_that_cannot_cross_back_is_its_error_not_the_bat
     error = decisions["unpicklable"].error
     assert error is not None and "cannot be sent back from its worker process" in error
     assert again == decisions
+
+
+def test_each_killed_isolated_call_is_followed_by_the_keepalive_and_its_failure_is_not_fatal(
+    tmp_path: Path,
+) -> None:
+    path = module(
+        tmp_path,
+        """
+        @rule(isolated=True)
+        def loops(event, dataset):
+            while True:
+                pass
+        """,
+    )
+    calls: list[str] = []
+
+    def keepalive() -> None:
+        calls.append("keepalive")
+        raise ConnectionError("broker gone")  # noticed later, when the batch is acked
+
+    engine = Engine(load_rules([str(path)]), rule_timeout_s=0.3, between=keepalive)
+    try:
+        events = [make_event(message_id=f"m{n}") for n in range(3)]
+        evaluations = engine.evaluate_many([(e, view_of(e)) for e in events])
+    finally:
+        engine.close()
+    assert [e.decisions[0].error for e in evaluations] == [
+        "killed after its time limit of 0.3 s"
+    ] * 3
+    assert calls == ["keepalive"] * 3
