@@ -198,7 +198,11 @@ class IsolatedRunner:
             worker, problem = self._start(module_path)
             if worker is None:
                 return Outcome("died", problem)
-            worker.conn.send_bytes(request)
+            try:
+                worker.conn.send_bytes(request)
+            except OSError as exc:
+                self._forget(module_path)
+                return Outcome("died", f"its worker process stopped reading: {exc}")
         status, value = worker.answer(self.timeout_s)
         if status in ("killed", "died"):
             self._forget(module_path)

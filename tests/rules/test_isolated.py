@@ -389,3 +389,16 @@ def test_each_killed_isolated_call_is_followed_by_the_keepalive_and_its_failure_
         "killed after its time limit of 0.3 s"
     ] * 3
     assert calls == ["keepalive"] * 3
+
+
+def test_a_worker_that_died_while_idle_is_replaced_and_the_call_still_runs(tmp_path: Path) -> None:
+    path = module(
+        tmp_path, "@rule(isolated=True)\ndef r(event, dataset):\n    return submit('x')\n"
+    )
+    with engine_of(path) as engine:
+        assert decide(engine)["r"].matched
+        (worker,) = engine._isolated._workers.values()
+        worker.process.kill()  # as the OOM killer would, between two events
+        worker.process.wait()
+        assert decide(engine)["r"].matched
+        assert engine._isolated.worker_pids[str(path.resolve())] != worker.process.pid
