@@ -118,11 +118,21 @@ def bound(progress: ProgressStore) -> Iterator[ProgressStore]:
         _current.reset(token)
 
 
+_unbound_reason = NOT_BOUND
+
+
+def refuse_unbound(reason: str) -> None:
+    """Make every unbound call in this process fail with `reason` instead of NOT_BOUND: an
+    isolated rule's worker process has no transaction to bind, and should say so."""
+    global _unbound_reason
+    _unbound_reason = reason
+
+
 def current() -> ProgressStore:
     """The progress store bound here; NotBoundError if none is, or if its block has ended."""
     binding = _current.get()
     if binding is None:
-        raise NotBoundError(NOT_BOUND)
+        raise NotBoundError(_unbound_reason)
     if not binding.open:
         raise NotBoundError(ENDED)
     return binding.progress

@@ -42,10 +42,13 @@ class App:
             self.settings.rules, legacy=self.legacy or LegacyContext.from_settings(self.settings)
         )
         refuse_rules_without_their_sink(ruleset, self.settings)
-        self.engine = Engine(ruleset, rule_timeout_s=self.settings.rule_timeout_s)
+        timeout_s, between = self.settings.rule_timeout_s, self.engine.between
+        old, self.engine = self.engine, Engine(ruleset, rule_timeout_s=timeout_s, between=between)
         self.daemon.processor.engine = self.engine
+        old.close()  # its rule threads and isolated rules' worker processes, or each reload leaks
 
     def close(self) -> None:
+        self.engine.close()
         for close in reversed(self.closers):
             try:
                 close()
@@ -87,6 +90,7 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
         server = metrics.serve(settings.metrics_port)
         closers += [server.shutdown, server.server_close]
     source = RabbitSource(settings, client_name=f"switchboard {settings.queue}")
+    engine.between = source.keepalive  # broker heartbeats while isolated rules are killed
     if legacy.file_paths is not None:
         legacy.file_paths.guard.between = source.keepalive  # broker heartbeats during slow lookups
     sink = ExtractorQueueSink(

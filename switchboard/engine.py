@@ -2,15 +2,18 @@
 
 Pure: no broker, database or Ray imports. Declarative rules are looked up through the
 `RuleIndex` and verified; Python rules run after them through a `RuleRunner` (all of one
-batch's in one hand-off to a worker thread, each with its own timeout). A rule that raises,
-overruns or returns nonsense becomes that rule's error in its `Decision`; the others still decide.
-An Engine is used by one thread at a time.
+batch's in one hand-off to a worker thread, each with its own timeout), isolated ones through an
+`IsolatedRunner` (a worker process, killed at the time limit). A rule that raises (anything,
+SystemExit included), overruns, dies or returns nonsense becomes that rule's error in its
+`Decision`; the others still decide. An Engine is used by one thread at a time; close it.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,11 +23,14 @@ from .jobids import job_id
 from .model import DatasetView, Decision, Evaluation, Event, Submission, SubmitRequest
 from .rules.fields import EVENT_FIELDS, Subject, event_field, is_secret, walk
 from .rules.index import RuleIndex
+from .rules.isolated import IsolatedRunner, RemoteError
 from .rules.model import Rule, RuleSet
 from .rules.runner import Outcome, RuleRunner
 from .rules.templates import MissingValue
 
 MAX_ERROR_CHARS = 500
+SLOW_CALL_S = 1.0  # an isolated call this long (or killed) is followed by `between` (keepalive)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,14 +47,25 @@ class CollectingEvaluation(Evaluation):
 class Engine:
     """Evaluates one event against every rule; see the module docstring."""
 
-    def __init__(self, rules: RuleSet | Iterable[Rule], *, rule_timeout_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        rules: RuleSet | Iterable[Rule],
+        *,
+        rule_timeout_s: float = 2.0,
+        between: Callable[[], None] | None = None,
+    ) -> None:
+        """`between` runs on this thread after each isolated call that took a while (a killed
+        call takes the whole time limit; a batch may hold many): the daemon passes the broker
+        source's keepalive so heartbeats flow. Its failures are logged, never raised here."""
         self.rules = rules if isinstance(rules, RuleSet) else RuleSet(rules)
         self.rule_timeout_s = rule_timeout_s
+        self.between = between
         self._declarative = [r for r in self.rules if r.declarative and r.enabled]
         self._index = RuleIndex(self._declarative)
         self._order = {r.name: i for i, r in enumerate(self.rules)}
         self._python = [r for r in self.rules if not r.declarative and r.enabled]
         self._runner = RuleRunner(rule_timeout_s)
+        self._isolated = IsolatedRunner(rule_timeout_s)  # starts a process only when called
 
     # -- evaluation ----------------------------------------------------------------------------
 
@@ -67,8 +84,8 @@ class Engine:
         them, each with its own timeout.
         """
         decided: list[tuple[list[Decision], list[Collected]]] = []
-        calls: list[tuple[str, Any, tuple[Any, ...]]] = []
-        owners: list[tuple[int, Rule]] = []
+        calls: list[tuple[Rule, Event, DatasetView]] = []
+        owners: list[int] = []
         for index, (event, dataset) in enumerate(pairs):
             subject = Subject(event, dataset)
             collects: list[Collected] = []
@@ -81,13 +98,10 @@ class Engine:
             decided.append((decisions, collects))
             for r in self._python:
                 if event.kind in r.kinds:
-                    assert r.function is not None
-                    calls.append((r.name, r.function, (event, dataset)))
-                    owners.append((index, r))
-        if calls:
-            outcomes = self._runner.run_many(calls)
-            for (index, r), outcome in zip(owners, outcomes, strict=True):
-                decided[index][0].append(self._python_decision(r, pairs[index][0], outcome))
+                    calls.append((r, event, dataset))
+                    owners.append(index)
+        for index, decision in zip(owners, self._run_python(calls), strict=True):
+            decided[index][0].append(decision)
         evaluations: list[Evaluation] = []
         for (event, _), (decisions, collects) in zip(pairs, decided, strict=True):
             if self._python and len(decisions) > 1:
@@ -103,7 +117,8 @@ class Engine:
         """
         subject = Subject(event, dataset)
         python = [r for r in self._python if event.kind in r.kinds]
-        decided = dict(zip(python, self._decide_python(python, event, dataset), strict=True))
+        ran = self._run_python([(r, event, dataset) for r in python])
+        decided = dict(zip(python, ran, strict=True))
         decisions = []
         for r in self.rules:
             if not r.enabled:
@@ -156,16 +171,38 @@ class Engine:
             into.append(collected)
         return decision
 
-    def _decide_python(
-        self, rules: list[Rule], event: Event, dataset: DatasetView
-    ) -> list[Decision]:
-        """Run the Python rules in one hand-off to the runner (each with its own timeout)."""
-        calls = []
-        for r in rules:
-            assert r.function is not None
-            calls.append((r.name, r.function, (event, dataset)))
-        outcomes = self._runner.run_many(calls)
-        return [self._python_decision(r, event, o) for r, o in zip(rules, outcomes, strict=True)]
+    def _run_python(self, calls: list[tuple[Rule, Event, DatasetView]]) -> list[Decision]:
+        """Each call's decision, in order: the in-thread rules in one hand-off to the runner
+        (each with its own timeout), the isolated ones one by one in their worker processes.
+        Isolated rules share nothing with the others, so running them last decides the same."""
+        threaded = [i for i, (r, _, _) in enumerate(calls) if not r.isolated]
+        outcomes: dict[int, Outcome] = {}
+        if threaded:
+            batch = []
+            for i in threaded:
+                r, event, dataset = calls[i]
+                assert r.function is not None
+                batch.append((r.name, r.function, (event, dataset)))
+            outcomes.update(zip(threaded, self._runner.run_many(batch), strict=True))
+        for i, (r, event, dataset) in enumerate(calls):
+            if r.isolated:
+                started = time.monotonic()
+                outcome = self._isolated.run(_module_path(r), r.name, event, dataset)
+                outcomes[i] = outcome
+                if (
+                    outcome.status in ("killed", "died")
+                    or time.monotonic() - started >= SLOW_CALL_S
+                ):
+                    self._between()
+        return [self._python_decision(r, e, outcomes[i]) for i, (r, e, _) in enumerate(calls)]
+
+    def _between(self) -> None:
+        if self.between is None:
+            return
+        try:
+            self.between()
+        except Exception as exc:  # a lost broker shows again when the batch is acked
+            log.warning("keepalive between rule calls failed: %s", exc)
 
     def _python_decision(self, r: Rule, event: Event, outcome: Outcome) -> Decision:
         if outcome.status == "timed_out":
@@ -173,6 +210,11 @@ class Engine:
         if outcome.status == "still_running":
             error = "not run: its call on an earlier event timed out and is still running"
             return Decision(r.name, False, error=error)
+        if outcome.status == "killed":
+            error = f"killed after its time limit of {float(self.rule_timeout_s)} s"
+            return Decision(r.name, False, error=error)
+        if outcome.status == "died":
+            return Decision(r.name, False, error=str(outcome.value))
         if outcome.status == "raised":
             return Decision(r.name, False, error=_describe_exception(outcome.error, r, event))
         requests = _as_requests(outcome.value)
@@ -252,8 +294,17 @@ class Engine:
         return self._runner.abandoned
 
     def close(self) -> None:
-        """Stop the idle rule worker threads."""
+        """Stop the idle rule worker threads and every isolated rule's worker process."""
         self._runner.close()
+        self._isolated.close()
+
+
+def _module_path(r: Rule) -> str:
+    """The file an isolated rule's worker imports: where the loader found it, else its code's."""
+    if r.module_path:
+        return r.module_path
+    code = getattr(r.function, "__code__", None)
+    return str(Path(code.co_filename).resolve()) if code is not None else ""
 
 
 def _as_requests(value: Any) -> tuple[SubmitRequest, ...] | None:
@@ -279,6 +330,9 @@ def _describe_exception(exc: BaseException | None, r: Rule, event: Event) -> str
     """`raised Type at file:line: message`, truncated, with the event's secrets redacted."""
     if exc is None:
         return "raised an unknown error"
+    if isinstance(exc, RemoteError):  # from an isolated rule's worker process
+        where = f" at {r.source.rpartition(':')[0]}:{exc.line}" if exc.line else ""
+        return _shown(f"raised {exc.type_name}{where}", exc.message, event)
     where = ""
     code = getattr(r.function, "__code__", None)
     if code is not None:
@@ -291,7 +345,12 @@ def _describe_exception(exc: BaseException | None, r: Rule, event: Event) -> str
         if frames:
             shown = r.source.rpartition(":")[0] or frames[-1].filename
             where = f" at {shown}:{frames[-1].lineno}"
-    message = f"raised {type(exc).__name__}{where}: {exc}"
+    return _shown(f"raised {type(exc).__name__}{where}", str(exc), event)
+
+
+def _shown(head: str, text: str, event: Event) -> str:
+    """`head: text`, truncated, with the event's secrets redacted."""
+    message = head + (f": {text}" if text else "")
     for secret in _secrets_in(event):
         message = message.replace(secret, "<redacted>")
     if len(message) > MAX_ERROR_CHARS:

@@ -70,3 +70,45 @@ def test_startup_warns_where_dataset_names_come_from_when_rules_read_them_withou
     [record] = caplog.records
     assert "each event's own host" in record.getMessage()
     assert "CLOWDER_URL" in record.getMessage()
+
+
+def test_reloading_rules_stops_the_old_engines_isolated_workers_and_closing_the_new_ones(
+    tmp_path: Path,
+) -> None:
+    from types import SimpleNamespace
+
+    from switchboard.app import App
+    from switchboard.engine import Engine
+    from switchboard.rules import load_rules
+    from switchboard.settings import Settings
+    from tests.rules.events import make_event, view_of
+
+    (tmp_path / "isolated.py").write_text(
+        "from switchboard import rule\n\n@rule(isolated=True)\ndef r(event, dataset):\n    pass\n"
+    )
+    settings = Settings(rules=(str(tmp_path),))
+    engine = Engine(load_rules(settings.rules))
+    app = App(settings, None, engine, SimpleNamespace(processor=SimpleNamespace(engine=engine)), [])  # type: ignore[arg-type]
+
+    def worker_after_one_event() -> int:
+        event = make_event()
+        assert app.engine.evaluate(event, view_of(event)).decisions[0].error is None
+        (pid,) = app.engine._isolated.worker_pids.values()
+        assert pid is not None and _alive(pid)
+        return pid
+
+    first = worker_after_one_event()
+    app.reload_rules()
+    assert app.daemon.processor.engine is app.engine is not engine
+    assert not _alive(first)
+    second = worker_after_one_event()
+    app.close()
+    assert not _alive(second)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

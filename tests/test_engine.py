@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -170,6 +172,38 @@ def test_a_raising_python_rule_is_isolated_and_secrets_are_redacted() -> None:
     assert decisions["returns_junk"].error == (
         "returned str; expected None, a submit(...) or a list of them"
     )
+
+
+@rule
+def exits(event, dataset):
+    sys.exit(3)
+
+
+@rule
+def interrupts(event, dataset):
+    raise KeyboardInterrupt
+
+
+@rule
+def closes_generator(event, dataset):
+    raise GeneratorExit
+
+
+def test_sys_exit_and_keyboard_interrupt_in_a_python_rule_are_its_error_not_the_engines() -> None:
+    rules = [exits, interrupts, closes_generator, sends_dataset]
+    with running(rules) as engine:
+        event = make_event()
+        first = {d.rule: d for d in engine.evaluate(event, view_of(event)).decisions}
+        second = {d.rule: d for d in engine.evaluate(event, view_of(event)).decisions}
+    for decisions in (first, second):
+        assert re.fullmatch(
+            r"raised SystemExit at \S+test_engine\.py:\d+: 3", decisions["exits"].error or ""
+        )
+        assert decisions["interrupts"].error is not None
+        assert decisions["interrupts"].error.startswith("raised KeyboardInterrupt at ")
+        assert decisions["closes_generator"].error is not None
+        assert decisions["closes_generator"].error.startswith("raised GeneratorExit at ")
+        assert decisions["sends_dataset"].matched
 
 
 def test_a_hanging_python_rule_times_out_while_the_others_still_decide() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,7 @@ from tests.integration.clowder_events import DATASET, RULES_YAML, expected_job, 
 
 EXTRACTOR = "test.ext"
 POISON = "msg-00000002"
+STILL_RUNNING = "not run: its call on an earlier event timed out and is still running"
 
 
 @pytest.fixture
@@ -149,3 +151,32 @@ def test_a_unit_of_work_without_batch_queueing_queues_the_same_submissions(
     assert result.duplicates == 1
     assert jobs(result) == expected(1, 2, 3)
     assert sorted(row.submission.job_id for row in sql_store.due_outbox(10)) == expected(1, 2, 3)
+
+
+def test_events_a_stuck_python_rule_could_not_evaluate_are_each_its_rule_error(
+    sql_store: SqlStore, tmp_path: Path
+) -> None:
+    release = threading.Event()
+
+    @rule
+    def sleeps(event, dataset):
+        release.wait(60)
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES_YAML.format(extractor=EXTRACTOR, via="amqp"))
+    engine = Engine(RuleSet([*load_rules([str(rules)]), sleeps]), rule_timeout_s=0.3)
+    processor = Processor(engine, sql_store, extractor_message)
+    try:
+        first = processor.process(deliveries(1, 2))
+        later = processor.process([ListDelivery.from_record(3, record(3))])
+    finally:
+        release.set()
+        engine.close()
+    assert first.rule_errors == [
+        ("sleeps", "msg-00000001", "timed out after 0.3 s"),
+        ("sleeps", "msg-00000002", STILL_RUNNING),
+    ]
+    assert later.rule_errors == [("sleeps", "msg-00000003", STILL_RUNNING)]
+    assert jobs(first) == expected(1, 2)  # the YAML rule still decided every event
+    assert jobs(later) == expected(3)
+    assert len(first.committed) + len(later.committed) == 3

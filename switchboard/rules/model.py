@@ -62,6 +62,11 @@ class Rule:
     submits: tuple[SubmitSpec, ...] = ()
     function: Callable[[Event, DatasetView], Any] | None = None
     collect: CollectSpec | None = None
+    # Python rules: run in a worker process killed at the time limit (None: not said, which the
+    # module's SWITCHBOARD_ISOLATED decides when loaded, else in-thread); `module_path` is the
+    # resolved file the rule was loaded from, which that worker imports again.
+    isolated: bool | None = None
+    module_path: str = ""
 
     @property
     def targets(self) -> tuple[str, ...]:

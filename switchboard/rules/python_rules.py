@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import itertools
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from ..model import DatasetView, Event, EventKind, kinds_matching
 from .model import DEFAULT_ON, Rule
 
 RuleFunction = Callable[[Event, DatasetView], Any]
+ISOLATED_FLAG = "SWITCHBOARD_ISOLATED"  # module-level: run every rule of the module isolated
 _module_numbers = itertools.count(1)
 
 
@@ -36,6 +38,7 @@ def _make_rule(
     name: str | None,
     description: str | None,
     enabled: bool,
+    isolated: bool | None = None,
 ) -> Rule:
     if not callable(function):
         raise TypeError(f"@rule decorates a function, not {function!r}")
@@ -52,6 +55,7 @@ def _make_rule(
         description=description if description is not None else (doc[0] if doc else ""),
         enabled=enabled,
         function=function,
+        isolated=isolated,
     )
 
 
@@ -64,6 +68,7 @@ def rule(
     name: str | None = ...,
     description: str | None = ...,
     enabled: bool = ...,
+    isolated: bool | None = ...,
 ) -> Callable[[RuleFunction], Rule]: ...
 
 
@@ -75,15 +80,20 @@ def rule(
     name: str | None = None,
     description: str | None = None,
     enabled: bool = True,
+    isolated: bool | None = None,
 ) -> Rule | Callable[[RuleFunction], Rule]:
     """Turn `function(event, dataset)` into a `Rule` (registers nothing anywhere).
 
     Use as `@rule` or `@rule(on="dataset.file.added", name="...")`. The function returns None,
     one `submit(...)` or a list of them. The result is still callable: `my_rule(event, dataset)`.
+    `isolated=True` runs it in a worker process killed at its time limit (no rule_utils there);
+    left unset, the module's `SWITCHBOARD_ISOLATED = True` asks that for all its rules.
     """
+    if isolated is not None and not isinstance(isolated, bool):
+        raise TypeError(f"isolated must be True or False, not {isolated!r}")
     if function is not None:
-        return _make_rule(function, on, name, description, enabled)
-    return lambda f: _make_rule(f, on, name, description, enabled)
+        return _make_rule(function, on, name, description, enabled, isolated)
+    return lambda f: _make_rule(f, on, name, description, enabled, isolated)
 
 
 def _module_name(path: Path) -> str:
@@ -100,6 +110,11 @@ def _error_line(exc: BaseException, path: Path) -> int:
         if frame.lineno and Path(frame.filename).resolve() == path
     ]
     return lines[-1] if lines else 1
+
+
+def _ctrl_c_raises() -> bool:
+    """Whether SIGINT raises KeyboardInterrupt here (no handler installed, as in the CLI)."""
+    return signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def import_rule_module(path: str | Path) -> tuple[ModuleType | None, list[Problem]]:
@@ -120,10 +135,12 @@ def import_rule_module(path: str | Path) -> tuple[ModuleType | None, list[Proble
     sys.path.insert(0, folder)
     try:
         spec.loader.exec_module(module)
-    except (Exception, SystemExit) as exc:  # any failure of user code is a load problem
+    except BaseException as exc:  # any failure of user code is a load problem
         sys.modules.pop(module_name, None)
+        if isinstance(exc, KeyboardInterrupt) and _ctrl_c_raises():
+            raise  # may be a real Ctrl-C of `switchboard check`; the daemon handles SIGINT itself
         message = exc.msg if isinstance(exc, SyntaxError) else str(exc)
-        reason = f"cannot import: {type(exc).__name__}: {message}"
+        reason = f"cannot import: {type(exc).__name__}" + (f": {message}" if message else "")
         return None, [Problem(shown, _error_line(exc, resolved), reason)]
     finally:
         if folder in sys.path:
@@ -136,14 +153,29 @@ def rules_from_module(path: str | Path) -> tuple[list[Rule], list[Problem]]:
     module, problems = import_rule_module(path)
     if module is None:
         return [], problems
+    isolated = getattr(module, ISOLATED_FLAG, False)
+    if not isinstance(isolated, bool):
+        reason = f"{ISOLATED_FLAG} must be True or False, not {isolated!r}"
+        return [], [Problem(str(path), _assignment_line(Path(path), ISOLATED_FLAG), reason)]
     rules: list[Rule] = []
     seen: set[int] = set()
     name = module.__name__
+    resolved = str(Path(path).resolve())
     for value in vars(module).values():
         if isinstance(value, Rule) and id(value) not in seen and _defined_in(value, name):
             seen.add(id(value))
-            rules.append(_with_source(value, str(path)))
+            chosen = isolated if value.isolated is None else value.isolated
+            loaded = replace(value, isolated=chosen, module_path=resolved)
+            rules.append(_with_source(loaded, str(path)))
     return rules, []
+
+
+def _assignment_line(path: Path, variable: str) -> int:
+    """The line assigning `variable` at the top of the file (1 if not found)."""
+    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if text.startswith(variable):
+            return number
+    return 1
 
 
 def _defined_in(r: Rule, module_name: str) -> bool:

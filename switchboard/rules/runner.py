@@ -11,6 +11,11 @@ still run. Bound: while a rule's abandoned call is still running, that rule is n
 again (its later calls report it as still running), so at most one thread per Python rule can
 be stuck, plus the one live worker; the threads are daemons, so they never hold up process
 exit. Each call runs in its own copy of the caller's `contextvars` context.
+
+Whatever a rule raises is that call's outcome, `BaseException`s included: `sys.exit()`,
+`raise KeyboardInterrupt` or a stray `GeneratorExit` in rule code are the rule's error, never
+re-raised into the engine. Real signals are no such exception: Python delivers them to the main
+thread, and rules run on worker threads.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Status = Literal["ok", "raised", "timed_out", "still_running"]
+# "killed" and "died" come from the isolated runner (rules in worker processes)
+Status = Literal["ok", "raised", "timed_out", "still_running", "killed", "died"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +45,7 @@ Call = tuple[str, Callable[..., Any], tuple[Any, ...]]  # (rule key, function, a
 class _Call:
     """One rule call of a batch; `ended` once it returned, raised or was skipped."""
 
-    __slots__ = ("args", "context", "ended", "function", "key", "outcome", "raised")
+    __slots__ = ("args", "context", "ended", "function", "key", "outcome")
 
     def __init__(self, key: str, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self.key = key
@@ -47,7 +53,6 @@ class _Call:
         self.args = args
         self.context = contextvars.copy_context()
         self.outcome: Outcome | None = None
-        self.raised: BaseException | None = None  # a BaseException that is not an Exception
         self.ended = False
 
 
@@ -93,9 +98,6 @@ class RuleRunner:
         pending = every
         while pending:
             pending = self._hand_over(self._runnable(pending))
-        for call in every:
-            if call.raised is not None:
-                raise call.raised  # not a rule failure (KeyboardInterrupt, SystemExit, ...)
         return [call.outcome or Outcome("timed_out") for call in every]
 
     def _runnable(self, calls: list[_Call]) -> list[_Call]:
@@ -155,19 +157,15 @@ class RuleRunner:
                 return True
             batch.last_ended_at = time.monotonic()
         for index, call in enumerate(batch.calls):
-            raised: BaseException | None = None
             try:
                 outcome = Outcome("ok", call.context.run(call.function, *call.args))
-            except Exception as exc:  # the rule's own failure, isolated
+            except BaseException as exc:  # SystemExit, KeyboardInterrupt too: the rule's error
                 outcome = Outcome("raised", exc, exc)
-            except BaseException as exc:  # re-raised in the caller, as a direct call would be
-                outcome = Outcome("raised", exc, exc)
-                raised = exc
             with batch.cond:
                 call.ended = True
                 if batch.stop_at is not None:  # this call overran; the rest run elsewhere
                     return True
-                call.outcome, call.raised = outcome, raised
+                call.outcome = outcome
                 batch.done = index + 1
                 batch.last_ended_at = time.monotonic()  # the next call starts now
         with batch.cond:

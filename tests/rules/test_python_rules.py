@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from textwrap import dedent
 
@@ -73,6 +74,22 @@ def test_a_module_that_fails_to_import_is_a_problem_at_the_failing_line(tmp_path
     assert [str(p) for p in problems] == [
         f"{path}:3: cannot import: ZeroDivisionError: division by zero"
     ]
+
+
+def test_a_module_raising_keyboard_interrupt_is_a_problem_once_sigint_is_handled(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "interrupts.py"
+    path.write_text("import sys\n\nraise KeyboardInterrupt\n")
+    previous = signal.signal(signal.SIGINT, lambda *_: None)  # as `switchboard run` does
+    try:
+        rules, problems = rules_from_module(path)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert rules == []
+    assert [str(p) for p in problems] == [f"{path}:3: cannot import: KeyboardInterrupt"]
+    with pytest.raises(KeyboardInterrupt):  # with Python's default handler it may be Ctrl-C
+        rules_from_module(path)
 
 
 def test_a_syntax_error_is_reported_at_its_line(tmp_path: Path) -> None:

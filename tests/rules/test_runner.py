@@ -132,13 +132,17 @@ def test_each_call_runs_in_its_own_copy_of_the_callers_context(runner: RuleRunne
     assert [o.value for o in outcomes] == ["blue", "blue"]
 
 
-def test_an_exception_that_is_not_an_error_reaches_the_caller(runner: RuleRunner) -> None:
+@pytest.mark.parametrize("raised", [SystemExit(3), KeyboardInterrupt(), GeneratorExit(), Stop()])
+def test_a_base_exception_raised_by_a_call_is_its_outcome_and_the_runner_goes_on(
+    runner: RuleRunner, raised: BaseException
+) -> None:
     def stops() -> None:
-        raise Stop
+        raise raised
 
-    with pytest.raises(Stop):
-        runner.run_many([("a", int, ()), ("stops", stops, ())])
-    assert runner.run("a", lambda: "still works").value == "still works"
+    outcomes = runner.run_many([("a", int, ()), ("stops", stops, ()), ("b", str, ())])
+    assert [o.status for o in outcomes] == ["ok", "raised", "ok"]
+    assert outcomes[1].error is raised
+    assert runner.run("stops", lambda: "still works").value == "still works"
 
 
 def test_a_closed_runner_refuses_calls() -> None:
