@@ -163,6 +163,7 @@ class Publisher(threading.Thread):
         self.uri, self.bodies, self.rate = uri, bodies, rate
         self.published = 0
         self.republished = 0
+        self.started_at = self.finished_at = 0.0  # epoch seconds, as the daemon's time stamps
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -172,7 +173,7 @@ class Publisher(threading.Thread):
             self.error = exc
 
     def _publish(self) -> None:
-        started = time.monotonic()
+        started, self.started_at = time.monotonic(), time.time()
         connection: Any = None
         while self.published < len(self.bodies):
             try:
@@ -192,6 +193,7 @@ class Publisher(threading.Thread):
                     connection.close()
                 connection = None
                 time.sleep(0.2)
+        self.finished_at = time.time()
         connection.close()
 
 
@@ -345,6 +347,7 @@ def _drive(
         received = {queue: take_all(uri, queue) for queue in (*PER_EVENT, MOSAIC)}
         dead = take_all(uri, f"error.{INPUT}")
         report = _tally(db, bodies, received, dead)
+        last_commit_at = report.pop("last_commit_at")
     report.update(
         events=len(bodies),
         republished=publisher.republished,
@@ -357,6 +360,8 @@ def _drive(
         timed_out=record.timed_out,
         stalled=record.stalled,
         wall_s=round(record.wall_s, 1),
+        publish_s=round(publisher.finished_at - publisher.started_at, 1),
+        intake_s=round(last_commit_at - publisher.started_at, 1),
     )
     return report
 
@@ -480,6 +485,7 @@ def _tally(
         "double_firings": sum(1 for n in messages_per_key.values() if n > 1),
         "refirings_with_new_job_id": sum(1 for ids in firings.values() if len(ids) > 1),
         "drain_s": drain_s,
+        "last_commit_at": last_commit.timestamp() if last_commit else 0.0,
     }
 
 
@@ -525,6 +531,10 @@ def print_table(report: dict[str, Any]) -> None:
         ),
         ("dead letters", f"{report['dead_letters']} {report['dead_letter_reasons'] or ''}"),
         ("outbox rows", ", ".join(f"{k} {v}" for k, v in report["outbox_rows"].items())),
+        (
+            "first publish -> last commit",
+            f"{report['intake_s']:.1f} s (publishing took {report['publish_s']:.1f} s)",
+        ),
         ("outbox drain after last commit", _seconds(report["drain_s"])),
         (
             "wall time",
