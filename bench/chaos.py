@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from typing import Any
 import pika
 import pika.exceptions
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -33,6 +35,7 @@ from pipeline import PROPERTIES, fresh_database, stop_process
 from workload import Workload, encode
 
 FAULT_KINDS = ("kill", "broker", "database")
+LOCAL = {"127.0.0.1", "localhost", "::1"}
 INPUT = "chaos.in"
 PER_EVENT = ("chaos.every", "chaos.images", "chaos.archive")  # extractor queues, one per target
 MOSAIC = "chaos.mosaic"  # the collection's target (fieldmosaic-like)
@@ -267,7 +270,7 @@ def terminate_backends(pg_conninfo: str, application_name: str) -> int:
 
 
 @dataclass
-class Run:
+class RunRecord:
     """What happened while the run went on (the rest is read from queues and the database)."""
 
     faults: collections.Counter = field(default_factory=collections.Counter)
@@ -324,7 +327,7 @@ def _drive(
         connection.channel().queue_declare(queue, durable=True)
     connection.close()
     supervisor = Supervisor(env, folder, options.replicas)
-    record = Run()
+    record = RunRecord()
     started = time.monotonic()
     deadline = started + options.timeout_s
     publisher = Publisher(uri, bodies, options.rate)
@@ -373,7 +376,7 @@ def _inject(
     uri: str,
     app_name: str,
     supervisor: Supervisor,
-    record: Run,
+    record: RunRecord,
 ) -> None:
     if kind == "kill":
         supervisor.kill_one(rng)
@@ -392,7 +395,7 @@ def _settle(
     db: psycopg.Connection,
     publisher: Publisher,
     supervisor: Supervisor,
-    record: Run,
+    record: RunRecord,
     deadline: float,
 ) -> None:
     """Wait until every event is committed (or dead-lettered) and no AMQP row is pending; give
@@ -553,7 +556,11 @@ def _seconds(drain_s: float | None) -> str:
 
 
 def parse_options() -> Options:
-    parser = argparse.ArgumentParser(description=__doc__.replace("\n", " "))
+    parser = argparse.ArgumentParser(
+        description=__doc__.replace("\n", " "),
+        epilog="Run from the repository root, e.g. .venv/bin/python bench/chaos.py --events 2000"
+        " --faults 4; everything it creates (vhost, database, files) is removed at the end.",
+    )
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--faults", type=int, default=8)
     parser.add_argument("--kinds", default=",".join(FAULT_KINDS), help="of kill,broker,database")
@@ -577,6 +584,11 @@ def parse_options() -> Options:
     kinds = tuple(k for k in args.kinds.split(",") if k)
     if not kinds or set(kinds) - set(FAULT_KINDS):
         parser.error(f"--kinds: choose from {', '.join(FAULT_KINDS)}")
+    if args.events < 1 or args.faults < 0 or args.rate <= 0 or args.hung_sink < 0:
+        parser.error("--events and --rate must be positive, --faults and --hung-sink >= 0")
+    hosts = {urllib.parse.urlsplit(args.amqp).hostname, conninfo_to_dict(args.pg).get("host")}
+    if not hosts <= LOCAL:
+        parser.error("--amqp and --pg must name 127.0.0.1: this tool kills connections")
     return Options(
         events=args.events,
         faults=args.faults,
