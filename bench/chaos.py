@@ -274,6 +274,7 @@ class RunRecord:
     """What happened while the run went on (the rest is read from queues and the database)."""
 
     faults: collections.Counter = field(default_factory=collections.Counter)
+    timeline: list[tuple[float, str]] = field(default_factory=list)  # (s after start, kind)
     backends_terminated: int = 0
     timed_out: bool = False
     stalled: bool = False
@@ -340,7 +341,8 @@ def _drive(
                     time.sleep(0.1)
                 _wait_for_consumers(uri, options.replicas, supervisor)
                 _inject(kind, options, rng, uri, app_name, supervisor, record)
-                _say(f"{time.monotonic() - started:6.1f} s fault: {kind}")
+                record.timeline.append((round(time.monotonic() - started, 1), kind))
+                _say(f"{record.timeline[-1][0]:6.1f} s fault: {kind}")
             _settle(options, uri, db, publisher, supervisor, record, deadline)
         finally:
             record.wall_s = time.monotonic() - started
@@ -355,6 +357,7 @@ def _drive(
         events=len(bodies),
         republished=publisher.republished,
         faults=dict(record.faults),
+        fault_timeline=record.timeline,
         backends_terminated=record.backends_terminated,
         hung_sink=bool(options.hung_rows),
         daemon_starts=supervisor.starts,
