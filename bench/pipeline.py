@@ -297,12 +297,13 @@ def run_raw(options: Options, run: str, mode: str, workload: Workload) -> Phase:
 
 
 @contextlib.contextmanager
-def fresh_database(options: Options, run: str) -> Iterator[str]:
-    """A new PostgreSQL database, migrated to head; its SQLAlchemy URL. Dropped afterwards."""
+def fresh_database(pg_conninfo: str, run: str, keep: bool = False) -> Iterator[str]:
+    """A new PostgreSQL database, migrated to head; its SQLAlchemy URL. Dropped afterwards
+    unless `keep`."""
     name = f"bench_{run.replace('-', '_')}"
-    with psycopg.connect(options.pg_conninfo, autocommit=True) as connection:
+    with psycopg.connect(pg_conninfo, autocommit=True) as connection:
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    info = psycopg.conninfo.conninfo_to_dict(options.pg_conninfo)
+    info = psycopg.conninfo.conninfo_to_dict(pg_conninfo)
     url = (
         f"postgresql+psycopg://{info.get('user', 'postgres')}@{info.get('host', '127.0.0.1')}:"
         f"{info.get('port', 5432)}/{name}"
@@ -311,8 +312,8 @@ def fresh_database(options: Options, run: str) -> Iterator[str]:
         upgrade(url)
         yield url
     finally:
-        if not options.keep:
-            with psycopg.connect(options.pg_conninfo, autocommit=True) as connection:
+        if not keep:
+            with psycopg.connect(pg_conninfo, autocommit=True) as connection:
                 connection.execute(
                     sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
                 )
@@ -367,7 +368,7 @@ def run_pipeline(options: Options, run: str, workload: Workload, folder: Path) -
     log_path = folder / "daemon.log"
     report: dict = {"yaml_rules": yaml_count, "python_rules": python_count}
     try:
-        with fresh_database(options, run) as url:
+        with fresh_database(options.pg_conninfo, run, options.keep) as url:
             env = dict(
                 os.environ,
                 RABBITMQ_URI=options.amqp_uri,
