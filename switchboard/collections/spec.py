@@ -161,8 +161,16 @@ def parse_duration(value: Any) -> timedelta:
 class CollectCompiler:
     """Compiles one rule's `collect:` node, reporting every mistake as (line, reason)."""
 
-    def __init__(self, label: str, report: Report, fields_known: FieldsCheck, base_dir: str):
+    def __init__(
+        self,
+        label: str,
+        report: Report,
+        fields_known: FieldsCheck,
+        base_dir: str,
+        allowlist: tuple[str, ...] = (),
+    ):
         self.label = label
+        self.allowlist = allowlist
         self.report = report
         self.fields_known = fields_known
         self.base_dir = base_dir
