@@ -17,7 +17,7 @@ from .conditions import (
     compile_condition,
     compile_requirement,
 )
-from .fields import FieldError, event_field
+from .fields import FieldError, event_field, is_secret
 from .model import DEFAULT_ON, Rule, SubmitSpec
 from .operators import did_you_mean
 from .templates import Template, TemplateError, compile_value, parse_template, tree_templates
@@ -342,6 +342,10 @@ def _fields_known(
                     "(neither a field nor a named group of a regex in 'when')",
                 )
                 ok = False
+            continue
+        if is_secret(name):
+            report(line, f"{label}: template field {{{name}}} is a secret and cannot be used")
+            ok = False
             continue
         try:
             event_field(name)
