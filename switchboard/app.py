@@ -120,7 +120,7 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
     )
     relay = Relay(
         store,
-        with_manifest_files(sinks, store.engine),  # a firing's manifest file, before it is sent
+        with_manifest_files(sinks, store.engine, settings.manifest_dir),  # before sending
         max_attempts=settings.relay_max_attempts,
         backoff_s=settings.relay_backoff_s,
         lease_s=settings.relay_lease_s,

@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Problem
-from ..model import EventKind, kinds_matching, plain_runtime_env, ray_target_problems
+from ..model import (
+    EventKind,
+    kinds_matching,
+    plain_runtime_env,
+    ray_target_problems,
+    reserved_parameter_problem,
+)
 from .conditions import (
     CompileContext,
     Condition,
@@ -304,6 +310,11 @@ def _compile_submit(
         tree = {}
         for key, raw in parameters.items():
             key_line = line_of(parameters, key, p_line)
+            reserved = reserved_parameter_problem([key])
+            if reserved is not None:
+                report(key_line, f"{label}: {reserved}")
+                ok = False
+                continue
             try:
                 tree[key] = compile_value(raw)
             except TemplateError as exc:
