@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import Problem, RuleLoadError
+from . import yaml_source
 from .legacy import LegacyContext, is_legacy_module, rules_from_legacy
 from .model import Rule, RuleSet
 from .python_rules import rules_from_module
@@ -69,7 +70,12 @@ def _load_file(
             rules, problems = rules_from_module(path)
         return YamlFile(rules, problems, [(r.name, r.source) for r in rules])
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:  # never more than the limit into memory
+            head = stream.read(yaml_source.MAX_YAML_BYTES + 1)
+        too_big = yaml_source.size_problem(head, max(len(head), path.stat().st_size))
+        if too_big is not None:
+            return YamlFile(problems=[Problem(str(path), *too_big)])
+        text = head.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return YamlFile(problems=[Problem(str(path), 1, f"cannot read: {exc}")])
     return compile_yaml_file(str(path), text, python_allowlist=python_allowlist)

@@ -154,16 +154,24 @@ _RuleLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 _RuleLoader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
 
 
+def size_problem(head: bytes, size: int) -> tuple[int, str] | None:
+    """(line, reason) when a file of `size` bytes starting with `head` is over MAX_YAML_BYTES:
+    the line is where the limit falls (`head` needs at least MAX_YAML_BYTES bytes then)."""
+    if size <= MAX_YAML_BYTES:
+        return None
+    line = head[:MAX_YAML_BYTES].count(b"\n") + 1
+    return line, (
+        f"file is {size:,} bytes, more than the {MAX_YAML_BYTES:,} a rule file may hold; "
+        "split the rules into several files"
+    )
+
+
 def load_yaml(text: str) -> tuple[Any, list[tuple[int, str]]]:
     """Parse one YAML document; returns the data and (line, reason) problems found on the way."""
     encoded = text.encode("utf-8", "surrogatepass")
-    if len(encoded) > MAX_YAML_BYTES:
-        line = encoded[:MAX_YAML_BYTES].count(b"\n") + 1
-        reason = (
-            f"file is {len(encoded):,} bytes, more than the {MAX_YAML_BYTES:,} a rule file may "
-            "hold; split the rules into several files"
-        )
-        return None, [(line, reason)]
+    too_big = size_problem(encoded, len(encoded))
+    if too_big is not None:
+        return None, [too_big]
     loader = _RuleLoader(text)
     try:
         data = loader.get_single_data()

@@ -105,3 +105,13 @@ def test_the_shipped_rules_stay_far_below_every_limit() -> None:
             loader.dispose()
         assert len(text.encode()) < yaml_source.MAX_YAML_BYTES // 100
         assert loader._node_count < yaml_source.MAX_YAML_NODES // 100
+
+
+def test_yaml_text_over_the_byte_limit_is_refused_without_parsing(monkeypatch) -> None:
+    monkeypatch.setattr(yaml_source, "MAX_YAML_BYTES", 10)
+    data, found = yaml_source.load_yaml("- a\n- b\n- ccccccc\n")
+    assert data is None
+    assert found == [
+        (3, "file is 18 bytes, more than the 10 a rule file may hold; "
+         "split the rules into several files")
+    ]  # fmt: skip
