@@ -39,7 +39,9 @@ class App:
     def reload_rules(self) -> None:
         """Swap in freshly loaded rules; raises RuleLoadError and keeps the old ones if broken."""
         ruleset = load_rules(
-            self.settings.rules, legacy=self.legacy or LegacyContext.from_settings(self.settings)
+            self.settings.rules,
+            legacy=self.legacy or LegacyContext.from_settings(self.settings),
+            python_allowlist=self.settings.python_allowlist,
         )
         refuse_rules_without_their_sink(ruleset, self.settings)
         timeout_s, between = self.settings.rule_timeout_s, self.engine.between
@@ -73,7 +75,7 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
 
     ensure_current(settings.database_url)
     legacy = LegacyContext.from_settings(settings)
-    ruleset = load_rules(settings.rules, legacy=legacy)
+    ruleset = load_rules(settings.rules, legacy=legacy, python_allowlist=settings.python_allowlist)
     refuse_rules_without_their_sink(ruleset, settings)
     if not settings.manifest_dir and (
         wanting := [r.name for r in ruleset if r.collect and r.collect.manifest_file]
@@ -132,7 +134,7 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
     )
     relay = Relay(
         store,
-        with_manifest_files(sinks, store.engine),  # a firing's manifest file, before it is sent
+        with_manifest_files(sinks, store.engine, settings.manifest_dir),  # before sending
         max_attempts=settings.relay_max_attempts,
         backoff_s=settings.relay_backoff_s,
         lease_s=settings.relay_lease_s,

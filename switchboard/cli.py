@@ -48,7 +48,11 @@ def _load_rules(paths: Sequence[str], settings: Settings) -> Any:
     from .rules.legacy import LegacyContext
 
     try:
-        return load_rules(paths, legacy=LegacyContext.from_settings(settings))
+        return load_rules(
+            paths,
+            legacy=LegacyContext.from_settings(settings),
+            python_allowlist=settings.python_allowlist,
+        )
     except RuleLoadError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)

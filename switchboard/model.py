@@ -99,6 +99,25 @@ class DatasetView:
         return DatasetView(self.id, self.name, (*kept, file), self.metadata)
 
 
+# Parameters a collection firing sets on its submissions; `file_paths` + `manifest_id` make the
+# relay write a manifest file, so no rule may set them itself.
+RESERVED_PARAMETERS: frozenset[str] = frozenset(
+    {"manifest_id", "collection", "generation", "member_count", "file_paths"}
+)
+
+
+def reserved_parameter_problem(parameters: Iterable[str]) -> str | None:
+    """Why these parameter names cannot be used by a rule, or None when none is reserved."""
+    reserved = sorted(RESERVED_PARAMETERS.intersection(parameters))
+    if not reserved:
+        return None
+    names = ", ".join(repr(n) for n in reserved)
+    return (
+        f"parameter {names} is reserved: collection firings set "
+        f"{', '.join(sorted(RESERVED_PARAMETERS))}"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class SubmitRequest:
     """What a rule asks for: send this resource to that extractor (parameters already rendered)."""
@@ -169,6 +188,7 @@ def submit(
     """Build the value a Python rule returns to send work to `extractor`.
 
     `via="ray"` submits a Ray job that runs `entrypoint` (required) in `runtime_env`.
+    `parameters` may not use the names collections set (`RESERVED_PARAMETERS`): ValueError.
     """
     if resource not in ("file", "dataset"):
         raise ValueError(f"resource must be 'file' or 'dataset', not {resource!r}")
@@ -177,6 +197,9 @@ def submit(
     problems = ray_target_problems(via, entrypoint, runtime_env)
     if problems:
         raise ValueError("; ".join(reason for _, reason in problems))
+    reserved = reserved_parameter_problem(parameters or {})
+    if reserved is not None:
+        raise ValueError(reserved)
     return SubmitRequest(
         extractor,
         resource,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar
@@ -50,6 +51,9 @@ class Settings:
     # not disk storage): a template over {dataset_id}, {dataset_name}, {file_id}, {filename},
     # e.g. "/home/clowder/sites/ua-mac/Level_1/{dataset_id}/{filename}". Empty: the bare name.
     legacy_file_path: str = ""
+    # Callables YAML `python:` totals may name besides files beside the rule file, as
+    # `module:function` or `module:*`; switchboard.collections.totals:count_files always is.
+    python_allowlist: frozenset[str] = frozenset()
 
     _ENV: ClassVar[dict[str, str]] = {
         "rabbitmq_uri": "RABBITMQ_URI",
@@ -67,6 +71,7 @@ class Settings:
         "metrics_port": "SWITCHBOARD_METRICS_PORT",
         "mounted_paths": "SWITCHBOARD_MOUNTED_PATHS",
         "legacy_file_path": "SWITCHBOARD_LEGACY_FILE_PATH",
+        "python_allowlist": "SWITCHBOARD_PYTHON_ALLOWLIST",
         "relay_lease_s": "SWITCHBOARD_RELAY_LEASE_S",
         "clowder_retry_delay_s": "SWITCHBOARD_CLOWDER_RETRY_DELAY_S",
         "clowder_version": "CLOWDER_VERSION",
@@ -113,8 +118,22 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
 
+_ALLOWLIST_ENTRY = re.compile(r"[A-Za-z_][\w.]*:(?:[A-Za-z_]\w*|\*)")
+
+
+def _allowlist(raw: str) -> frozenset[str]:
+    """Comma-separated `module:function` / `module:*` entries (SWITCHBOARD_PYTHON_ALLOWLIST)."""
+    entries = frozenset(e.strip() for e in raw.split(",") if e.strip())
+    for entry in sorted(entries):
+        if not _ALLOWLIST_ENTRY.fullmatch(entry):
+            raise ValueError(f"expected module:function or module:* entries, got {entry[:80]!r}")
+    return entries
+
+
 def _coerce(type_name: Any, raw: str) -> Any:
     kind = str(type_name)
+    if kind.startswith("frozenset"):
+        return _allowlist(raw)
     if kind.startswith("tuple"):
         return _split_paths(raw)
     if kind == "int":

@@ -208,7 +208,10 @@ def test_an_unwritable_manifest_dir_retries_the_firing_then_marks_it_failed(stor
         )
     sink = RecordingSink()
     relay = Relay(
-        store, with_manifest_files({"amqp": sink}, store.engine), max_attempts=2, clock=clock
+        store,
+        with_manifest_files({"amqp": sink}, store.engine, str(blocker / "manifests")),
+        max_attempts=2,
+        clock=clock,
     )
     assert relay.run_once().retried == 1
     clock.advance(3600)

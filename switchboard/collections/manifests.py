@@ -19,7 +19,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, func, literal, select
 from sqlalchemy.orm import Session
 
-from ..errors import DeliveryFailed
+from ..errors import DeliveryFailed, SubmissionRejected
 from ..ports import OutboxRow, Sink
 from ..store.collection_tables import ManifestMember, ManifestRow
 from ..store.errors import store_errors
@@ -144,14 +144,18 @@ def write_manifest_file(bind: Session | Connection, mid: str, path: str) -> None
 class ManifestFileSink:
     """Wraps a sink: writes a firing's manifest file (if asked for and missing) before sending.
 
-    A file that cannot be written (unwritable or missing SWITCHBOARD_MANIFEST_DIR, full disk)
-    raises DeliveryFailed: the relay retries the row with backoff and finally marks it failed,
-    so `switchboard status` shows why. A lost database raises StoreError (reconnect path).
+    The file must be `<manifest_id>.json` directly inside `manifest_dir` (symbolic links
+    resolved); a row naming any other path is refused with SubmissionRejected (failed at once),
+    so no submission's parameters can make the relay write elsewhere. A file that cannot be
+    written (unwritable or missing SWITCHBOARD_MANIFEST_DIR, full disk) raises DeliveryFailed:
+    the relay retries the row with backoff and finally marks it failed, so `switchboard status`
+    shows why. A lost database raises StoreError (reconnect path).
     """
 
-    def __init__(self, inner: Sink, engine: Any) -> None:
+    def __init__(self, inner: Sink, engine: Any, manifest_dir: str) -> None:
         self.inner = inner
         self.engine = engine
+        self.manifest_dir = manifest_dir
 
     def send(self, row: OutboxRow) -> None:
         self.ensure_file(row)
@@ -164,7 +168,7 @@ class ManifestFileSink:
         for row in rows:
             try:
                 self.ensure_file(row)
-            except DeliveryFailed as exc:
+            except (DeliveryFailed, SubmissionRejected) as exc:
                 failed.append((row, exc))
             else:
                 ready.append(row)
@@ -182,20 +186,37 @@ class ManifestFileSink:
         return results
 
     def ensure_file(self, row: OutboxRow) -> None:
-        """Write the row's manifest file if it asks for one that is missing; DeliveryFailed if
-        the file system refuses."""
+        """Write the row's manifest file if it asks for one that is missing; SubmissionRejected
+        if its path is not its own file in the manifest folder, DeliveryFailed if the file
+        system refuses."""
         parameters = row.submission.parameters
         path = parameters.get("file_paths")
         mid = parameters.get("manifest_id")
         if not (isinstance(path, str) and isinstance(mid, str)):
             return
+        target = self.checked_path(path, mid)
         try:
-            if Path(path).exists():
+            if target.exists():
                 return
             with store_errors(repr(self.engine.url)), self.engine.connect() as connection:
-                write_manifest_file(connection, mid, path)
+                write_manifest_file(connection, mid, str(target))
         except OSError as exc:
             raise DeliveryFailed(f"writing manifest file {path}: {exc}") from exc
+
+    def checked_path(self, path: str, mid: str) -> Path:
+        """`path` resolved, if it is `<mid>.json` directly in the manifest folder."""
+        if not self.manifest_dir:
+            raise SubmissionRejected(
+                f"manifest file {path!r} refused: SWITCHBOARD_MANIFEST_DIR is not set"
+            )
+        folder = Path(self.manifest_dir).resolve()
+        expected = folder / f"{mid}.json"
+        if expected.parent != folder or Path(path).resolve() != expected:
+            raise SubmissionRejected(
+                f"manifest file {path!r} refused: not <manifest_id>.json inside "
+                "SWITCHBOARD_MANIFEST_DIR"
+            )
+        return expected
 
     def close(self) -> None:
         close = getattr(self.inner, "close", None)
@@ -203,6 +224,8 @@ class ManifestFileSink:
             close()
 
 
-def with_manifest_files(sinks: Mapping[str, Sink], engine: Any) -> dict[str, Sink]:
-    """Every sink wrapped in a ManifestFileSink (wired in app.py)."""
-    return {via: ManifestFileSink(sink, engine) for via, sink in sinks.items()}
+def with_manifest_files(
+    sinks: Mapping[str, Sink], engine: Any, manifest_dir: str
+) -> dict[str, Sink]:
+    """Every sink wrapped in a ManifestFileSink writing into `manifest_dir` (wired in app.py)."""
+    return {via: ManifestFileSink(sink, engine, manifest_dir) for via, sink in sinks.items()}

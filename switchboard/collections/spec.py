@@ -1,11 +1,13 @@
 """The `collect:` part of a YAML rule: its value types and its strict compilation from YAML.
 
 A spec holds templates; the engine renders them per event into a `Collected` (pure data) and
-the processor applies that in the database. Loading never imports the Python callable a
-`fraction` may name is resolved (its module imported, the attribute checked callable) when the
-rule loads, so a typo is a `path:line: reason` problem, but it is never called: `switchboard
-check` has no side effects beyond importing that module (a `file.py` module is executed, as an
-import would). The processor calls it when a member arrives (see `collections.totals`).
+the processor applies that in the database. The Python callable a `fraction` may name is
+resolved when the rule loads, and only if it is allowed (a file beside the rule file or an
+allowlisted `module:function`, see `collections.callables`; anything else is refused before
+anything is imported), so a typo or a forbidden target is a `path:line: reason` problem. It
+is never called at load: `switchboard check` has no side effects beyond loading that module
+(a `file.py` module is executed, as an import would). The processor calls the resolved
+function when a member arrives (see `collections.totals`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from ..rules.templates import (
     tree_templates,
 )
 from ..rules.yaml_source import line_of, line_of_node
+from .callables import CallableRefused, resolve
 
 AfterFire = Literal["ignore", "next_generation"]
 COLLECT_KEYS = ("key", "member", "data", "until", "after_fire", "manifest_file")
@@ -43,13 +46,21 @@ Report = Callable[[int, str], None]
 FieldsCheck = Callable[[tuple[str, ...], int], bool]
 
 
+def _unresolved(**_: Any) -> Any:
+    raise RuntimeError("this python total was not resolved by rule loading")
+
+
 @dataclass(frozen=True, slots=True)
 class PythonTotal:
-    """`of: {python: "module:function", args: {...}}`: the total comes from a call."""
+    """`of: {python: "module:function", args: {...}}`: the total comes from a call.
+
+    `function` is what rule loading resolved `target` to (after the allowlist check).
+    """
 
     target: str
     args: ValueTree = field(default_factory=dict)
     base_dir: str = ""
+    function: Callable[..., Any] = field(default=_unresolved, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +92,7 @@ class RenderedCall:
     target: str
     args: Mapping[str, Any]
     base_dir: str
+    function: Callable[..., Any] = field(default=_unresolved, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +122,7 @@ def render_collected(
         total = _as_total(until.fraction_of.render(lookup), until.fraction_of.source)
     elif isinstance(until.fraction_of, PythonTotal):
         of = until.fraction_of
-        total = RenderedCall(of.target, render_value(of.args, lookup), of.base_dir)
+        total = RenderedCall(of.target, render_value(of.args, lookup), of.base_dir, of.function)
     else:
         total = until.fraction_of
     data = render_value(spec.data, lookup) if spec.data else None
@@ -161,8 +173,16 @@ def parse_duration(value: Any) -> timedelta:
 class CollectCompiler:
     """Compiles one rule's `collect:` node, reporting every mistake as (line, reason)."""
 
-    def __init__(self, label: str, report: Report, fields_known: FieldsCheck, base_dir: str):
+    def __init__(
+        self,
+        label: str,
+        report: Report,
+        fields_known: FieldsCheck,
+        base_dir: str,
+        allowlist: tuple[str, ...] = (),
+    ):
         self.label = label
+        self.allowlist = allowlist
         self.report = report
         self.fields_known = fields_known
         self.base_dir = base_dir
@@ -325,7 +345,8 @@ class CollectCompiler:
                 f"not {target!r}",
             )
             return None
-        if not self._resolves(target, line_of(node, "python", line)):
+        function = self._resolve(target, line_of(node, "python", line))
+        if function is None:
             return None
         args = node.get("args", {})
         a_line = line_of(node, "args", line)
@@ -342,18 +363,17 @@ class CollectCompiler:
             for t in tree_templates(tree[k]):
                 if not self.fields_known(t.fields, line_of(args, k, a_line)):
                     self.ok = False
-        return PythonTotal(target, tree, self.base_dir)
+        return PythonTotal(target, tree, self.base_dir, function)
 
-    def _resolves(self, target: str, line: int) -> bool:
-        """Import the callable's module and check the name is callable; never call it."""
-        from .totals import resolve  # totals imports this module: resolve lazily
-
+    def _resolve(self, target: str, line: int) -> Callable[..., Any] | None:
+        """The allowed callable `target` names (its module loaded, never called), or None."""
         try:
-            resolve(target, self.base_dir)
+            return resolve(target, self.base_dir, self.allowlist)
+        except CallableRefused as exc:
+            self.problem(line, f"python {target!r} is not allowed: {exc}")
         except Exception as exc:  # whatever importing raises is the rule's problem
             self.problem(line, f"python {target!r} cannot be used: {type(exc).__name__}: {exc}")
-            return False
-        return True
+        return None
 
     def _all_of(self, value: Any, line: int) -> tuple[Template, ...]:
         if value is None:

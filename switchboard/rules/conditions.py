@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..model import DatasetView
-from .fields import ABSENT, FieldError, Getter, event_field, file_field, show
+from .fields import ABSENT, FieldError, Getter, event_field, file_field, is_secret, show
 from .operators import (
     OPERATOR_NAMES,
     Operator,
@@ -296,6 +296,14 @@ def _compile_field_test(
             )
         else:
             ctx.report(op_line, f"{key}: {exc}")
+        return None
+    named_groups = isinstance(op, Regex) and op.pattern is not None and op.pattern.groupindex
+    if named_groups and ctx.scope == "event" and is_secret(key):
+        ctx.report(
+            op_line,
+            f"{key}: a regex on a secret field cannot have named groups "
+            "(they would make the secret a template field)",
+        )
         return None
     if isinstance(op, Regex) and capturing and op.pattern is not None:
         ctx.captures.update(op.pattern.groupindex)

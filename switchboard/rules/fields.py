@@ -140,8 +140,12 @@ _SECRET_NAMES: Final = frozenset(
 
 
 def is_secret(path: str) -> bool:
-    """Whether a field's value must never be shown (Clowder's secretKey, API keys, passwords)."""
+    """Whether a field's value must never be shown or used in a template (Clowder's secretKey,
+    API keys, passwords): its last path segment is one of the secret names, in any case."""
     return path.rsplit(".", 1)[-1].lower() in _SECRET_NAMES
+
+
+REDACTED: Final = "<redacted>"
 
 
 def show(path: str, value: Any, limit: int = 60) -> str:
@@ -149,6 +153,6 @@ def show(path: str, value: Any, limit: int = 60) -> str:
     if value is ABSENT:
         return "absent"
     if is_secret(path):
-        return "<redacted>"
+        return REDACTED
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -22,8 +22,9 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from ..errors import ClowderUnavailable, Problem
@@ -186,8 +187,19 @@ class LegacyCall:
                 continue
             parameters = _parameters(name, verdict.get("parameters"))
             level = (config or {}).get("extract_level", "dataset")
-            result.append(submit(name, resource=level, parameters=parameters))
+            result.append(_legacy_submit(name, level, parameters))
         return result
+
+
+def _legacy_submit(name: str, level: str, parameters: dict[str, Any]) -> SubmitRequest:
+    """`submit`, except that `file_paths` is allowed: the rulechecker contract is that a rule
+    writes its own list of paths and passes that file's path (never with `manifest_id`, which
+    stays reserved, so the manifest file sink leaves the file alone)."""
+    own = {k: v for k, v in parameters.items() if k != "file_paths"}
+    request = submit(name, resource=level, parameters=own)  # type: ignore[arg-type]
+    if "file_paths" in parameters:
+        request = replace(request, parameters=MappingProxyType(dict(parameters)))
+    return request
 
 
 def _parameters(name: str, value: Any) -> dict[str, Any]:

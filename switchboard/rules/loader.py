@@ -6,10 +6,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import Problem, RuleLoadError
+from . import yaml_source
 from .legacy import LegacyContext, is_legacy_module, rules_from_legacy
 from .model import Rule, RuleSet
 from .python_rules import rules_from_module
-from .yaml_rules import rules_from_yaml
+from .yaml_rules import YamlFile, compile_yaml_file
 
 YAML_SUFFIXES = (".yaml", ".yml")
 RULE_SUFFIXES = (*YAML_SUFFIXES, ".py")
@@ -59,40 +60,58 @@ def rule_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Problem]]:
     return files, problems
 
 
-def _load_file(path: Path, legacy: LegacyContext | None) -> tuple[list[Rule], list[Problem]]:
+def _load_file(
+    path: Path, legacy: LegacyContext | None, python_allowlist: tuple[str, ...]
+) -> YamlFile:
     if path.suffix == ".py":
         if is_legacy_module(path):
-            return rules_from_legacy(path, legacy)
-        return rules_from_module(path)
+            rules, problems = rules_from_legacy(path, legacy)
+        else:
+            rules, problems = rules_from_module(path)
+        return YamlFile(rules, problems, [(r.name, r.source) for r in rules])
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:  # never more than the limit into memory
+            head = stream.read(yaml_source.MAX_YAML_BYTES + 1)
+        too_big = yaml_source.size_problem(head, max(len(head), path.stat().st_size))
+        if too_big is not None:
+            return YamlFile(problems=[Problem(str(path), *too_big)])
+        text = head.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        return [], [Problem(str(path), 1, f"cannot read: {exc}")]
-    return rules_from_yaml(str(path), text)
+        return YamlFile(problems=[Problem(str(path), 1, f"cannot read: {exc}")])
+    return compile_yaml_file(str(path), text, python_allowlist=python_allowlist)
 
 
-def load_rules(paths: Iterable[str | Path], *, legacy: LegacyContext | None = None) -> RuleSet:
+def load_rules(
+    paths: Iterable[str | Path],
+    *,
+    legacy: LegacyContext | None = None,
+    python_allowlist: Iterable[str] = (),
+) -> RuleSet:
     """Load every rule under `paths`; RuleLoadError lists every problem in every file.
 
-    A rule name defined twice (in one file or across files) is reported at the second definition.
+    A rule name defined twice (in one file or across files) is reported at the second definition,
+    also when the first definition is refused for another problem.
     A `rules.py` beside a `rule_extractor_map.json` is a legacy rulechecker module; `legacy`
     (`LegacyContext.from_settings(settings)`) gives its rules host, key and mounted paths.
+    `python_allowlist` (`settings.python_allowlist`) names the `module:function` or `module:*`
+    callables a YAML `python:` total may use besides files beside the rule file.
     """
     files, problems = rule_files(paths)
+    allowlist = tuple(python_allowlist)
     rules: list[Rule] = []
-    first_seen: dict[str, Rule] = {}
+    first_seen: dict[str, str] = {}
     for path in files:
-        loaded, file_problems = _load_file(path, legacy)
-        problems.extend(file_problems)
-        for r in loaded:
-            first = first_seen.get(r.name)
-            if first is not None:
-                path_text, _, line = r.source.rpartition(":")
-                reason = f"duplicate rule name {r.name!r} (first defined at {first.source})"
-                problems.append(Problem(path_text or str(path), int(line or 1), reason))
+        loaded = _load_file(path, legacy, allowlist)
+        problems.extend(loaded.problems)
+        for name, source in loaded.declared:
+            first = first_seen.get(name)
+            if first is None:
+                first_seen[name] = source
                 continue
-            first_seen[r.name] = r
-            rules.append(r)
+            path_text, _, line = source.rpartition(":")
+            reason = f"duplicate rule name {name!r} (first defined at {first})"
+            problems.append(Problem(path_text or str(path), int(line or 1), reason))
+        rules.extend(loaded.rules)  # any duplicate is a problem, so these are only kept if unique
     if problems:
         raise RuleLoadError(problems)
     return RuleSet(rules, sources=[str(f) for f in files])

@@ -1,10 +1,15 @@
-"""The condition operators (equals, prefix, regex, gte, ...): how each tests one field value.
+r"""The condition operators (equals, prefix, regex, gte, ...): how each tests one field value.
 
 Semantics shared by all operators:
 - An absent field (missing, null or unknown) fails every operator except `exists: false`;
   like aws event-ruler, it fails `anything-but` too.
 - Text operators (prefix, suffix, glob, regex and their case-insensitive forms) only match text.
-  Case-insensitive forms compare `str.casefold()` of both sides (regexes use `re.IGNORECASE`).
+  Case-insensitive forms compare `str.casefold()` of both sides (regexes match case-insensitively).
+- Regexes run on RE2 (google-re2), whose matching time is linear in the text whatever the
+  pattern, so no pattern (`^(a+)+$`) can hang the daemon; they search at most the first
+  `REGEX_MAX_TEXT_CHARS` characters of a value (`$` does not match at that cut). A pattern must
+  be valid Python syntax that RE2 also supports (no backreferences, lookaround, `\Z`, atomic
+  groups or possessive repeats); `\d`, `\w`, `\s` and `\b` are ASCII-only.
 - Equality (`equals`, `in`, `anything-but`): when either side is a number, both sides compare as
   numbers (text that `float()` accepts is converted); otherwise the values must be identical
   (two texts are compared as text: "007" is not "7").
@@ -21,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .fields import ABSENT
+from .linear_regex import Found, LinearRegex, UnsupportedRegex
 
 # Index anchors: (table, key). A rule can only match if the field's value hits one of them.
 Anchor = tuple[str, Any]
@@ -260,15 +266,24 @@ def regex_literal_prefix(pattern: str) -> str:
     return "".join(literal)
 
 
+# A regex searches at most this many characters of a value (64 Ki): RE2 is linear in the text,
+# and this keeps one huge body field from costing more than a bounded amount per rule. A match
+# must lie within them; `$` does not match at the cut.
+REGEX_MAX_TEXT_CHARS = 65_536
+
+
 @dataclass(frozen=True, slots=True)
 class Regex(Operator):
-    """`re.search` semantics; named groups become template captures."""
+    """`re.search` semantics on RE2; named groups become template captures."""
 
-    pattern: re.Pattern[str] | None = None
+    pattern: LinearRegex | None = None
     captures: ClassVar[bool] = True
 
-    def search(self, value: Any) -> re.Match[str] | None:
-        return self.pattern.search(value) if isinstance(value, str) else None  # type: ignore[union-attr]
+    def search(self, value: Any) -> Found | None:
+        """The match (with `groupdict()`) within the first REGEX_MAX_TEXT_CHARS of text."""
+        if not isinstance(value, str):
+            return None
+        return self.pattern.search(value, REGEX_MAX_TEXT_CHARS)  # type: ignore[union-attr]
 
     def test(self, value: Any) -> bool:
         return self.search(value) is not None
@@ -331,12 +346,25 @@ def _scalar_list(name: str, operand: Any, *, allow_scalar: bool) -> tuple[Any, .
     return tuple(operand)
 
 
+RE2_UNSUPPORTED = "backreferences, lookaround, \\Z, atomic groups, possessive repeats, (?x)"
+
+
 def _make_regex(name: str, operand: Any) -> Operator:
+    """Check the pattern with Python's parser (its messages), then compile it with RE2."""
     text = _text_operand(name, operand)
+    ignore_case = name == "iregex"
     try:
-        compiled = re.compile(text, re.IGNORECASE if name == "iregex" else 0)
+        re.compile(text, re.IGNORECASE if ignore_case else 0)
     except re.error as exc:
         raise OperatorError(f"bad regex {text!r}: {exc}") from None
+    try:
+        compiled = LinearRegex(text, ignore_case=ignore_case)
+    except UnsupportedRegex as exc:
+        if "too large" in str(exc) or "too big" in str(exc):
+            raise OperatorError(f"regex {text!r} is too large for RE2: {exc}") from None
+        raise OperatorError(
+            f"regex {text!r} uses syntax RE2 does not support ({RE2_UNSUPPORTED}): {exc}"
+        ) from None
     return Regex(name, text, compiled)
 
 

@@ -2,7 +2,8 @@
 
 Deliberately tiny (not `str.format`): a placeholder is a field name only, no format specs,
 conversions, indexing or attribute access, so a template can never run code. `{{` and `}}`
-write literal braces.
+write literal braces. Rule loading refuses placeholders that name a secret field
+(`{body.secretKey}`), and a mapping rendered whole has the secrets inside it redacted.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .fields import ABSENT, SEGMENT
+from .fields import ABSENT, REDACTED, SEGMENT, is_secret
 
 
 class TemplateError(ValueError):
@@ -62,7 +63,16 @@ def _as_text(value: Any) -> str:
         return value
     if isinstance(value, bool | int | float):
         return json.dumps(value)
-    return json.dumps(value, sort_keys=True, default=str)
+    return json.dumps(_redacted(value), sort_keys=True, default=str)
+
+
+def _redacted(value: Any) -> Any:
+    """A mapping or list rendered whole, with every secret inside it (`secretKey`) redacted."""
+    if isinstance(value, Mapping):
+        return {k: REDACTED if is_secret(str(k)) else _redacted(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(v) for v in value]
+    return value
 
 
 def _check_field(name: str) -> None:

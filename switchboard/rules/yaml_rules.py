@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Problem
-from ..model import EventKind, kinds_matching, plain_runtime_env, ray_target_problems
+from ..model import (
+    EventKind,
+    kinds_matching,
+    plain_runtime_env,
+    ray_target_problems,
+    reserved_parameter_problem,
+)
 from .conditions import (
     CompileContext,
     Condition,
@@ -16,7 +23,7 @@ from .conditions import (
     compile_condition,
     compile_requirement,
 )
-from .fields import FieldError, event_field
+from .fields import FieldError, event_field, is_secret
 from .model import DEFAULT_ON, Rule, SubmitSpec
 from .operators import did_you_mean
 from .templates import Template, TemplateError, compile_value, parse_template, tree_templates
@@ -43,37 +50,65 @@ class _Problems:
         self.items.append(Problem(self.path, line, reason))
 
 
-def rules_from_yaml(path: str, text: str) -> tuple[list[Rule], list[Problem]]:
+@dataclass
+class YamlFile:
+    """One compiled rule file: its valid rules, every problem, and every rule name it declares.
+
+    `declared` holds (name, `path:line`) of every rule with a well-formed name, dropped ones
+    included, so a duplicate name is reported even when its first definition has errors.
+    """
+
+    rules: list[Rule] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    declared: list[tuple[str, str]] = field(default_factory=list)
+
+
+def rules_from_yaml(
+    path: str, text: str, *, python_allowlist: Iterable[str] = ()
+) -> tuple[list[Rule], list[Problem]]:
     """Every valid rule in the file and every problem found (a rule with problems is dropped)."""
+    compiled = compile_yaml_file(path, text, python_allowlist=python_allowlist)
+    return compiled.rules, compiled.problems
+
+
+def compile_yaml_file(path: str, text: str, *, python_allowlist: Iterable[str] = ()) -> YamlFile:
+    """Compile one YAML rule file; `python_allowlist` adds callables a `python:` total may name."""
     report = _Problems(path)
+    result = YamlFile(problems=report.items)
     data, yaml_problems = load_yaml(text)
     for line, reason in yaml_problems:
         report(line, reason)
     if data is None:
-        return [], report.items
+        return result
     if isinstance(data, Mapping):
         if set(data) != {"rules"}:
             report(
                 line_of_node(data, 1),
                 "a rule file is a list of rules, or a mapping with the single key 'rules'",
             )
-            return [], report.items
+            return result
         data = data["rules"] if data["rules"] is not None else []
     if not isinstance(data, list):
         report(
             line_of_node(data, 1),
             "a rule file is a list of rules, or a mapping with the single key 'rules'",
         )
-        return [], report.items
-    rules = []
+        return result
+    allowlist = tuple(python_allowlist)
     for i, node in enumerate(data):
-        compiled = _compile_rule(node, line_of(data, i, 1), path, report)
+        line = line_of(data, i, 1)
+        name = node.get("name") if isinstance(node, Mapping) else None
+        if isinstance(name, str) and RULE_NAME.fullmatch(name):
+            result.declared.append((name, f"{path}:{line_of_node(node, line)}"))
+        compiled = _compile_rule(node, line, path, report, allowlist)
         if compiled is not None:
-            rules.append(compiled)
-    return rules, report.items
+            result.rules.append(compiled)
+    return result
 
 
-def _compile_rule(node: Any, line: int, path: str, report: _Problems) -> Rule | None:
+def _compile_rule(
+    node: Any, line: int, path: str, report: _Problems, allowlist: tuple[str, ...]
+) -> Rule | None:
     if not isinstance(node, Mapping):
         report(line, "a rule must be a mapping (name, on, when, require, submit)")
         return None
@@ -120,7 +155,7 @@ def _compile_rule(node: Any, line: int, path: str, report: _Problems) -> Rule | 
         node.get("submit"), line_of(node, "submit", line), label, captures, report
     )
 
-    collect = _compile_collect(node, line, label, captures, path, report)
+    collect = _compile_collect(node, line, label, captures, path, report, allowlist)
 
     if len(report.items) > before:
         return None
@@ -141,7 +176,13 @@ def _compile_rule(node: Any, line: int, path: str, report: _Problems) -> Rule | 
 
 
 def _compile_collect(
-    node: Mapping[str, Any], line: int, label: str, captures: set[str], path: str, report: _Problems
+    node: Mapping[str, Any],
+    line: int,
+    label: str,
+    captures: set[str],
+    path: str,
+    report: _Problems,
+    allowlist: tuple[str, ...],
 ) -> CollectSpec | None:
     if "collect" not in node:
         return None
@@ -150,7 +191,7 @@ def _compile_collect(
     def fields_known(fields: tuple[str, ...], at: int) -> bool:
         return _fields_known(fields, at, label, captures, report)
 
-    compiler = CollectCompiler(label, report, fields_known, str(Path(path).parent))
+    compiler = CollectCompiler(label, report, fields_known, str(Path(path).parent), allowlist)
     return compiler.compile(node["collect"], line_of(node, "collect", line))
 
 
@@ -269,6 +310,11 @@ def _compile_submit(
         tree = {}
         for key, raw in parameters.items():
             key_line = line_of(parameters, key, p_line)
+            reserved = reserved_parameter_problem([key])
+            if reserved is not None:
+                report(key_line, f"{label}: {reserved}")
+                ok = False
+                continue
             try:
                 tree[key] = compile_value(raw)
             except TemplateError as exc:
@@ -307,6 +353,10 @@ def _fields_known(
                     "(neither a field nor a named group of a regex in 'when')",
                 )
                 ok = False
+            continue
+        if is_secret(name):
+            report(line, f"{label}: template field {{{name}}} is a secret and cannot be used")
+            ok = False
             continue
         try:
             event_field(name)

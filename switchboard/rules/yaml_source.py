@@ -5,6 +5,11 @@ code runs). Two YAML 1.1 surprises are turned off because they bite rule authors
 `no` and `off` stay text (only true/false are booleans), and dates stay text. Duplicate keys
 in one mapping are reported instead of silently keeping the last. Whatever the parser raises
 (including RecursionError on absurdly deep nesting) becomes a (line, reason) problem.
+
+Loading is bounded, so a small hostile file cannot take the memory or time of a huge one (the
+"billion laughs" alias bomb): a file holds at most `MAX_YAML_BYTES`, at most `MAX_YAML_NODES`
+nodes (scalars, lists, mappings), and its aliases (`*name`, also in `<<: *name` merge keys)
+may repeat at most `MAX_ALIAS_NODES` nodes in all; an alias inside its own anchor is refused.
 """
 
 from __future__ import annotations
@@ -46,8 +51,65 @@ _BOOL_TAG = "tag:yaml.org,2002:bool"
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 
 
+MAX_YAML_BYTES = 8 * 1024 * 1024
+MAX_YAML_NODES = 500_000
+MAX_ALIAS_NODES = 10_000
+
+
 class _RuleLoader(yaml.SafeLoader):
+    """SafeLoader with our scalars, line-keeping containers and bounded composition."""
+
     problems: list[tuple[int, str]]
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.problems = []
+        self._node_count = 0
+        self._alias_node_count = 0
+        self._sizes: dict[int, int] = {}  # id(finished node) -> its node count, aliases expanded
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            target = self.anchors.get(event.anchor)
+            if target is not None:
+                self._count_alias(event, target)
+            return super().compose_node(parent, index)
+        self._node_count += 1
+        if self._node_count > MAX_YAML_NODES:
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"more than {MAX_YAML_NODES:,} nodes; split the rules into several files",
+                self.peek_event().start_mark,
+            )
+        node = super().compose_node(parent, index)
+        self._sizes[id(node)] = 1 + sum(self._sizes.get(id(child), 1) for child in _children(node))
+        return node
+
+    def _count_alias(self, event: Any, target: Any) -> None:
+        size = self._sizes.get(id(target))
+        if size is None:  # the anchor's node is still being composed
+            raise yaml.composer.ComposerError(
+                None, None, f"alias *{event.anchor} is inside its own anchor", event.start_mark
+            )
+        self._alias_node_count += size
+        if self._alias_node_count > MAX_ALIAS_NODES:
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"aliases repeat more than {MAX_ALIAS_NODES:,} nodes (at *{event.anchor}); "
+                "write the repeated parts out or use fewer aliases",
+                event.start_mark,
+            )
+
+
+def _children(node: Any) -> list[Any]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 _RuleLoader.yaml_implicit_resolvers = {
@@ -92,10 +154,25 @@ _RuleLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 _RuleLoader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
 
 
+def size_problem(head: bytes, size: int) -> tuple[int, str] | None:
+    """(line, reason) when a file of `size` bytes starting with `head` is over MAX_YAML_BYTES:
+    the line is where the limit falls (`head` needs at least MAX_YAML_BYTES bytes then)."""
+    if size <= MAX_YAML_BYTES:
+        return None
+    line = head[:MAX_YAML_BYTES].count(b"\n") + 1
+    return line, (
+        f"file is {size:,} bytes, more than the {MAX_YAML_BYTES:,} a rule file may hold; "
+        "split the rules into several files"
+    )
+
+
 def load_yaml(text: str) -> tuple[Any, list[tuple[int, str]]]:
     """Parse one YAML document; returns the data and (line, reason) problems found on the way."""
+    encoded = text.encode("utf-8", "surrogatepass")
+    too_big = size_problem(encoded, len(encoded))
+    if too_big is not None:
+        return None, [too_big]
     loader = _RuleLoader(text)
-    loader.problems = []
     try:
         data = loader.get_single_data()
     except yaml.MarkedYAMLError as exc:

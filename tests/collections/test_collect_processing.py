@@ -182,7 +182,7 @@ def test_the_manifest_file_is_written_before_the_firing_is_sent(store, tmp_path,
             seen_on_send.append(path.exists())
             super().send(row)
 
-    sink = ManifestFileSink(Checking(), store.engine)
+    sink = ManifestFileSink(Checking(), store.engine, str(manifest_dir))
     [row] = store.due_outbox(10)
     sink.send(row)
     assert seen_on_send == [True]

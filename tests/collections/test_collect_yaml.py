@@ -150,10 +150,10 @@ def test_durations_read_as_an_operator_writes_them(text, seconds) -> None:
 @pytest.mark.parametrize(
     ("target", "reason"),
     [
-        ("nosuchmod:fn", "python 'nosuchmod:fn' cannot be used: ModuleNotFoundError"),
+        ("nosuchmod:fn", "python 'nosuchmod:fn' is not allowed: only a file beside the rule"),
         ("raw.py:nosuchfn", "'nosuchfn' is not a callable"),
         ("missing.py:fn", "python 'missing.py:fn' cannot be used: FileNotFoundError"),
-        ("switchboard.collections.totals:CACHE_S", "'CACHE_S' is not a callable"),
+        ("switchboard.collections.totals:CACHE_S", "python 'switchboard.collections.totals:"),
     ],
 )
 def test_a_fraction_callable_that_cannot_be_resolved_is_refused_at_load(

@@ -69,3 +69,27 @@ def test_a_file_nested_too_deeply_is_a_located_problem_not_a_crash(tmp_path, ope
     with pytest.raises(RuleLoadError) as caught:
         load_rules([path])
     assert [str(p) for p in caught.value.problems] == [f"{path}:2: invalid YAML: nested too deeply"]
+
+
+def test_a_duplicate_name_is_reported_even_when_the_first_rule_of_that_name_has_an_error(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path / "a.yaml", "- name: same\n  colour: blue\n  submit: {extractor: x}\n")
+    write(tmp_path / "b.yaml", "- name: same\n  submit: {extractor: y}\n")
+    with pytest.raises(RuleLoadError) as caught:
+        load_rules([tmp_path])
+    assert [str(p) for p in caught.value.problems] == [
+        f"{tmp_path}/a.yaml:2: unknown key 'colour' in rule 'same'",
+        f"{tmp_path}/b.yaml:1: duplicate rule name 'same' (first defined at {tmp_path}/a.yaml:1)",
+    ]
+
+
+def test_two_broken_rules_of_one_name_in_one_file_are_also_a_duplicate(tmp_path: Path) -> None:
+    path = write(tmp_path / "a.yaml", "- name: same\n- name: same\n  submit: {extractor: ''}\n")
+    with pytest.raises(RuleLoadError) as caught:
+        load_rules([path])
+    assert [str(p) for p in caught.value.problems] == [
+        f"{path}:1: rule 'same' has no submit target",
+        f"{path}:2: duplicate rule name 'same' (first defined at {path}:1)",
+        f"{path}:3: rule 'same': submit needs a non-empty extractor",
+    ]

@@ -258,7 +258,12 @@ def test_the_relay_sends_a_fired_collection_to_ray_with_its_manifest(
     )
     try:
         fired = processor.process([ListDelivery.from_record(n, file_added(n)) for n in (1, 2)])
-        relay = Relay(store, with_manifest_files({"ray": RayJobSink(ray_address)}, store.engine))
+        relay = Relay(
+            store,
+            with_manifest_files(
+                {"ray": RayJobSink(ray_address)}, store.engine, str(tmp_path / "manifests")
+            ),
+        )
         stats = relay.run_once()
         assert (stats.sent, stats.failed, stats.retried) == (1, 0, 0)
         assert store.counts_by_status().get("sent") == 1
