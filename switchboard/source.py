@@ -13,7 +13,7 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel
 
 from . import amqp
-from .errors import BrokerError
+from .errors import BrokerError, DeliveryFailed
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -251,12 +251,27 @@ class RabbitSource:
         properties["headers"] = headers
         props = amqp.properties_from_dict(properties, republish=True)
         props.expiration = expiration
-        with amqp.translated_errors(
-            f"moving a message to {target}", uri=self.settings.rabbitmq_uri
-        ):
-            # The channel is in confirm mode: basic_publish returns once the broker has the copy.
-            channel.basic_publish("", target, delivery.body, props, mandatory=True)
-            channel.basic_ack(delivery_tag=delivery.delivery_tag, multiple=False)
+        action = f"moving a message to {target}"
+        try:
+            with amqp.translated_errors(action, uri=self.settings.rabbitmq_uri):
+                # The channel is in confirm mode: basic_publish returns once the broker has it.
+                try:
+                    channel.basic_publish("", target, delivery.body, props, mandatory=True)
+                except pika.exceptions.UnroutableError:
+                    self._redeclare(channel, target)
+                    channel.basic_publish("", target, delivery.body, props, mandatory=True)
+                channel.basic_ack(delivery_tag=delivery.delivery_tag, multiple=False)
+        except DeliveryFailed as exc:  # nacked, or unroutable even after redeclaring
+            raise BrokerError(f"{exc}; reconnecting to try again") from exc
+
+    def _redeclare(self, channel: BlockingChannel, target: str) -> None:
+        """Declare `target` again: someone deleted it while we ran (a mandatory publish to it
+        came back unroutable), and a dead letter or a delay must not be lost or stop us."""
+        log.warning("queue %s is missing; declaring it again", target, extra={"queue": target})
+        if target == self.retry_queue:
+            amqp.declare_retry_queue(channel.connection, self.queue)
+        else:
+            amqp.declare_extractor_queue(channel, target)
 
 
 def _short(reason: str) -> str:
