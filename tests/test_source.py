@@ -13,7 +13,7 @@ from pathlib import Path
 import pika
 import pytest
 
-from switchboard.errors import BrokerError, DeliveryFailed
+from switchboard.errors import BrokerError
 from switchboard.settings import Settings
 from switchboard.source import (
     DELAY_HEADER,
@@ -214,15 +214,18 @@ def test_dead_letter_keeps_body_and_properties_and_says_why(make_source, broker)
     assert broker.get(source.queue)[2] == b"second"
 
 
-def test_dead_letter_that_cannot_be_stored_leaves_the_message_unacked(make_source, broker):
+def test_dead_letter_to_a_deleted_error_queue_declares_it_again_and_moves_the_message(
+    make_source, broker
+):
     source = make_source()
     broker.publish(source.queue, b"poison")
     delivery = next_nonempty(source.batches(1, 0.05))[0]
     broker.channel.queue_delete(f"error.{source.queue}")
-    with pytest.raises(DeliveryFailed):
-        source.dead_letter(delivery, "bad")
+    source.dead_letter(delivery, "bad")
     source.stop()
-    assert broker.get(source.queue)[2] == b"poison"
+    _method, props, body = broker.get(f"error.{source.queue}")
+    assert (body, props.headers[ERROR_HEADER]) == (b"poison", "bad")
+    assert broker.get(source.queue, timeout_s=1.0)[2] is None  # acked: not handed back
 
 
 def test_delayed_delivery_comes_back_after_the_retry_delay_with_its_routing_key(
