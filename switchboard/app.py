@@ -19,6 +19,7 @@ from .rules import load_rules
 from .rules.legacy import LegacyContext
 from .rules.model import RuleSet
 from .settings import Settings
+from .store.intake_attempts import SqlCrashGuard
 from .store.migrate import ensure_current
 from .store.sql import SqlStore
 
@@ -117,6 +118,7 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
         dataset_names=names,
         manifest_dir=settings.manifest_dir,
         file_paths=legacy.file_paths,
+        crash_guard=SqlCrashGuard(store, settings.max_crashes),
     )
     relay = Relay(
         store,
