@@ -23,7 +23,7 @@ class DeliveryBudget:
     prefetch: int = field(init=False)
     held_bytes: int = field(init=False, default=0)
     _held: dict[int, int] = field(init=False, default_factory=dict)
-    _seen: int = field(init=False, default=0)  # deliveries since the consumer (re)started
+    _seen: int = field(init=False, default=0)  # ordinary deliveries since the last oversized
     _oversized_seen: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
@@ -34,9 +34,12 @@ class DeliveryBudget:
         """Count a delivery's body; whether it is oversized (to be dead-lettered at once)."""
         self._held[delivery_tag] = size_bytes
         self.held_bytes += size_bytes
-        self._seen += 1
         oversized = size_bytes > self.max_event_bytes
-        self._oversized_seen = self._oversized_seen or oversized
+        if oversized:
+            self._oversized_seen = True
+            self._seen = 0
+        else:
+            self._seen += 1
         return oversized
 
     def settled(self, delivery_tag: int, *, multiple: bool = False) -> None:
@@ -66,13 +69,14 @@ class DeliveryBudget:
         return self.held_bytes <= self.max_bytes // 2
 
     def wanted_prefetch(self) -> int:
-        """1 while oversized bodies arrive; doubled (up to the maximum) after a full window of
-        ordinary ones once all of them are settled; otherwise the current prefetch.
+        """1 once an oversized body arrived; doubled (up to the maximum) after a full window
+        of ordinary ones since the last oversized one, once all are settled; otherwise the
+        current prefetch.
 
         A consumer's unacked deliveries stop counting against the prefetch of the consumer
         that replaces it, so the prefetch is only raised when nothing is held.
         """
-        if self._oversized_seen:
+        if self._oversized_seen and self.prefetch > 1:
             return 1
         if self.prefetch < self.max_prefetch and self._seen >= self.prefetch and not self._held:
             return min(self.max_prefetch, self.prefetch * 2)

@@ -30,6 +30,21 @@ def test_an_oversized_body_drops_the_prefetch_to_one_and_settled_windows_double_
     assert wanted == [2, 4, 8, 8]
 
 
+def test_oversized_bodies_arriving_at_prefetch_one_keep_it_there_until_ordinary_ones_follow() -> (
+    None
+):
+    budget = DeliveryBudget(8000, 1000, 8)
+    budget.received(1, 5000)
+    budget.started(budget.wanted_prefetch())
+    budget.settled(1)
+    budget.received(2, 5000)  # another one in the new window: still 1
+    budget.settled(2)
+    assert budget.wanted_prefetch() == 1
+    budget.received(3, 100)
+    budget.settled(3)
+    assert budget.wanted_prefetch() == 2
+
+
 def test_held_bytes_over_the_budget_pause_until_half_are_settled() -> None:
     budget = DeliveryBudget(3000, 1000, 50)
     for tag in range(1, 5):
