@@ -27,7 +27,8 @@ class DeliveryBudget:
     _oversized_seen: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
-        self.max_prefetch = max(1, min(self.max_prefetch, self.max_bytes // self.max_event_bytes))
+        allowed = self.max_bytes // max(1, self.max_event_bytes)
+        self.max_prefetch = max(1, min(self.max_prefetch, allowed))
         self.prefetch = self.max_prefetch
 
     def received(self, delivery_tag: int, size_bytes: int) -> bool:
