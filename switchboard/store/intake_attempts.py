@@ -10,7 +10,7 @@ counter that keeps growing therefore counts crashes (see `processor.CrashGuard`)
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Integer, String, Table, delete
 from sqlalchemy.orm import Mapped, mapped_column
@@ -20,6 +20,9 @@ from .engine import redacted
 from .errors import store_errors
 from .models import Base
 from .statements import upsert
+
+if TYPE_CHECKING:
+    from .sql import SqlStore
 
 
 class IntakeAttempt(Base):
@@ -39,8 +42,8 @@ attempts_table = cast(Table, IntakeAttempt.__table__)
 class SqlCrashGuard:
     """The processor's `CrashGuard` on the state database (SQLite or PostgreSQL)."""
 
-    def __init__(self, store: Any, max_crashes: int) -> None:
-        """`store` is a `SqlStore` (its engine and clock are used)."""
+    def __init__(self, store: SqlStore, max_crashes: int) -> None:
+        """Counts in `store`'s database, with its clock; `max_crashes` is at least 1."""
         self._engine = store.engine
         self._clock: Clock = store.clock
         self._where = redacted(store.engine.url)
