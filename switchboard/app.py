@@ -86,7 +86,7 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
         metrics = Metrics()
         server = metrics.serve(settings.metrics_port)
         closers += [server.shutdown, server.server_close]
-    source = RabbitSource(settings, client_name=f"switchboard {settings.queue}")
+    source = RabbitSource(settings, client_name=f"switchboard {settings.queue}", metrics=metrics)
     if legacy.file_paths is not None:
         legacy.file_paths.guard.between = source.keepalive  # broker heartbeats during slow lookups
     sink = ExtractorQueueSink(

@@ -67,8 +67,11 @@ class RabbitSource:
         heartbeat_s: int = amqp.DEFAULT_HEARTBEAT_S,
         legacy_exchange: str = amqp.LEGACY_EXCHANGE,
         client_name: str = "switchboard",
+        metrics: Any = None,
     ) -> None:
+        """`metrics` (a `metrics.Metrics`) counts the bodies dead-lettered on arrival."""
         self.settings = settings
+        self.metrics = metrics
         self.queue = settings.queue
         self.error_queue = amqp.error_queue_name(settings.queue)
         self.retry_queue = amqp.retry_queue_name(settings.queue)
@@ -219,6 +222,8 @@ class RabbitSource:
             )
             log.warning("dead-lettering a message on arrival: %s", reason)
             self.dead_letter(delivery, reason)
+            if self.metrics is not None:
+                self.metrics.dead_letters.labels("oversized").inc()
 
     def _resume_if_room(self) -> None:
         """Consume again once the unsettled deliveries hold at most half of the budget, or

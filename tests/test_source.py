@@ -14,6 +14,7 @@ import pika
 import pytest
 
 from switchboard.errors import BrokerError
+from switchboard.metrics import Metrics
 from switchboard.settings import Settings
 from switchboard.source import (
     DELAY_HEADER,
@@ -334,7 +335,8 @@ def gather(source, batches, count: int, timeout_s: float = 10.0) -> list[list]:
 def test_bodies_over_the_size_limit_are_dead_lettered_on_arrival_and_the_good_ones_come_through(
     make_source, broker
 ):
-    source = make_source(max_event_bytes=1000)
+    metrics = Metrics()
+    source = make_source(max_event_bytes=1000, metrics=metrics)
     for n in range(3):
         broker.publish(source.queue, b"x" * (5000 + n))
     broker.publish(source.queue, b"good-1")
@@ -345,6 +347,7 @@ def test_bodies_over_the_size_limit_are_dead_lettered_on_arrival_and_the_good_on
     assert source.unacked_bytes == 0
     reasons = sorted(broker.get(f"error.{source.queue}")[1].headers[ERROR_HEADER] for _ in range(3))
     assert reasons == [f"body is {5000 + n} bytes, over the 1000-byte limit" for n in range(3)]
+    assert metrics.value("switchboard_dead_letters_total", reason="oversized") == 3
     source.stop()
     assert broker.count(source.queue) == 0
 
