@@ -19,6 +19,7 @@ from .rules import load_rules
 from .rules.legacy import LegacyContext
 from .rules.model import RuleSet
 from .settings import Settings
+from .store.intake_attempts import SqlCrashGuard
 from .store.migrate import ensure_current
 from .store.sql import SqlStore
 
@@ -91,7 +92,7 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
         metrics = Metrics()
         server = metrics.serve(settings.metrics_port)
         closers += [server.shutdown, server.server_close]
-    source = RabbitSource(settings, client_name=f"switchboard {settings.queue}")
+    source = RabbitSource(settings, client_name=f"switchboard {settings.queue}", metrics=metrics)
     engine.between = source.keepalive  # broker heartbeats while isolated rules are killed
     if legacy.file_paths is not None:
         legacy.file_paths.guard.between = source.keepalive  # broker heartbeats during slow lookups
@@ -131,6 +132,7 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
         manifest_dir=settings.manifest_dir,
         max_delays=settings.max_delays,
         file_paths=legacy.file_paths,
+        crash_guard=SqlCrashGuard(store, settings.max_crashes),
     )
     relay = Relay(
         store,

@@ -1,7 +1,9 @@
 """Parse a Clowder message (any body shape Clowder v1, legacy v1 or v2 sends) into one Event.
 
 Anything that is not an event we can act on raises `MalformedEvent` with a reason precise
-enough to put in a dead-letter header. Reasons never quote `secretKey` or the raw body.
+enough to put in a dead-letter header. Reasons never quote `secretKey` or the raw body. Ids
+longer than `limits.MAX_ID_BYTES` and bodies nested deeper than `limits.MAX_NESTING` are
+refused here, so nothing downstream (the content hash, the database's indexes) meets them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .errors import MalformedEvent
+from .limits import MAX_ID_BYTES, MAX_NESTING, over_id_limit, utf8_length
 from .model import Event, EventKind, FileInfo
 
 DEFAULT_MAX_BYTES = 1_048_576
@@ -124,7 +127,7 @@ def _event_from_body(
     effective_key = body_key if body_key is not None else amqp_key
     kind = _kind(body, body_key, amqp_key)
     resource_id = _required_id(body, "id")
-    dataset_id = _optional_str(body, "datasetId") or None
+    dataset_id = _optional_id(body, "datasetId") or None
     size = _size(body)
     if kind is EventKind.FILE_ADDED and dataset_id is None:
         raise MalformedEvent('missing "datasetId" (a dataset.file.added event names its dataset)')
@@ -246,7 +249,7 @@ def _file(
         if not source_name:
             return None
         id_ref = _object(source, "id", "source.")
-        file_id = _optional_str(id_ref, "id", "source.id.") if id_ref is not None else None
+        file_id = _optional_id(id_ref, "id", "source.id.") if id_ref is not None else None
         if not file_id:
             return None
         return FileInfo(file_id, source_name, source_mime or _guess_mime(source_name), None)
@@ -275,11 +278,16 @@ def _size(body: Mapping[str, Any]) -> int | None:
 def _message_id(body: Mapping[str, Any]) -> str:
     """msgid (v1), else jobid (v1), else job_id (v2), else a hash of the content."""
     for key in ("msgid", "jobid", "job_id"):
-        value = _optional_str(body, key)
+        value = _optional_id(body, key)
         if value:
             return value
     canonical = {k: v for k, v in body.items() if k not in _SECRET_KEYS}
-    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    try:
+        text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    except (RecursionError, ValueError, TypeError) as exc:  # parse-time limits make this rare
+        raise MalformedEvent(
+            f"cannot hash the body for a message id: {type(exc).__name__}"
+        ) from None
     return "sha256:" + hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
@@ -321,6 +329,21 @@ def _required_id(body: Mapping[str, Any], key: str) -> str:
         raise MalformedEvent(f'"{key}" must be a string, not {_type_name(value)}')
     if not value:
         raise MalformedEvent(f'"{key}" must not be empty')
+    return _bounded(value, key)
+
+
+def _optional_id(body: Mapping[str, Any], key: str, prefix: str = "") -> str | None:
+    """An optional string that is an id: stored in an index, so at most MAX_ID_BYTES long."""
+    value = _optional_str(body, key, prefix)
+    return None if value is None else _bounded(value, f"{prefix}{key}")
+
+
+def _bounded(value: str, key: str) -> str:
+    if over_id_limit(value):
+        raise MalformedEvent(
+            f'"{key}" is {utf8_length(value)} bytes long, over the {MAX_ID_BYTES}-byte limit'
+            " for ids"
+        )
     return value
 
 
@@ -355,7 +378,7 @@ def _guess_mime(name: str) -> str:
 
 def _loads(text: str, *, what: str) -> Any:
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise MalformedEvent(
             f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -364,6 +387,22 @@ def _loads(text: str, *, what: str) -> Any:
         raise MalformedEvent(f"{what} is nested too deeply to parse") from None
     except ValueError as exc:  # e.g. an integer literal longer than Python will convert
         raise MalformedEvent(f"{what} is not valid JSON: {exc}") from None
+    if _nested_deeper_than(value, MAX_NESTING):
+        raise MalformedEvent(f"{what} is nested more than {MAX_NESTING} levels deep")
+    return value
+
+
+def _nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether objects and arrays in `value` nest more than `limit` deep (no recursion, so a
+    body that json.loads could just parse cannot exhaust the stack here either)."""
+    pending = [(value, 1)] if isinstance(value, dict | list) else []
+    while pending:
+        item, level = pending.pop()
+        if level > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        pending.extend((c, level + 1) for c in children if isinstance(c, dict | list))
+    return False
 
 
 def _dumps(value: Any) -> bytes:

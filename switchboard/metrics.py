@@ -39,7 +39,7 @@ class Metrics:
         )
         self.dead_letters = Counter(
             "switchboard_dead_letters",
-            "Events moved to error.<queue>, by reason (malformed, poison)",
+            "Events moved to error.<queue>, by reason (malformed, poison, oversized)",
             ["reason"],
             registry=self.registry,
         )

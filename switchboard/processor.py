@@ -5,10 +5,18 @@ committed in one transaction: dedup ledger, inventory, collection progress and f
 outbox rows. Nothing is acknowledged
 here; the caller acks only what `BatchResult` says was committed, dead-letters what could not
 be parsed or kept failing, and delays what waits on Clowder.
+
+One event's failure stays with that event: any exception while parsing it is a dead letter,
+any exception while storing it (a bug, bad data, a database error that is not an outage) is
+isolated by splitting the batch until it is alone, then dead-lettered. A delivery that comes
+back redelivered may have crashed the process (`os._exit`, a segfault, the OOM killer); with a
+`CrashGuard` each such delivery is counted before it is processed, alone, and dead-lettered
+once it has crashed the daemon `max_crashes` times.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
@@ -43,6 +51,24 @@ class FilePathLookup(Protocol):
     """Fetches the on-disk file paths legacy rules need; returns {dataset_id: reason} to delay."""
 
     def prepare(self, events: Iterable[Event]) -> Mapping[str, str]: ...
+
+
+class CrashGuard(Protocol):
+    """Counts attempts at redelivered deliveries, outside the event's transaction."""
+
+    max_crashes: int
+
+    def record_attempt(self, fingerprint: str) -> int:
+        """Count one more attempt, committed before processing starts; the count so far."""
+        ...
+
+    def forget(self, fingerprint: str) -> None:
+        """Drop the count of a delivery that was settled without committing (own transaction)."""
+        ...
+
+    def forget_in(self, uow: UnitOfWork, fingerprint: str) -> None:
+        """Drop the count in the transaction that commits the delivery's event."""
+        ...
 
 
 class DatasetNames(Protocol):
@@ -89,6 +115,7 @@ class Processor:
         collector: Collector | None = None,
         file_paths: FilePathLookup | None = None,
         max_delays: int = DEFAULT_MAX_DELAYS,
+        crash_guard: CrashGuard | None = None,
     ) -> None:
         self.engine = engine
         self.max_delays = max_delays
@@ -99,10 +126,63 @@ class Processor:
         self.dataset_names = dataset_names
         self.file_paths = file_paths
         self.collector = collector or Collector(manifest_dir)
+        self.crash_guard = crash_guard
 
     def process(self, deliveries: Sequence[Delivery]) -> BatchResult:
-        """Handle one batch; raises StoreError when the database is unreachable (retry later)."""
+        """Handle one batch; raises StoreError when the database is unreachable (retry later).
+
+        Redelivered deliveries (with a crash guard) go first, each alone; the rest together.
+        """
         result = BatchResult()
+        guarded = self.crash_guard is not None
+        for delivery in deliveries:
+            if guarded and delivery.redelivered:
+                self._process_suspect(delivery, result)
+        self._process_group([d for d in deliveries if not (guarded and d.redelivered)], result)
+        return result
+
+    def _process_suspect(self, delivery: Delivery, result: BatchResult) -> None:
+        """Count the attempt (committed first, so a crash cannot undo it), then either
+        dead-letter a delivery that has crashed the daemon often enough or process it alone.
+
+        The delivery that first came in was interrupted too (it is redelivered), so the count
+        of crashes is the count of attempts recorded here, this one included.
+        """
+        guard = self.crash_guard
+        assert guard is not None
+        fingerprint = delivery_fingerprint(delivery)
+        crashes = guard.record_attempt(fingerprint)
+        if crashes >= guard.max_crashes:
+            reason = f"crashed the daemon {crashes} times"
+            log.error("dead-lettering a redelivered message that %s", reason)
+            guard.forget(fingerprint)
+            result.poison.append((delivery, reason))
+            return
+        committed = len(result.committed)
+        self._process_group([delivery], result, fingerprint)
+        if len(result.committed) == committed:  # settled another way: it did not crash us
+            guard.forget(fingerprint)
+
+    def _process_group(
+        self, deliveries: Sequence[Delivery], result: BatchResult, fingerprint: str | None = None
+    ) -> None:
+        """Parse, enrich and commit `deliveries` into `result`; `fingerprint` names a suspect's
+        attempt count, dropped in the transaction that commits it."""
+        parsed = self._parse(deliveries, result)
+        names, waiting = self._look_up_names(parsed)
+        if self.file_paths is not None:  # legacy rules' file paths, fetched before the transaction
+            pending = (p.event for p in parsed if p.event.dataset_id not in waiting)
+            waiting.update(self.file_paths.prepare(pending))
+        ready = []
+        for item in parsed:
+            if item.event.dataset_id in waiting:
+                self._delay(item.delivery, waiting[item.event.dataset_id], result)
+            else:
+                ready.append(item)
+        self._commit_isolating(ready, names, result, fingerprint)
+
+    def _parse(self, deliveries: Sequence[Delivery], result: BatchResult) -> list[_Parsed]:
+        """The deliveries that parse; any exception parsing one makes it a malformed one."""
         parsed: list[_Parsed] = []
         for delivery in deliveries:
             try:
@@ -114,20 +194,13 @@ class Processor:
                 )
             except MalformedEvent as exc:
                 result.malformed.append((delivery, exc.reason))
+            except Exception as exc:  # a bug in parsing must not stop the daemon: this event only
+                reason = f"parsing failed: {describe_failure(exc)}"
+                log.error("unparseable message (tag %s): %s", delivery.delivery_tag, reason)
+                result.malformed.append((delivery, reason))
             else:
                 parsed.append(_Parsed(delivery, event))
-        names, waiting = self._look_up_names(parsed)
-        if self.file_paths is not None:  # legacy rules' file paths, fetched before the transaction
-            pending = (p.event for p in parsed if p.event.dataset_id not in waiting)
-            waiting.update(self.file_paths.prepare(pending))
-        ready = []
-        for item in parsed:
-            if item.event.dataset_id in waiting:
-                self._delay(item.delivery, waiting[item.event.dataset_id], result)
-            else:
-                ready.append(item)
-        self._commit_isolating(ready, names, result)
-        return result
+        return parsed
 
     def _delay(self, delivery: Delivery, reason: str, result: BatchResult) -> None:
         """Delay a delivery waiting on Clowder, or dead-letter it once it has waited
@@ -176,9 +249,18 @@ class Processor:
         return names, waiting
 
     def _commit_isolating(
-        self, items: list[_Parsed], names: dict[str, str], result: BatchResult
+        self,
+        items: list[_Parsed],
+        names: dict[str, str],
+        result: BatchResult,
+        fingerprint: str | None = None,
     ) -> None:
-        """Commit `items` in one transaction; on an unexpected failure split and retry halves."""
+        """Commit `items` in one transaction; on an unexpected failure split and retry halves.
+
+        Only StoreError (the database is unreachable) fails the batch; any other exception,
+        database errors that are not outages included, is some event's: halves are retried
+        until the failing event is alone, and it is dead-lettered with a one-line reason.
+        """
         if not items:
             return
         partial = BatchResult()
@@ -188,11 +270,17 @@ class Processor:
                 self._read_ahead(uow, items)
                 self._apply(uow, items, names, partial, collects)
                 self._collect(uow, collects, partial)
+                if fingerprint is not None and self.crash_guard is not None:
+                    self.crash_guard.forget_in(uow, fingerprint)
         except StoreError:
             raise
         except Exception as exc:  # any bug or bad data isolates the event, not the daemon
             if len(items) == 1:
-                reason = f"processing failed: {type(exc).__name__}: {exc}"
+                reason = f"processing failed: {describe_failure(exc)}"
+                if partial.rule_errors:  # e.g. a rule's failed statement aborted the transaction
+                    rule, _, error = partial.rule_errors[0]
+                    reason += f"; after rule {rule} failed: {_first_line(error)}"
+                reason = _shortened(reason)
                 log.error("poison event %s: %s", items[0].event.message_id, reason)
                 result.poison.append((items[0].delivery, reason))
                 return
@@ -301,3 +389,39 @@ class Processor:
             result.rule_errors.extend(errors)
             for firing in firings:
                 result.submissions.extend(firing.submissions)
+
+
+def delivery_fingerprint(delivery: Delivery) -> str:
+    """What identifies one delivery across redeliveries without parsing it (parsing is part of
+    what may crash): a hash of its routing key and body, of fixed length."""
+    digest = hashlib.sha256(delivery.routing_key.encode("utf-8", "surrogatepass"))
+    digest.update(b"\0")
+    digest.update(bytes(delivery.body))
+    return "sha256:" + digest.hexdigest()
+
+
+MAX_REASON_CHARS = 500
+
+
+def describe_failure(error: BaseException) -> str:
+    """`Type: first line` of an exception, fit for a dead-letter header and a log line.
+
+    A database error is described by the driver's own error (with its SQLSTATE), not by
+    SQLAlchemy's text, which appends the SQL statement; only the first line is kept (the
+    server's DETAIL lines may quote values).
+    """
+    original = getattr(error, "orig", None)
+    source = original if isinstance(original, BaseException) else error
+    sqlstate = getattr(source, "sqlstate", None)
+    code = f" (SQLSTATE {sqlstate})" if isinstance(sqlstate, str) and sqlstate else ""
+    return _shortened(f"{type(source).__name__}{code}: {_first_line(str(source))}")
+
+
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0]
+
+
+def _shortened(text: str) -> str:
+    if len(text) > MAX_REASON_CHARS:
+        text = text[: MAX_REASON_CHARS - 3] + "..."
+    return text

@@ -34,6 +34,10 @@ class Settings:
     batch_wait_s: float = 0.05
     rule_timeout_s: float = 2.0
     max_event_bytes: int = 1_048_576
+    # body bytes of received, unsettled deliveries before the consumer pauses (256 MiB)
+    max_unacked_bytes: int = 268_435_456
+    # crashes of the daemon a redelivered message may cause before it is dead-lettered
+    max_crashes: int = 3
     legacy_exchange_bind: bool = False
     legacy_binding_keys: tuple[str, ...] = ("*.dataset.file.added",)
     heartbeat_interval_s: float = 300.0
@@ -67,6 +71,8 @@ class Settings:
         "batch_size": "SWITCHBOARD_BATCH_SIZE",
         "rule_timeout_s": "SWITCHBOARD_RULE_TIMEOUT_S",
         "max_event_bytes": "SWITCHBOARD_MAX_EVENT_BYTES",
+        "max_unacked_bytes": "SWITCHBOARD_MAX_UNACKED_BYTES",
+        "max_crashes": "SWITCHBOARD_MAX_CRASHES",
         "manifest_dir": "SWITCHBOARD_MANIFEST_DIR",
         "metrics_port": "SWITCHBOARD_METRICS_PORT",
         "mounted_paths": "SWITCHBOARD_MOUNTED_PATHS",

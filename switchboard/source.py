@@ -14,7 +14,8 @@ from pika.adapters.blocking_connection import BlockingChannel
 
 from . import amqp
 from .delays import DELAY_COUNT_HEADER, delay_count
-from .errors import BrokerError
+from .delivery_budget import DeliveryBudget
+from .errors import BrokerError, DeliveryFailed
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,13 @@ class RabbitSource:
 
     Every method raises BrokerError when the broker fails; the caller backs off and calls
     `reconnect()`. Unacked messages of the lost connection are redelivered by the broker.
+
+    Memory is bounded whatever the bodies weigh (see `DeliveryBudget`): a body over
+    `max_event_bytes` can never be processed, so it is dead-lettered as soon as it arrives
+    instead of being held for a batch, and the consumer's prefetch keeps prefetch x body size
+    within `max_unacked_bytes`. A consumer's prefetch is fixed when it starts (RabbitMQ applies
+    `basic.qos` to later consumers only), so changing it cancels the consumer and starts
+    another; deliveries pika had read but not handed over go back to the queue (redelivered).
     """
 
     def __init__(
@@ -60,8 +68,11 @@ class RabbitSource:
         heartbeat_s: int = amqp.DEFAULT_HEARTBEAT_S,
         legacy_exchange: str = amqp.LEGACY_EXCHANGE,
         client_name: str = "switchboard",
+        metrics: Any = None,
     ) -> None:
+        """`metrics` (a `metrics.Metrics`) counts the bodies dead-lettered on arrival."""
         self.settings = settings
+        self.metrics = metrics
         self.queue = settings.queue
         self.error_queue = amqp.error_queue_name(settings.queue)
         self.retry_queue = amqp.retry_queue_name(settings.queue)
@@ -72,6 +83,13 @@ class RabbitSource:
         self._connection: pika.BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
         self._pending: collections.deque[AmqpDelivery] = collections.deque()
+        self._oversized: collections.deque[AmqpDelivery] = collections.deque()
+        self._budget = DeliveryBudget(
+            max_bytes=settings.max_unacked_bytes,
+            max_event_bytes=settings.max_event_bytes,
+            max_prefetch=settings.prefetch_count,
+        )
+        self._consumer_tag: str | None = None
         self._stopping = False
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -94,12 +112,14 @@ class RabbitSource:
                 if self.settings.legacy_exchange_bind:
                     self._bind_legacy(connection)
                 channel.confirm_delivery()
-                channel.basic_qos(prefetch_count=self.settings.prefetch_count)
-                channel.basic_consume(self.queue, self._on_message)
+                self._budget.forget_all()
+                self._channel = channel
+                self._consume(self._budget.max_prefetch)
         except BrokerError:
             amqp.close_quietly(connection)
+            self._channel = self._consumer_tag = None
             raise
-        self._connection, self._channel = connection, channel
+        self._connection = connection
         self._stopping = False
         log.info("consuming %s", self.queue, extra={"queue": self.queue})
 
@@ -140,7 +160,13 @@ class RabbitSource:
         amqp.close_quietly(self._connection)
         self._connection = None
         self._channel = None
+        self._consumer_tag = None
         self._pending.clear()
+        self._forget_held()
+
+    def _forget_held(self) -> None:
+        self._oversized.clear()
+        self._budget.forget_all()
 
     def _require_channel(self) -> BlockingChannel:
         if self._channel is None or not self._channel.is_open:
@@ -160,15 +186,80 @@ class RabbitSource:
         headers = props.get("headers") or {}
         original_key = headers.get(ORIGINAL_ROUTING_KEY_HEADER)
         routing_key = original_key if isinstance(original_key, str) else method.routing_key
-        self._pending.append(
-            AmqpDelivery(
-                delivery_tag=method.delivery_tag,
-                body=body,
-                properties=props,
-                routing_key=routing_key,
-                redelivered=bool(method.redelivered),
-            )
+        delivery = AmqpDelivery(
+            delivery_tag=method.delivery_tag,
+            body=body,
+            properties=props,
+            routing_key=routing_key,
+            redelivered=bool(method.redelivered),
         )
+        if self._budget.received(delivery.delivery_tag, len(body)):
+            self._oversized.append(delivery)  # moved by `_after_pump`, outside this callback
+        else:
+            self._pending.append(delivery)
+
+    def _after_pump(self) -> None:
+        """After pika handed over deliveries: pause the consumer while the unsettled deliveries
+        hold more bytes than the budget, restart it when the budget wants another prefetch,
+        then dead-letter oversized deliveries at once."""
+        budget = self._budget
+        if self._consumer_tag is not None:
+            if budget.over:
+                log.info(
+                    "pausing %s: unsettled deliveries hold %d bytes, over %d",
+                    self.queue,
+                    budget.held_bytes,
+                    budget.max_bytes,
+                )
+                self._cancel()
+            elif budget.wanted_prefetch() != budget.prefetch:
+                self._cancel()
+                self._consume(budget.wanted_prefetch())
+        while self._oversized:
+            delivery = self._oversized.popleft()
+            reason = (
+                f"body is {len(delivery.body)} bytes, over the"
+                f" {self.settings.max_event_bytes}-byte limit"
+            )
+            log.warning("dead-lettering a message on arrival: %s", reason)
+            self.dead_letter(delivery, reason)
+            if self.metrics is not None:
+                self.metrics.dead_letters.labels("oversized").inc()
+
+    def _resume_if_room(self) -> None:
+        """Consume again once the unsettled deliveries hold at most half of the budget, or
+        restart the consumer with the higher prefetch the budget now allows."""
+        if self._channel is None or self._stopping:
+            return
+        budget = self._budget
+        if self._consumer_tag is None:
+            if budget.room_to_resume:
+                self._consume(budget.wanted_prefetch())
+        elif budget.wanted_prefetch() > budget.prefetch:
+            self._cancel()
+            self._consume(budget.wanted_prefetch())
+
+    def _consume(self, prefetch: int) -> None:
+        channel = self._require_channel()
+        channel.basic_qos(prefetch_count=prefetch)
+        self._consumer_tag = channel.basic_consume(self.queue, self._on_message)
+        self._budget.started(prefetch)
+        log.debug("consuming %s with prefetch %d", self.queue, prefetch)
+
+    def _cancel(self) -> None:
+        if self._consumer_tag is not None:
+            self._require_channel().basic_cancel(self._consumer_tag)
+            self._consumer_tag = None
+
+    @property
+    def unacked_bytes(self) -> int:
+        """Body bytes of the deliveries received and not yet acked or moved."""
+        return self._budget.held_bytes
+
+    @property
+    def prefetch(self) -> int:
+        """The prefetch the consumer has (or will have when it resumes)."""
+        return self._budget.prefetch
 
     def batches(self, max_size: int, max_wait_s: float) -> Iterator[list[AmqpDelivery]]:
         """Yield lists of up to `max_size` deliveries, forever until `stop()`.
@@ -188,8 +279,10 @@ class RabbitSource:
         if connection is None:
             raise BrokerError(f"not connected to RabbitMQ (queue {self.queue})")
         with amqp.translated_errors(f"consuming {self.queue}", uri=self.settings.rabbitmq_uri):
+            self._resume_if_room()
             if not self._pending:
                 connection.process_data_events(time_limit=self.idle_poll_s)
+                self._after_pump()
                 if not self._pending:
                     return []
             deadline = time.monotonic() + max_wait_s
@@ -198,6 +291,7 @@ class RabbitSource:
                 if remaining_s <= 0:
                     break
                 connection.process_data_events(time_limit=remaining_s)
+                self._after_pump()
         count = min(max_size, len(self._pending))
         return [self._pending.popleft() for _ in range(count)]
 
@@ -207,6 +301,7 @@ class RabbitSource:
             return
         with amqp.translated_errors("keeping the connection alive", uri=self.settings.rabbitmq_uri):
             self._connection.process_data_events(time_limit=0)
+            self._after_pump()
 
     # --- settling ------------------------------------------------------------------------------
 
@@ -215,6 +310,7 @@ class RabbitSource:
         channel = self._require_channel()
         with amqp.translated_errors(f"acking {self.queue}", uri=self.settings.rabbitmq_uri):
             channel.basic_ack(delivery_tag=delivery_tag, multiple=True)
+        self._budget.settled(delivery_tag, multiple=True)
 
     def nack_all_unacked(self) -> None:
         """Return every unacked delivery (including buffered ones) to the queue."""
@@ -222,6 +318,7 @@ class RabbitSource:
         with amqp.translated_errors(f"requeueing {self.queue}", uri=self.settings.rabbitmq_uri):
             channel.basic_nack(delivery_tag=0, multiple=True, requeue=True)
         self._pending.clear()
+        self._forget_held()
 
     def dead_letter(self, delivery: AmqpDelivery, reason: str) -> None:
         """Move one delivery to `error.<queue>`, intact but for a header saying why, then ack it."""
@@ -258,12 +355,28 @@ class RabbitSource:
         properties["headers"] = headers
         props = amqp.properties_from_dict(properties, republish=True)
         props.expiration = expiration
-        with amqp.translated_errors(
-            f"moving a message to {target}", uri=self.settings.rabbitmq_uri
-        ):
-            # The channel is in confirm mode: basic_publish returns once the broker has the copy.
-            channel.basic_publish("", target, delivery.body, props, mandatory=True)
-            channel.basic_ack(delivery_tag=delivery.delivery_tag, multiple=False)
+        action = f"moving a message to {target}"
+        try:
+            with amqp.translated_errors(action, uri=self.settings.rabbitmq_uri):
+                # The channel is in confirm mode: basic_publish returns once the broker has it.
+                try:
+                    channel.basic_publish("", target, delivery.body, props, mandatory=True)
+                except pika.exceptions.UnroutableError:
+                    self._redeclare(channel, target)
+                    channel.basic_publish("", target, delivery.body, props, mandatory=True)
+                channel.basic_ack(delivery_tag=delivery.delivery_tag, multiple=False)
+            self._budget.settled(delivery.delivery_tag)
+        except DeliveryFailed as exc:  # nacked, or unroutable even after redeclaring
+            raise BrokerError(f"{exc}; reconnecting to try again") from exc
+
+    def _redeclare(self, channel: BlockingChannel, target: str) -> None:
+        """Declare `target` again: someone deleted it while we ran (a mandatory publish to it
+        came back unroutable), and a dead letter or a delay must not be lost or stop us."""
+        log.warning("queue %s is missing; declaring it again", target, extra={"queue": target})
+        if target == self.retry_queue:
+            amqp.declare_retry_queue(channel.connection, self.queue)
+        else:
+            amqp.declare_extractor_queue(channel, target)
 
 
 def _short(reason: str) -> str:

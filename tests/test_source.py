@@ -13,7 +13,8 @@ from pathlib import Path
 import pika
 import pytest
 
-from switchboard.errors import BrokerError, DeliveryFailed
+from switchboard.errors import BrokerError
+from switchboard.metrics import Metrics
 from switchboard.settings import Settings
 from switchboard.source import (
     DELAY_HEADER,
@@ -80,6 +81,8 @@ def make_source(broker: Broker):
             prefetch_count=overrides.pop("prefetch_count", 50),
             clowder_retry_delay_s=overrides.pop("clowder_retry_delay_s", 0.2),
             legacy_exchange_bind=overrides.pop("legacy_exchange_bind", False),
+            max_event_bytes=overrides.pop("max_event_bytes", 1_048_576),
+            max_unacked_bytes=overrides.pop("max_unacked_bytes", 268_435_456),
         )
         source = RabbitSource(
             settings, idle_poll_s=0.1, client_name=f"test-source-{queue}", **overrides
@@ -214,15 +217,18 @@ def test_dead_letter_keeps_body_and_properties_and_says_why(make_source, broker)
     assert broker.get(source.queue)[2] == b"second"
 
 
-def test_dead_letter_that_cannot_be_stored_leaves_the_message_unacked(make_source, broker):
+def test_dead_letter_to_a_deleted_error_queue_declares_it_again_and_moves_the_message(
+    make_source, broker
+):
     source = make_source()
     broker.publish(source.queue, b"poison")
     delivery = next_nonempty(source.batches(1, 0.05))[0]
     broker.channel.queue_delete(f"error.{source.queue}")
-    with pytest.raises(DeliveryFailed):
-        source.dead_letter(delivery, "bad")
+    source.dead_letter(delivery, "bad")
     source.stop()
-    assert broker.get(source.queue)[2] == b"poison"
+    _method, props, body = broker.get(f"error.{source.queue}")
+    assert (body, props.headers[ERROR_HEADER]) == (b"poison", "bad")
+    assert broker.get(source.queue, timeout_s=1.0)[2] is None  # acked: not handed back
 
 
 def test_delayed_delivery_comes_back_after_the_retry_delay_with_its_routing_key(
@@ -331,3 +337,82 @@ def test_each_delay_counts_itself_in_a_header_the_processor_caps(make_source, br
     assert delay_count(delivery.properties) == 3
     assert delivery.properties["headers"][DELAY_HEADER] == "third"
     source.ack_through(delivery.delivery_tag)
+
+
+def gather(source, batches, count: int, timeout_s: float = 10.0) -> list[list]:
+    """Batches (empty ones skipped) until `count` deliveries came, each batch acked."""
+    got: list[list] = []
+    deadline = time.monotonic() + timeout_s
+    while sum(len(b) for b in got) < count and time.monotonic() < deadline:
+        batch = next(batches)
+        if batch:
+            got.append(batch)
+            source.ack_through(batch[-1].delivery_tag)
+    return got
+
+
+def test_bodies_over_the_size_limit_are_dead_lettered_on_arrival_and_the_good_ones_come_through(
+    make_source, broker
+):
+    metrics = Metrics()
+    source = make_source(max_event_bytes=1000, metrics=metrics)
+    for n in range(3):
+        broker.publish(source.queue, b"x" * (5000 + n))
+    broker.publish(source.queue, b"good-1")
+    broker.publish(source.queue, b"good-2")
+    batches = source.batches(10, 0.05)
+    got = gather(source, batches, 2)
+    assert [d.body for batch in got for d in batch] == [b"good-1", b"good-2"]
+    assert source.unacked_bytes == 0
+    reasons = sorted(broker.get(f"error.{source.queue}")[1].headers[ERROR_HEADER] for _ in range(3))
+    assert reasons == [f"body is {5000 + n} bytes, over the 1000-byte limit" for n in range(3)]
+    assert metrics.value("switchboard_dead_letters_total", reason="oversized") == 3
+    source.stop()
+    assert broker.count(source.queue) == 0
+
+
+def test_the_consumer_never_holds_more_body_bytes_than_its_budget_allows(make_source, broker):
+    source = make_source(prefetch_count=50, max_event_bytes=1000, max_unacked_bytes=3000)
+    for n in range(12):
+        broker.publish(source.queue, b"%03d" % n + b"." * 897)  # 900 bytes each
+    batches = source.batches(100, 0.2)
+    seen: list[bytes] = []
+    deadline = time.monotonic() + 15
+    while len(seen) < 12 and time.monotonic() < deadline:
+        batch = next(batches)
+        if not batch:
+            continue
+        assert source.unacked_bytes <= 3000  # three 900-byte bodies; a fourth would be over
+        seen += [d.body[:3] for d in batch]
+        source.ack_through(batch[-1].delivery_tag)
+    assert sorted(seen) == [b"%03d" % n for n in range(12)]
+    source.stop()
+
+
+def test_a_run_of_oversized_bodies_drops_the_prefetch_to_one_and_ordinary_ones_restore_it(
+    make_source, broker
+):
+    source = make_source(prefetch_count=8, max_event_bytes=1000)
+    assert source.prefetch == 8
+    for _ in range(3):
+        broker.publish(source.queue, b"x" * 2000)
+    batches = source.batches(10, 0.05)
+    for _ in range(30):
+        next(batches)
+        if broker.count(f"error.{source.queue}") == 3:
+            break
+    assert source.prefetch == 1
+    for n in range(40):
+        broker.publish(source.queue, b"small %d" % n)
+    got = gather(source, batches, 40)
+    assert sorted(d.body for batch in got for d in batch) == sorted(
+        b"small %d" % n for n in range(40)
+    )
+    for round_ in range(10):  # each settled window of ordinary bodies doubles it again
+        if source.prefetch == 8:
+            break
+        for n in range(8):
+            broker.publish(source.queue, b"more %d %d" % (round_, n))
+        gather(source, batches, 8)
+    assert source.prefetch == 8
+    source.stop()

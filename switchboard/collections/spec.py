@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
+from ..limits import MAX_ID_BYTES, over_id_limit, utf8_length
 from ..model import SubmitRequest
 from ..rules.operators import did_you_mean
 from ..rules.templates import (
@@ -128,14 +129,26 @@ def render_collected(
     data = render_value(spec.data, lookup) if spec.data else None
     return Collected(
         rule=rule,
-        key=spec.key.render(lookup),
-        member=spec.member.render(lookup),
+        key=_bounded(spec.key, "key", lookup),
+        member=_bounded(spec.member, "member", lookup),
         data=data,
         spec=spec,
         total=total,
         all_of=frozenset(t.render(lookup) for t in until.all_of),
         requests=requests,
     )
+
+
+def _bounded(template: Template, what: str, lookup: Callable[[str], Any]) -> str:
+    """A rendered key or member; ValueError (this rule's error for this event) when it is too
+    long for the database's index (`limits.MAX_ID_BYTES`)."""
+    text = template.render(lookup)
+    if over_id_limit(text):
+        raise ValueError(
+            f"collection {what} {template.source!r} rendered to {utf8_length(text)} bytes,"
+            f" over the {MAX_ID_BYTES}-byte limit"
+        )
+    return text
 
 
 def _as_total(text: str, source: str) -> int:

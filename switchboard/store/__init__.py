@@ -1,10 +1,12 @@
 """The state database: SQLAlchemy models, Alembic migrations and the SqlStore adapter."""
 
+from .intake_attempts import SqlCrashGuard
 from .migrate import current_revision, ensure_current, head_revision, upgrade
 from .sql import SqlStore, utc_now
 from .unit_of_work import SqlUnitOfWork
 
 __all__ = [
+    "SqlCrashGuard",
     "SqlStore",
     "SqlUnitOfWork",
     "current_revision",
