@@ -48,6 +48,7 @@ class Engine:
         self._index = RuleIndex(self._declarative)
         self._order = {r.name: i for i, r in enumerate(self.rules)}
         self._python = [r for r in self.rules if not r.declarative and r.enabled]
+        self._python_index = RuleIndex(self._python)  # by their `when=` prefilters
         self._runner = RuleRunner(rule_timeout_s)
 
     # -- evaluation ----------------------------------------------------------------------------
@@ -79,11 +80,13 @@ class Engine:
                 for i in self._index.candidates(subject)
             ]
             decided.append((decisions, collects))
-            for r in self._python:
-                if event.kind in r.kinds:
-                    assert r.function is not None
-                    calls.append((r.name, r.function, (event, dataset)))
-                    owners.append((index, r))
+            for position in self._python_index.candidates(subject):
+                r = self._python[position]
+                if r.when is not None and not r.when.check(subject, {}, None, False):
+                    continue  # its when= prefilter fails: the function is not run
+                assert r.function is not None
+                calls.append((r.name, r.function, (event, dataset)))
+                owners.append((index, r))
         if calls:
             outcomes = self._runner.run_many(calls)
             for (index, r), outcome in zip(owners, outcomes, strict=True):
@@ -102,8 +105,14 @@ class Engine:
         rules are run, as they would be by `evaluate`.
         """
         subject = Subject(event, dataset)
-        python = [r for r in self._python if event.kind in r.kinds]
+        prefiltered: dict[Rule, Decision] = {}
+        for r in self._python:
+            reasons: list[str] = []
+            if r.when is not None and not r.when.check(subject, {}, reasons, True):
+                prefiltered[r] = Decision(r.name, False, (*reasons, "when= prefilter failed"))
+        python = [r for r in self._python if event.kind in r.kinds and r not in prefiltered]
         decided = dict(zip(python, self._decide_python(python, event, dataset), strict=True))
+        decided |= prefiltered
         decisions = []
         for r in self.rules:
             if not r.enabled:

@@ -15,6 +15,7 @@ from typing import Any, overload
 
 from ..errors import Problem
 from ..model import DatasetView, Event, EventKind, kinds_matching
+from .conditions import CompileContext, Condition, compile_condition
 from .model import DEFAULT_ON, Rule
 
 RuleFunction = Callable[[Event, DatasetView], Any]
@@ -30,12 +31,25 @@ def _on_patterns(on: str | EventKind | list[str] | tuple[str, ...]) -> tuple[str
     return tuple(str(p) for p in patterns)
 
 
+def _prefilter(when: Any, rule_name: str) -> Condition | None:
+    """`when=` compiled with the YAML condition compiler; ValueError lists its problems."""
+    if when is None:
+        return None
+    problems: list[str] = []
+    ctx = CompileContext("event", lambda _line, reason: problems.append(reason), set())
+    condition = compile_condition(when, 0, ctx, capturing=False)
+    if problems or condition is None:
+        raise ValueError(f"@rule {rule_name}: when: {'; '.join(problems) or 'invalid'}")
+    return condition
+
+
 def _make_rule(
     function: RuleFunction,
     on: str | EventKind | list[str] | tuple[str, ...],
     name: str | None,
     description: str | None,
     enabled: bool,
+    when: Any = None,
 ) -> Rule:
     if not callable(function):
         raise TypeError(f"@rule decorates a function, not {function!r}")
@@ -52,6 +66,7 @@ def _make_rule(
         description=description if description is not None else (doc[0] if doc else ""),
         enabled=enabled,
         function=function,
+        when=_prefilter(when, name or function.__name__),
     )
 
 
@@ -64,6 +79,7 @@ def rule(
     name: str | None = ...,
     description: str | None = ...,
     enabled: bool = ...,
+    when: Any = ...,
 ) -> Callable[[RuleFunction], Rule]: ...
 
 
@@ -75,15 +91,18 @@ def rule(
     name: str | None = None,
     description: str | None = None,
     enabled: bool = True,
+    when: Any = None,
 ) -> Rule | Callable[[RuleFunction], Rule]:
     """Turn `function(event, dataset)` into a `Rule` (registers nothing anywhere).
 
     Use as `@rule` or `@rule(on="dataset.file.added", name="...")`. The function returns None,
     one `submit(...)` or a list of them. The result is still callable: `my_rule(event, dataset)`.
+    `when={...}` is a prefilter in the YAML condition language: the engine runs the function
+    only on events that pass it, found through the match index like a YAML rule.
     """
     if function is not None:
-        return _make_rule(function, on, name, description, enabled)
-    return lambda f: _make_rule(f, on, name, description, enabled)
+        return _make_rule(function, on, name, description, enabled, when)
+    return lambda f: _make_rule(f, on, name, description, enabled, when)
 
 
 def _module_name(path: Path) -> str:
