@@ -17,13 +17,13 @@ return a superset of the matches; a rule with no usable key is always a candidat
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..model import EventKind
 from .conditions import AllOf, AnyOf, Condition, FieldTest, Not
-from .fields import ABSENT, Getter, Subject
+from .fields import ABSENT, RAW_NAMESPACES, Getter, Subject, walk
 from .model import Rule
 from .operators import Anchor, Regex, as_number
 
@@ -498,10 +498,104 @@ class _Branch:
                 self.range.hits(number, out)
 
 
+# Siblings under one raw mapping (`body.tags.a`, `body.tags.b`, ...) are looked up from the
+# mapping's keys once there are this many of them, not by trying every field path.
+_GROUP_SIBLINGS = 8
+
+
+class _SiblingGroup:
+    """Branches on fields of one raw mapping (`body.<path>.<key>`), visited by the event's keys.
+
+    A node with thousands of `exists` (or any) tests on distinct keys of one mapping would
+    otherwise read every field for every event; this reads the mapping once and visits the
+    branches of the keys it holds, plus the `absent` children of the keys it lacks.
+    """
+
+    __slots__ = ("absent", "children", "parent")
+
+    def __init__(self, parent: Getter, children: dict[str, _Branch]) -> None:
+        self.parent = parent
+        self.children = children
+        self.absent = [(key, b.absent) for key, b in children.items() if b.absent is not None]
+
+    def visit(self, subject: Subject, pending: list[_Node], hits: list[_Node]) -> None:
+        mapping = self.parent(subject)
+        if isinstance(mapping, list):  # keys may be list indices: read each field in full
+            for branch in self.children.values():
+                _visit(branch, branch.getter(subject), pending, hits)
+            return
+        if not isinstance(mapping, Mapping):
+            pending.extend(node for _, node in self.absent)
+            return
+        children = self.children
+        if len(mapping) <= len(children):
+            for key, value in mapping.items():
+                branch = children.get(key)
+                if branch is not None and value is not None:
+                    branch.matching(value, hits)
+        else:
+            for key, branch in children.items():
+                value = mapping.get(key)
+                if value is not None:
+                    branch.matching(value, hits)
+        for key, node in self.absent:
+            if mapping.get(key) is None:
+                pending.append(node)
+        if hits:
+            pending.extend(hits)
+            hits.clear()
+
+
+def _visit(branch: _Branch, value: Any, pending: list[_Node], hits: list[_Node]) -> None:
+    if value is ABSENT:
+        if branch.absent is not None:
+            pending.append(branch.absent)
+        return
+    branch.matching(value, hits)
+    if hits:
+        pending.extend(hits)
+        hits.clear()
+
+
+def _raw_parent(path: str) -> tuple[str, str] | None:
+    """(`body.tags`, `a`) for `body.tags.a`; None for fields that are not in a raw mapping."""
+    head, _, rest = path.partition(".")
+    if head not in RAW_NAMESPACES or not rest:
+        return None
+    parent, _, key = path.rpartition(".")
+    return parent, key
+
+
+def _parent_getter(parent: str) -> Getter:
+    head, _, rest = parent.partition(".")
+    parts = tuple(rest.split(".")) if rest else ()
+    if head == "body":
+        return lambda s: walk(s.event.body, parts)
+    return lambda s: walk(s.event.parameters, parts)
+
+
 @dataclass(slots=True)
 class _Node:
     rules: list[int] = field(default_factory=list)
     branches: dict[str, _Branch] = field(default_factory=dict)
+    layout: tuple[list[tuple[str, _Branch]], list[_SiblingGroup]] | None = None
+
+    def regroup(self) -> tuple[list[tuple[str, _Branch]], list[_SiblingGroup]]:
+        """The branches to read one by one, and the sibling groups (see `_SiblingGroup`)."""
+        siblings: dict[str, dict[str, _Branch]] = {}
+        for path, branch in self.branches.items():
+            raw = _raw_parent(path)
+            if raw is not None:
+                siblings.setdefault(raw[0], {})[raw[1]] = branch
+        grouped = {p: c for p, c in siblings.items() if len(c) >= _GROUP_SIBLINGS}
+        plain = [
+            (path, branch)
+            for path, branch in self.branches.items()
+            if (raw := _raw_parent(path)) is None or raw[0] not in grouped
+        ]
+        groups = [_SiblingGroup(_parent_getter(p), c) for p, c in grouped.items()]
+        self.layout = (plain, groups)
+        return self.layout
 
 
 def _field_order(path: str) -> tuple[int, str]:
@@ -540,6 +634,7 @@ class RuleIndex:
             branch = node.branches.get(field_path)
             if branch is None:
                 branch = node.branches[field_path] = _Branch(getter)
+                node.layout = None
             node = branch.child(anchor)
         if not node.rules or node.rules[-1] != position:
             node.rules.append(position)
@@ -557,7 +652,8 @@ class RuleIndex:
             node = pending.pop()
             if node.rules:
                 found.extend(node.rules)
-            for path, branch in node.branches.items():
+            plain, groups = node.layout if node.layout is not None else node.regroup()
+            for path, branch in plain:
                 value = values.get(path, values)
                 if value is values:
                     value = values[path] = branch.getter(subject)
@@ -569,6 +665,8 @@ class RuleIndex:
                 if hits:
                     pending.extend(hits)
                     hits.clear()
+            for group in groups:
+                group.visit(subject, pending, hits)
         if len(found) > 1:
             return sorted(set(found))
         return found

@@ -144,6 +144,58 @@ def test_many_rules_crowding_two_fields_match_exactly_what_evaluating_every_rule
         engine.close()
 
 
+sibling_tests = st.one_of(
+    st.builds(lambda v: {"exists": v}, st.booleans()),
+    st.builds(lambda v: {"anything-but": v}, scalars),
+    st.builds(lambda v: {"equals": v}, scalars),
+    st.builds(lambda v: {"lt": v}, numbers),
+)
+sibling_rules = st.lists(
+    st.builds(
+        lambda key, test, negate: (
+            {"not": {f"body.t.{key}": test}} if negate else {f"body.t.{key}": test}
+        ),
+        st.sampled_from([*"abcdefghijkl", "0", "1"]),
+        sibling_tests,
+        st.booleans(),
+    ),
+    min_size=8,
+    max_size=30,
+)
+sibling_values = st.sampled_from([None, 7, "7", True, "x", ["y"]])
+sibling_bodies = st.one_of(
+    st.dictionaries(st.sampled_from([*"abcdefghijklmn", "0"]), sibling_values, max_size=14),
+    st.lists(sibling_values, max_size=3),
+    st.sampled_from([None, "scalar", 7]),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sibling_rules, st.lists(sibling_bodies, min_size=3, max_size=8))
+def test_many_rules_on_keys_of_one_mapping_match_exactly_what_evaluating_every_rule_matches(
+    whens: list, bodies: list
+) -> None:
+    rules, problems = rules_from_yaml(
+        "siblings.yaml",
+        json.dumps(
+            [
+                {"name": f"r{i}", "when": w, "submit": {"extractor": "x"}}
+                for i, w in enumerate(whens)
+            ]
+        ),
+    )
+    assert problems == []
+    engine = Engine(rules)
+    try:
+        for body in bodies:
+            event = make_event(body={"t": body} if body is not None else None)
+            indexed = engine.evaluate(event, view_of(event))
+            brute = engine.explain(event, view_of(event))
+            assert [d.rule for d in indexed.matched] == [d.rule for d in brute.matched], body
+    finally:
+        engine.close()
+
+
 regex_tokens = st.sampled_from(
     [
         *["a", "b", "ab", "A", "I", "i", r"\.", ".", "a*", "b+", "(a|b)", "[ab]", "c?", "x{2}"],
