@@ -65,13 +65,13 @@ FAMILIES: dict[str, Family] = {
         ),
         Family(
             "iequals",
-            lambda j: {"file.name": {"iequals": f"CAPTURE_{j:05d}.BIN"}},
-            lambda c, k, r: Fields(_plain(c, k), f"capture_{c:05d}.bin"),
+            lambda j: {"file.name": {"iequals": f"ICAPTURE_{j:05d}.BIN"}},
+            lambda c, k, r: Fields(_plain(c, k), f"icapture_{c:05d}.bin"),
         ),
         Family(
             "in",
-            lambda j: {"file.name": [f"capture_{j:05d}.bin", f"capture_{j:05d}.tif"]},
-            lambda c, k, r: Fields(_plain(c, k), f"capture_{c:05d}.{r.choice(['bin', 'tif'])}"),
+            lambda j: {"file.name": [f"in_{j:05d}.bin", f"in_{j:05d}.tif"]},
+            lambda c, k, r: Fields(_plain(c, k), f"in_{c:05d}.{r.choice(['bin', 'tif'])}"),
         ),
         Family(
             "prefix",
