@@ -80,8 +80,8 @@ FAMILIES: dict[str, Family] = {
         ),
         Family(
             "suffix",
-            lambda j: {"file.name": {"suffix": f"_{j:05d}.bin"}},
-            lambda c, k, r: Fields(_plain(c, k), f"capture{k}_{c:05d}.bin"),
+            lambda j: {"file.name": {"suffix": f"_{j:05d}.raw"}},
+            lambda c, k, r: Fields(_plain(c, k), f"capture{k}_{c:05d}.raw"),
         ),
         Family(
             "glob",  # no literal head or tail: only the middle can be looked up
