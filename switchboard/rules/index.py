@@ -205,17 +205,18 @@ def _gram_length(size: int) -> int:
 class _ContainsTable:
     """Literals a text must contain, found through the n-grams of the value.
 
-    Each literal is filed under its first n characters (n = 8, 4, 2 or 1, the largest not
-    longer than it); a value probes each of its n-grams for each n in use, then checks the
-    literals filed there at that position. The cost grows with the value's length, not with
-    the number of literals.
+    Each literal is filed under one of its n-grams (n = 8, 4, 2 or 1, the largest not longer
+    than it): the one fewest literals filed so far share, so similar literals (`_00417_`,
+    `_00418_`) spread over buckets. A value probes each of its n-grams for each n in use, then
+    checks the literals filed there at that offset. The cost grows with the value's length and
+    the bucket sizes, not with the number of literals.
     """
 
     __slots__ = ("grams", "keys")
 
     def __init__(self) -> None:
         self.keys: dict[str, _Node] = {}
-        self.grams: dict[int, dict[str, list[tuple[str, _Node]]]] | None = None
+        self.grams: dict[int, dict[str, list[tuple[str, int, _Node]]]] | None = None
 
     def child(self, literal: str) -> _Node:
         node = self.keys.get(literal)
@@ -224,11 +225,16 @@ class _ContainsTable:
             self.grams = None
         return node
 
-    def _regroup(self) -> dict[int, dict[str, list[tuple[str, _Node]]]]:
-        grams: dict[int, dict[str, list[tuple[str, _Node]]]] = {}
+    def _regroup(self) -> dict[int, dict[str, list[tuple[str, int, _Node]]]]:
+        grams: dict[int, dict[str, list[tuple[str, int, _Node]]]] = {}
         for literal, node in self.keys.items():
             n = _gram_length(len(literal))
-            grams.setdefault(n, {}).setdefault(literal[:n], []).append((literal, node))
+            table = grams.setdefault(n, {})
+            offset = min(
+                range(len(literal) - n + 1),
+                key=lambda o: len(table.get(literal[o : o + n], ())),
+            )
+            table.setdefault(literal[offset : offset + n], []).append((literal, offset, node))
         self.grams = grams
         return grams
 
@@ -241,8 +247,9 @@ class _ContainsTable:
                 bucket = table.get(value[start : start + n])
                 if bucket is None:
                     continue
-                for literal, node in bucket:
-                    if value.startswith(literal, start):
+                for literal, offset, node in bucket:
+                    begin = start - offset
+                    if begin >= 0 and value.startswith(literal, begin):
                         if found is None:
                             found = set()
                         elif literal in found:
