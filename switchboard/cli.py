@@ -89,6 +89,12 @@ def check(ctx: click.Context, paths: tuple[str, ...]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    from .rules.index import index_note
+
+    for r in ruleset:
+        note = index_note(r) if r.enabled else None
+        if note is not None:  # it still works, only slower as rules grow: a warning, not a problem
+            click.echo(f"warning: rule {r.name}: {note}", err=True)
     click.echo(f"{len(ruleset)} rule(s) OK")
 
 

@@ -64,6 +64,7 @@ class Engine:
         self._index = RuleIndex(self._declarative)
         self._order = {r.name: i for i, r in enumerate(self.rules)}
         self._python = [r for r in self.rules if not r.declarative and r.enabled]
+        self._python_index = RuleIndex(self._python)  # by their `when=` prefilters
         self._runner = RuleRunner(rule_timeout_s)
         self._isolated = IsolatedRunner(rule_timeout_s)  # starts a process only when called
 
@@ -96,10 +97,12 @@ class Engine:
                 for i in self._index.candidates(subject)
             ]
             decided.append((decisions, collects))
-            for r in self._python:
-                if event.kind in r.kinds:
-                    calls.append((r, event, dataset))
-                    owners.append(index)
+            for position in self._python_index.candidates(subject):
+                r = self._python[position]
+                if r.when is not None and not r.when.check(subject, {}, None, False):
+                    continue  # its when= prefilter fails: the function is not run
+                calls.append((r, event, dataset))
+                owners.append(index)
         for index, decision in zip(owners, self._run_python(calls), strict=True):
             decided[index][0].append(decision)
         evaluations: list[Evaluation] = []
@@ -116,9 +119,15 @@ class Engine:
         rules are run, as they would be by `evaluate`.
         """
         subject = Subject(event, dataset)
-        python = [r for r in self._python if event.kind in r.kinds]
+        prefiltered: dict[Rule, Decision] = {}
+        for r in self._python:
+            reasons: list[str] = []
+            if r.when is not None and not r.when.check(subject, {}, reasons, True):
+                prefiltered[r] = Decision(r.name, False, (*reasons, "when= prefilter failed"))
+        python = [r for r in self._python if event.kind in r.kinds and r not in prefiltered]
         ran = self._run_python([(r, event, dataset) for r in python])
         decided = dict(zip(python, ran, strict=True))
+        decided |= prefiltered
         decisions = []
         for r in self.rules:
             if not r.enabled:

@@ -607,3 +607,20 @@ def test_demo_without_a_rules_folder_says_how_to_fix_it() -> None:
     assert "rule path 'rules' not found: run from the repository root or pass --rules" in (
         result.stderr
     )
+
+
+def test_check_warns_about_a_regex_with_no_literal_to_index(tmp_path: Path) -> None:
+    write(
+        tmp_path / "r.yaml",
+        r"""
+        - {name: digits, when: {file.name: {regex: '\d+'}}, submit: {extractor: x}}
+        - {name: left, when: {file.name: {regex: 'x[0-9]+_left'}}, submit: {extractor: x}}
+        """,
+    )
+    result = run("check", tmp_path / "r.yaml")
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == [
+        r"warning: rule digits: file.name regex '\\d+' has no literal to index; "
+        "checked on every event"
+    ]
+    assert result.stdout.splitlines()[-1] == "2 rule(s) OK"

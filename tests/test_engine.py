@@ -87,9 +87,10 @@ def test_a_dataset_requirement_waits_for_enough_files(engine: Engine) -> None:
 
 def test_a_failed_condition_says_which_and_why(engine: Engine) -> None:
     event = make_event(size=10)
-    (decision,) = engine.evaluate(event, view_of(event)).decisions
-    assert not decision.matched
-    assert decision.reasons[-1] == "file.size gte 1000: failed (file.size is 10)"
+    assert engine.evaluate(event, view_of(event)).decisions == ()  # the size range rules it out
+    decisions = {d.rule: d for d in engine.explain(event, view_of(event)).decisions}
+    assert not decisions["left-tif"].matched
+    assert decisions["left-tif"].reasons[-1] == "file.size gte 1000: failed (file.size is 10)"
 
 
 def test_explain_gives_every_rule_a_decision_with_reasons(engine: Engine) -> None:

@@ -29,7 +29,11 @@ from .fields import ABSENT
 from .linear_regex import Found, LinearRegex, UnsupportedRegex
 
 # Index anchors: (table, key). A rule can only match if the field's value hits one of them.
+# Tables: exact / iexact (equality keys), prefix / suffix / iprefix / isuffix, contains /
+# icontains (a literal the text must contain), range ((low, high) closed, may be infinite),
+# but (frozenset of equality keys the value must not hit), present and absent (key None).
 Anchor = tuple[str, Any]
+_INF = float("inf")
 
 
 class OperatorError(ValueError):
@@ -104,6 +108,10 @@ class Operator:
         """Necessary index keys for this test, or None when the value can't be looked up."""
         return None
 
+    def negated_anchors(self) -> list[Anchor] | None:
+        """Necessary index keys for `not` this test (it holds on absent fields too), or None."""
+        return None
+
     def describe(self) -> str:
         return f"{self.name} {_show(self.operand)}"
 
@@ -116,6 +124,9 @@ class Equals(Operator):
     def anchors(self) -> list[Anchor] | None:
         return [("exact", k) for k in equality_keys(self.operand)]
 
+    def negated_anchors(self) -> list[Anchor] | None:
+        return [("but", frozenset(equality_keys(self.operand))), ("absent", None)]
+
 
 @dataclass(frozen=True, slots=True)
 class In(Operator):
@@ -125,11 +136,24 @@ class In(Operator):
     def anchors(self) -> list[Anchor] | None:
         return [("exact", k) for o in self.operand for k in equality_keys(o)]
 
+    def negated_anchors(self) -> list[Anchor] | None:
+        return [("but", _keys_of(self.operand)), ("absent", None)]
+
+
+def _keys_of(operands: Sequence[Any]) -> frozenset[Any]:
+    return frozenset(k for o in operands for k in equality_keys(o))
+
 
 @dataclass(frozen=True, slots=True)
 class AnythingBut(Operator):
     def test(self, value: Any) -> bool:
         return not any(equal(value, o) for o in self.operand)
+
+    def anchors(self) -> list[Anchor] | None:
+        return [("but", _keys_of(self.operand))]
+
+    def negated_anchors(self) -> list[Anchor] | None:
+        return [("exact", k) for k in _keys_of(self.operand)] + [("absent", None)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,14 +201,54 @@ class ISuffix(Operator):
         return [("isuffix", self.operand.casefold())] if self.operand else None
 
 
-_GLOB_SPECIAL = re.compile(r"[*?\[\]]")
+def glob_pieces(pattern: str) -> tuple[str, list[str], str] | None:
+    """(head, middle literals, tail) of an fnmatch pattern; None when it has no wildcard.
+
+    Classes are parsed as `fnmatch.translate` does (a `[` without its `]` is a literal).
+    """
+    runs: list[str] = []
+    current: list[str] = []
+    wild = False
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c in "*?":
+            runs.append("".join(current))
+            current, wild = [], True
+            i += 1
+        elif c == "[":
+            j = i + 1
+            if j < n and pattern[j] == "!":
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 1
+            if j >= n:
+                current.append(c)  # no closing bracket: a literal [
+                i += 1
+            else:
+                runs.append("".join(current))
+                current, wild = [], True
+                i = j + 1
+        else:
+            current.append(c)
+            i += 1
+    runs.append("".join(current))
+    if not wild:
+        return None
+    return runs[0], [r for r in runs[1:-1] if r], runs[-1]
 
 
 def _glob_anchors(pattern: str, prefix_table: str, suffix_table: str) -> list[Anchor] | None:
-    specials = [m.start() for m in _GLOB_SPECIAL.finditer(pattern)]
-    if not specials:
+    pieces = glob_pieces(pattern)
+    if pieces is None:
         return [(prefix_table, pattern)] if pattern else None  # no wildcard: a whole-value test
-    head, tail = pattern[: specials[0]], pattern[specials[-1] + 1 :]
+    head, middle, tail = pieces
+    contains_table = "icontains" if prefix_table == "iprefix" else "contains"
+    best = max(middle, key=len, default="")
+    if len(best) > max(len(head), len(tail)):
+        return [(contains_table, best)]
     if len(tail) > len(head):
         return [(suffix_table, tail)]
     return [(prefix_table, head)] if head else None
@@ -270,6 +334,152 @@ def regex_literal_prefix(pattern: str) -> str:
 # and this keeps one huge body field from costing more than a bounded amount per rule. A match
 # must lie within them; `$` does not match at the cut.
 REGEX_MAX_TEXT_CHARS = 65_536
+_QUANTIFIER = re.compile(r"\{\d*(,\d*)?\}")
+_INLINE_FLAGS = re.compile(r"\(\?[aiLmsux-]")
+
+
+def _skip_group(pattern: str, i: int) -> int:
+    """The index after the group opening at `i` (classes and escapes inside it skipped)."""
+    depth = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "[":
+            i = _skip_class(pattern, i)
+            continue
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return i
+
+
+def _skip_class(pattern: str, i: int) -> int:
+    """The index after the character class opening at `i`."""
+    j = i + 1
+    if pattern[j : j + 1] == "^":
+        j += 1
+    if pattern[j : j + 1] == "]":
+        j += 1
+    while j < len(pattern):
+        if pattern[j] == "\\":
+            j += 2
+            continue
+        if pattern[j] == "]":
+            return j + 1
+        j += 1
+    return j
+
+
+def _quantifier_end(pattern: str, i: int) -> int:
+    """The index after a quantifier starting at `i` (and its lazy/possessive mark), or `i`."""
+    c = pattern[i : i + 1]
+    if c in ("*", "+", "?"):
+        end = i + 1
+    elif c == "{" and (m := _QUANTIFIER.match(pattern, i)) is not None:
+        end = m.end()
+    else:
+        return i
+    return end + 1 if pattern[end : end + 1] in ("?", "+") else end
+
+
+def _branch_literals(body: str) -> list[str]:
+    """Literal runs every match of one alternation-free regex branch must contain."""
+    runs: list[str] = []
+    current: list[str] = []
+
+    def cut() -> None:
+        if current:
+            runs.append("".join(current))
+            current.clear()
+
+    i = 0
+    while i < len(body):
+        c = body[i]
+        char: str | None = None
+        if c == "\\":
+            escaped = body[i + 1 : i + 2]
+            if escaped and not escaped.isalnum() and escaped.isascii():
+                char, i = escaped, i + 2
+            else:
+                cut()
+                i += 2  # \d, \w, \b, \1, \x41 ...: not one plain character
+                continue
+        elif c == "(":
+            cut()
+            i = _skip_group(body, i)
+        elif c == "[":
+            cut()
+            i = _skip_class(body, i)
+        elif c in ".^$":
+            cut()
+            i += 1
+        elif c in "*+?{" and (end := _quantifier_end(body, i)) > i:
+            cut()  # after a group, class or dot: nothing literal to take back
+            i = end
+            continue
+        else:
+            char, i = c, i + 1
+        if char is None:
+            end = _quantifier_end(body, i)  # a quantified group or class
+            i = end
+            continue
+        end = _quantifier_end(body, i)
+        if end == i:
+            current.append(char)
+            continue
+        if body[i] == "+":
+            current.append(char)  # required once, maybe repeated: the run stops after it
+        cut()
+        i = end
+    cut()
+    return runs
+
+
+def _top_level_branches(pattern: str) -> list[str]:
+    branches, start, i = [], 0, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+        elif c == "(":
+            i = _skip_group(pattern, i)
+        elif c == "[":
+            i = _skip_class(pattern, i)
+        elif c == "|":
+            branches.append(pattern[start:i])
+            start = i = i + 1
+        else:
+            i += 1
+    branches.append(pattern[start:])
+    return branches
+
+
+def regex_required_literals(pattern: str, *, casefold_safe: bool = False) -> list[str] | None:
+    """One literal per top-level branch that a match of that branch must contain, or None.
+
+    None when some branch has no literal or the pattern sets inline flags (they change what a
+    literal means). `casefold_safe` keeps only characters whose `re.IGNORECASE` matches are
+    exactly the characters with the same `str.casefold()` (printable ASCII except i and I:
+    `i` also matches dotless and dotted capital I).
+    """
+    if _INLINE_FLAGS.search(pattern):
+        return None
+    literals = []
+    for branch in _top_level_branches(pattern):
+        runs = _branch_literals(branch)
+        if casefold_safe:
+            runs = [piece for run in runs for piece in re.split(r"[^ -hj-~]|[iI]", run)]
+        best = max(runs, key=len, default="")
+        if not best:
+            return None
+        literals.append(best)
+    return literals
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,9 +500,13 @@ class Regex(Operator):
 
     def anchors(self) -> list[Anchor] | None:
         if self.name != "regex":
-            return None  # IGNORECASE folding is not str.casefold: don't index iregex
+            literals = regex_required_literals(self.operand, casefold_safe=True)
+            return [("icontains", lit.casefold()) for lit in literals] if literals else None
         prefix = regex_literal_prefix(self.operand)
-        return [("prefix", prefix)] if prefix else None
+        literals = regex_required_literals(self.operand)
+        if prefix and (literals is None or len(prefix) >= max(map(len, literals))):
+            return [("prefix", prefix)]
+        return [("contains", lit) for lit in literals] if literals else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,6 +522,10 @@ class Compare(Operator):
         number = as_number(value)
         return number is not None and self._TESTS[self.name](number, float(self.operand))
 
+    def anchors(self) -> list[Anchor] | None:
+        bound = float(self.operand)
+        return [("range", (-_INF, bound) if self.name in ("lt", "lte") else (bound, _INF))]
+
 
 @dataclass(frozen=True, slots=True)
 class Between(Operator):
@@ -316,11 +534,21 @@ class Between(Operator):
         low, high = self.operand
         return number is not None and float(low) <= number <= float(high)
 
+    def anchors(self) -> list[Anchor] | None:
+        low, high = self.operand
+        return [("range", (float(low), float(high)))]
+
 
 @dataclass(frozen=True, slots=True)
 class Exists(Operator):
     def test(self, value: Any) -> bool:
         return (value is not ABSENT) is self.operand
+
+    def anchors(self) -> list[Anchor] | None:
+        return [("present" if self.operand else "absent", None)]
+
+    def negated_anchors(self) -> list[Anchor] | None:
+        return [("absent" if self.operand else "present", None)]
 
 
 def _text_operand(name: str, operand: Any) -> str:

@@ -16,6 +16,7 @@ from typing import Any, overload
 
 from ..errors import Problem
 from ..model import DatasetView, Event, EventKind, kinds_matching
+from .conditions import CompileContext, Condition, compile_condition
 from .model import DEFAULT_ON, Rule
 
 RuleFunction = Callable[[Event, DatasetView], Any]
@@ -32,6 +33,18 @@ def _on_patterns(on: str | EventKind | list[str] | tuple[str, ...]) -> tuple[str
     return tuple(str(p) for p in patterns)
 
 
+def _prefilter(when: Any, rule_name: str) -> Condition | None:
+    """`when=` compiled with the YAML condition compiler; ValueError lists its problems."""
+    if when is None:
+        return None
+    problems: list[str] = []
+    ctx = CompileContext("event", lambda _line, reason: problems.append(reason), set())
+    condition = compile_condition(when, 0, ctx, capturing=False)
+    if problems or condition is None:
+        raise ValueError(f"@rule {rule_name}: when: {'; '.join(problems) or 'invalid'}")
+    return condition
+
+
 def _make_rule(
     function: RuleFunction,
     on: str | EventKind | list[str] | tuple[str, ...],
@@ -39,6 +52,7 @@ def _make_rule(
     description: str | None,
     enabled: bool,
     isolated: bool | None = None,
+    when: Any = None,
 ) -> Rule:
     if not callable(function):
         raise TypeError(f"@rule decorates a function, not {function!r}")
@@ -56,6 +70,7 @@ def _make_rule(
         enabled=enabled,
         function=function,
         isolated=isolated,
+        when=_prefilter(when, name or function.__name__),
     )
 
 
@@ -69,6 +84,7 @@ def rule(
     description: str | None = ...,
     enabled: bool = ...,
     isolated: bool | None = ...,
+    when: Any = ...,
 ) -> Callable[[RuleFunction], Rule]: ...
 
 
@@ -81,6 +97,7 @@ def rule(
     description: str | None = None,
     enabled: bool = True,
     isolated: bool | None = None,
+    when: Any = None,
 ) -> Rule | Callable[[RuleFunction], Rule]:
     """Turn `function(event, dataset)` into a `Rule` (registers nothing anywhere).
 
@@ -88,12 +105,14 @@ def rule(
     one `submit(...)` or a list of them. The result is still callable: `my_rule(event, dataset)`.
     `isolated=True` runs it in a worker process killed at its time limit (no rule_utils there);
     left unset, the module's `SWITCHBOARD_ISOLATED = True` asks that for all its rules.
+    `when={...}` is a prefilter in the YAML condition language: the engine runs the function
+    only on events that pass it, found through the match index like a YAML rule.
     """
     if isolated is not None and not isinstance(isolated, bool):
         raise TypeError(f"isolated must be True or False, not {isolated!r}")
     if function is not None:
-        return _make_rule(function, on, name, description, enabled, isolated)
-    return lambda f: _make_rule(f, on, name, description, enabled, isolated)
+        return _make_rule(function, on, name, description, enabled, isolated, when)
+    return lambda f: _make_rule(f, on, name, description, enabled, isolated, when)
 
 
 def _module_name(path: Path) -> str:

@@ -110,3 +110,40 @@ def test_a_rules_module_can_import_a_helper_beside_it(tmp_path: Path) -> None:
     assert problems == []
     event = make_event()
     assert rules[0](event, view_of(event)).extractor == "terra.x"
+
+
+def test_python_rule_with_a_when_prefilter_runs_only_on_events_that_pass_it() -> None:
+    from switchboard.engine import Engine
+
+    seen: list[str] = []
+
+    @rule(name="bins", when={"file.name": {"suffix": ".bin"}, "file.size": {"gte": 10}})
+    def bins(event, dataset):
+        seen.append(event.file.name)
+        return submit("x.bin", resource="file")
+
+    @rule(name="everything")
+    def everything(event, dataset):
+        return None
+
+    engine = Engine([bins, everything])
+    try:
+        for name, size in [("a.bin", 20), ("b.tif", 20), ("c.bin", 5)]:
+            event = make_event(name, size=size)
+            evaluation = engine.evaluate(event, view_of(event))
+            assert [d.rule for d in evaluation.matched] == (["bins"] if name == "a.bin" else [])
+            explained = engine.explain(event, view_of(event))
+            assert [d.rule for d in explained.matched] == [d.rule for d in evaluation.matched]
+        assert seen == ["a.bin", "a.bin"]  # once by evaluate, once by explain; never the others
+        reasons = engine.explain(make_event("b.tif"), view_of(make_event("b.tif"))).decisions[0]
+        assert reasons.reasons[-1] == "when= prefilter failed"
+    finally:
+        engine.close()
+
+
+def test_a_bad_when_prefilter_is_refused_with_its_problem() -> None:
+    with pytest.raises(ValueError, match=r"@rule f: when: file\.name: unknown operator 'sufix'"):
+
+        @rule(when={"file.name": {"sufix": ".bin"}})
+        def f(event, dataset):
+            return None
