@@ -245,10 +245,9 @@ def test_a_store_that_can_mark_many_rows_sent_is_asked_once_per_chunk(store, clo
         def __getattr__(self, name):
             return getattr(store, name)
 
-        def mark_sent_many(self, job_ids: list[str]) -> None:
-            calls.append(list(job_ids))
-            for job in job_ids:
-                store.mark_sent(job)
+        def mark_sent_many(self, rows) -> set[str]:
+            calls.append([row.submission.job_id for row in rows])
+            return store.mark_sent_many(rows)
 
     Relay(BulkStore(), {"amqp": RecordingSink()}, chunk_size=3, clock=clock).run_once()
     assert [len(c) for c in calls] == [3, 2]
