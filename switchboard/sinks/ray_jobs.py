@@ -58,9 +58,16 @@ class RayJobSink:
     raises SubmissionRejected (failed at once). A submission id Ray already knows means an
     earlier attempt got through: that counts as sent.
 
+    `timeout_s` bounds each HTTP request to the dashboard; one send makes at most
+    REQUESTS_PER_SEND of them (the version check of a new client, the submission, a lookup
+    after an error), so a dashboard that accepts and never answers holds a send for at most
+    `REQUESTS_PER_SEND * timeout_s`.
+
     Note: Ray's client lets the RAY_ADDRESS / RAY_API_SERVER_ADDRESS environment variables
     override `address`; Switchboard reads its own setting from the same RAY_ADDRESS.
     """
+
+    REQUESTS_PER_SEND = 3
 
     def __init__(self, address: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         if importlib.util.find_spec("ray") is None:
