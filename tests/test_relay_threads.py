@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import uuid
@@ -27,40 +26,10 @@ from switchboard.store.sql import SqlStore
 from switchboard.testing import ListSource
 from tests.broker import URI, side_channel
 from tests.integration.clowder_events import RULES_YAML, record
+from tests.silent_server import SilentServer
 from tests.store.helpers import submission
 
 WAIT_S = 30.0  # a bound on waiting for something that should happen, never a measured figure
-
-
-class SilentServer:
-    """A TCP server on 127.0.0.1 that accepts every connection and never answers (a hung
-    Ray dashboard or Clowder)."""
-
-    def __init__(self) -> None:
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self.accepted = threading.Event()
-        self._held: list[socket.socket] = []
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                connection, _ = self._listener.accept()
-            except OSError:
-                return
-            self._held.append(connection)
-            self.accepted.set()
-
-    def close(self) -> None:
-        self._listener.close()
-        for connection in self._held:
-            connection.close()
 
 
 @pytest.fixture
