@@ -123,7 +123,8 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
         file_paths=legacy.file_paths,
     )
     relay = relay_threads(settings, store, sinks, metrics)
-    closers.append(relay.close)  # closers run last to first: threads stop before their sinks
+    # closers run last to first: the threads stop (each ends its send in hand) before their sinks
+    closers.append(lambda: relay.close(timeout_s=settings.sink_timeout_s))
     heartbeat = Heartbeat(
         settings.rabbitmq_uri,
         settings.queue,

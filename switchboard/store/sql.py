@@ -9,12 +9,26 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, delete, func, select, update
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Row,
+    String,
+    Text,
+    bindparam,
+    cast,
+    column,
+    delete,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from ..model import Submission
 from ..ports import Clock, OutboxRow
-from .engine import make_engine, redacted
+from .engine import make_engine, redacted, to_json
 from .errors import store_errors
 from .migrate import ensure_current
 from .models import FAILED, PENDING, SENT, STATUSES
@@ -304,29 +318,53 @@ def _mark_sent(
     now: datetime,
 ) -> set[str]:
     """Mark the pending rows of `bodies` (held under `claim_token`, if given) sent and scrub
-    their stored bodies; the job ids marked."""
+    their stored bodies; the job ids marked.
+
+    On PostgreSQL one `UPDATE ... FROM unnest(ids, bodies)` does both, with two array
+    parameters (each row written once); SQLite scrubs in a second statement.
+    """
     if not bodies:
         return set()
-    clauses = [
-        submissions.c.job_id.in_([job_id for job_id, _ in bodies]),
-        submissions.c.status == PENDING,
-    ]
+    fence = [submissions.c.status == PENDING]
     if claim_token is not None:
-        clauses.append(submissions.c.claim_token == claim_token)
+        fence.append(submissions.c.claim_token == claim_token)
+    sent = {
+        "status": SENT,
+        "sent_at": now,
+        "attempts": submissions.c.attempts + 1,
+        "claimed_until": None,
+    }
+    if connection.dialect.name == "postgresql":
+        ids = bindparam("ids", [job_id for job_id, _ in bodies], type_=ARRAY(String))
+        texts = bindparam("bodies", [_scrubbed_json(b) for _, b in bodies], type_=ARRAY(Text))
+        scrubbed = (
+            func.unnest(ids, texts)
+            .table_valued(column("job_id", String), column("body", Text))
+            .render_derived(name="scrubbed")
+        )
+        statement = (
+            update(submissions)
+            .where(submissions.c.job_id == scrubbed.c.job_id, *fence)
+            .values(**sent, body=func.coalesce(cast(scrubbed.c.body, JSON), submissions.c.body))
+            .returning(submissions.c.job_id)
+        )
+        return set(connection.execute(statement).scalars())
+    ids = [job_id for job_id, _ in bodies]
     statement = (
         update(submissions)
-        .where(*clauses)
-        .values(
-            status=SENT,
-            sent_at=now,
-            attempts=submissions.c.attempts + 1,
-            claimed_until=None,
-        )
+        .where(submissions.c.job_id.in_(ids), *fence)
+        .values(**sent)
         .returning(submissions.c.job_id)
     )
     marked = set(connection.execute(statement).scalars())
     _scrub_bodies(connection, [(job_id, body) for job_id, body in bodies if job_id in marked])
     return marked
+
+
+def _scrubbed_json(body: Any) -> str | None:
+    """The body without its secrets as JSON text, or None if it had none (kept as it is)."""
+    scrubbed = without_secrets(body)
+    return None if scrubbed == body else to_json(scrubbed)
 
 
 def _scrub_bodies(connection: Connection, bodies: Sequence[tuple[str, Any]]) -> None:
