@@ -27,6 +27,16 @@ class BatchSink(Protocol):
     def send_many(self, rows: Sequence[OutboxRow]) -> list[tuple[OutboxRow, Exception | None]]: ...
 
 
+def sends_in_batches(sink: Sink) -> bool:
+    """Whether `sink` sends a chunk in one round trip. A wrapper (ManifestFileSink, `inner`)
+    offers `send_many` whatever it wraps; a chunk for a one-by-one sink would be sent under a
+    single claim check however long its rows take, so such rows go one at a time."""
+    inner = getattr(sink, "inner", None)
+    if inner is not None:
+        return sends_in_batches(inner)
+    return hasattr(sink, "send_many")
+
+
 @dataclass
 class RelayStats:
     sent: int = 0
@@ -140,7 +150,7 @@ class Relay:
     def _batches(self, via: str, group: list[OutboxRow]) -> list[list[OutboxRow]]:
         """Chunks for a batch sink, single rows otherwise (each sent under a renewed claim)."""
         sink = self.sinks.get(via)
-        size = self.chunk_size if sink is not None and hasattr(sink, "send_many") else 1
+        size = self.chunk_size if sink is not None and sends_in_batches(sink) else 1
         return [group[start : start + size] for start in range(0, len(group), size)]
 
     def _relay(self, via: str, batch: list[OutboxRow], stats: RelayStats) -> None:
@@ -152,7 +162,7 @@ class Relay:
         held = self._still_held(batch, stats)
         if not held:
             return
-        if hasattr(sink, "send_many"):
+        if sends_in_batches(sink):
             results = self._send_many(sink, held)
         else:
             results = [(row, self._send_one(sink, row)) for row in held]

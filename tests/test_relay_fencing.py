@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from switchboard.collections.manifests import with_manifest_files
 from switchboard.errors import DeliveryFailed
 from switchboard.relay import Relay, RelayStats
 from switchboard.store.migrate import upgrade
@@ -86,14 +87,22 @@ def run_in_thread(relay: Relay) -> tuple[threading.Thread, list[RelayStats]]:
 
 
 @pytest.mark.parametrize("late_success", [False, True], ids=["stuck-send-times-out", "succeeds"])
-@pytest.mark.parametrize("batches", [False, True], ids=["one-by-one", "chunks"])
+@pytest.mark.parametrize(
+    ("batches", "wrapped"),
+    [(False, False), (True, False), (False, True)],
+    ids=["one-by-one", "chunks", "one-by-one-behind-manifest-files"],
+)
 def test_a_relay_stuck_past_its_lease_neither_sends_nor_marks_the_rows_another_relay_took_over(
-    replicas, clock: FakeClock, late_success: bool, batches: bool
+    replicas, clock: FakeClock, late_success: bool, batches: bool, wrapped: bool
 ) -> None:
     store_a, store_b = replicas
     jobs = queue_jobs(store_a, 3, via="ray")
     stuck = StuckSink(late_success=late_success, batches=batches)
-    relay_a = Relay(store_a, {"ray": stuck}, lease_s=LEASE_S, chunk_size=1, clock=clock)
+    sinks = {"ray": stuck}
+    if wrapped:  # as app.py wires every sink; the wrapper has send_many whatever it wraps
+        sinks = with_manifest_files(sinks, store_a.engine)
+    chunk_size = 1 if batches else 500
+    relay_a = Relay(store_a, sinks, lease_s=LEASE_S, chunk_size=chunk_size, clock=clock)
     thread, results = run_in_thread(relay_a)
     assert stuck.entered.wait(30)
 
