@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..amqp import redact_uri
-from ..errors import DeliveryFailed, SubmissionRejected
+from ..errors import DeliveryFailed, MessageNotEncodable, SubmissionRejected
 from ..model import RAY_JOB_VARIABLE
 from ..outgoing import RAY_PROPERTY
 from ..ports import OutboxRow
@@ -35,7 +35,10 @@ def ray_job_spec(row: OutboxRow) -> dict[str, Any]:
     runtime_env = copy.deepcopy(dict(ray.get("runtime_env") or {}))
     env_vars = dict(runtime_env.get("env_vars") or {})
     body = {key: value for key, value in row.body.items() if not is_secret(key)}
-    env_vars[RAY_JOB_VARIABLE] = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    try:
+        env_vars[RAY_JOB_VARIABLE] = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError) as exc:  # this row's fault alone: fail it
+        raise MessageNotEncodable(f"job {submission.job_id}: body is not JSON: {exc}") from exc
     runtime_env["env_vars"] = env_vars
     return {
         "entrypoint": ray["entrypoint"],

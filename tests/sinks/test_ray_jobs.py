@@ -304,3 +304,14 @@ def test_a_dashboard_that_accepts_and_never_answers_fails_the_send_within_its_ti
         assert "unreachable" in str(error)
     finally:
         server.close()
+
+
+def test_a_body_that_is_not_json_fails_its_ray_row_for_good_before_any_request() -> None:
+    from dataclasses import replace
+
+    from switchboard.errors import MessageNotEncodable
+
+    row = ray_row("true")
+    row = replace(row, body={**row.body, "parameters": {"when": object()}})
+    with pytest.raises(MessageNotEncodable, match=row.submission.job_id):
+        RayJobSink("http://127.0.0.1:1").send(row)  # nothing listens there: no request made
