@@ -37,3 +37,23 @@ def test_a_hung_ray_dashboard_delays_neither_intake_nor_the_amqp_submissions_aft
             assert wiring.depth(wiring.queue) == 0  # every event consumed and acked
         finally:
             server.close()  # the hung request fails now, so the daemon can stop
+
+
+def test_two_daemons_with_a_hung_ray_send_every_amqp_submission_exactly_once(wiring):
+    wiring.rules.write_text(RULES.format(extractor=wiring.extractor))
+    server = SilentServer()
+    # a short claim: the hung Ray sends outlast it again and again on both daemons
+    settings = wiring.settings(ray_address=server.url, relay_lease_s=2.0)
+    events = 40
+    try:
+        with running(settings), running(settings):
+            wiring.publish(range(events))
+            wait_for(server.accepted.is_set, 60, "Ray submissions to reach the dashboard")
+            wait_for(lambda: wiring.statuses().get("sent") == events, 60, "every AMQP row sent")
+            server.close()
+    finally:
+        server.close()
+    taken = wiring.drain(wiring.extractor)  # after both daemons stopped: late sends included
+    job_ids = [props.message_id for props, _body in taken]
+    assert len(job_ids) == events
+    assert len(set(job_ids)) == events  # no job id twice
