@@ -98,7 +98,9 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
     names = None
     if settings.clowder_url:
         sinks["clowder-api"] = ClowderApiSink(  # no retries of its own: the relay retries
-            ClowderClient(settings.clowder_url, settings.clowder_key, timeout_s, retries=0)
+            ClowderClient(
+                settings.clowder_url, settings.clowder_key, timeout_s=timeout_s, retries=0
+            )
         )
         # Lookups hold up a batch: one quick retry, then the events wait in the retry queue.
         names = DatasetNameLookup(
