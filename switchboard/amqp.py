@@ -13,7 +13,7 @@ import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
-from .errors import BrokerError, DeliveryFailed
+from .errors import BrokerError, DeliveryFailed, MessageNotEncodable
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +87,14 @@ def describe(exc: BaseException) -> str:
 
 @contextlib.contextmanager
 def translated_errors(action: str, *, uri: str | None = None) -> Iterator[None]:
-    """Re-raise pika failures inside the block as BrokerError or DeliveryFailed.
+    """Re-raise pika failures inside the block as BrokerError, DeliveryFailed or
+    MessageNotEncodable.
 
-    A returned (unroutable) or nacked publish becomes DeliveryFailed; every other pika or
-    socket failure becomes BrokerError. The original is kept as `__cause__`; the message names
-    `action` and never contains the password of `uri`.
+    A returned (unroutable) or nacked publish becomes DeliveryFailed; a value AMQP cannot
+    encode (ShortStringTooLong: a name or property over 255 bytes) becomes MessageNotEncodable,
+    a fault of that message, not of the connection (pika encodes a frame completely before it
+    writes any of it); every other pika or socket failure becomes BrokerError. The original is
+    kept as `__cause__`; the message names `action` and never contains the password of `uri`.
     """
     secrets = [p for p in (_password(uri),) if p]
     try:
@@ -103,6 +106,9 @@ def translated_errors(action: str, *, uri: str | None = None) -> Iterator[None]:
             else "nacked"
         )
         raise DeliveryFailed(_scrub(f"{action}: message {kind} by the broker", secrets)) from exc
+    except pika.exceptions.ShortStringTooLong as exc:
+        reason = f"{action}: a name or property is longer than AMQP's 255 bytes"
+        raise MessageNotEncodable(_scrub(reason, secrets)) from exc
     except (pika.exceptions.AMQPError, OSError) as exc:
         where = f" ({redact_uri(uri)})" if uri else ""
         raise BrokerError(_scrub(f"{action}{where}: {describe(exc)}", secrets)) from exc
@@ -291,10 +297,12 @@ class LazyConnection:
         *,
         heartbeat_s: int = DEFAULT_HEARTBEAT_S,
         client_name: str = "switchboard",
+        blocked_connection_timeout_s: float = DEFAULT_BLOCKED_CONNECTION_TIMEOUT_S,
     ) -> None:
         self.uri = uri
         self.heartbeat_s = heartbeat_s
         self.client_name = client_name
+        self.blocked_connection_timeout_s = blocked_connection_timeout_s
         self.generation = 0
         self._connection: pika.BlockingConnection | None = None
 
@@ -308,10 +316,26 @@ class LazyConnection:
                 self.drop()
         if self._connection is None or not self._connection.is_open:
             self._connection = connect(
-                self.uri, heartbeat_s=self.heartbeat_s, client_name=self.client_name
+                self.uri,
+                heartbeat_s=self.heartbeat_s,
+                blocked_connection_timeout_s=self.blocked_connection_timeout_s,
+                client_name=self.client_name,
             )
             self.generation += 1
         return self._connection
+
+    def keepalive(self) -> None:
+        """Let pika answer heartbeats on an open connection; forget it if it died. Never raises
+        and never connects: an idle publisher calls this from the thread that publishes."""
+        if self._connection is None:
+            return
+        try:
+            self._connection.process_data_events(time_limit=0)
+        except (pika.exceptions.AMQPError, OSError) as exc:
+            log.info(
+                "RabbitMQ connection of %s lost while idle (%s)", self.client_name, describe(exc)
+            )
+            self.drop()
 
     def drop(self) -> None:
         """Forget the connection (closing it if it is still open)."""

@@ -15,6 +15,7 @@ from .errors import NotMigrated, Problem, RuleLoadError, StoreError
 from .outgoing import extractor_message
 from .processor import Processor
 from .relay import Relay
+from .relay_threads import RelayThreads, RelayWorker
 from .rules import load_rules
 from .rules.legacy import LegacyContext
 from .rules.model import RuleSet
@@ -66,7 +67,6 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
     With `settings.metrics_port` set, Prometheus metrics are served on that port.
     """
     from .clowder import ClowderClient
-    from .collections.manifests import with_manifest_files
     from .collections.sweeper import Sweeper
     from .dataset_names import DatasetNameLookup
     from .heartbeat import Heartbeat
@@ -90,21 +90,29 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
         from .metrics import Metrics
 
         metrics = Metrics()
-        server = metrics.serve(settings.metrics_port)
+        server = metrics.serve(settings.metrics_port, settings.metrics_host)
         closers += [server.shutdown, server.server_close]
     source = RabbitSource(settings, client_name=f"switchboard {settings.queue}", metrics=metrics)
     engine.between = source.keepalive  # broker heartbeats while isolated rules are killed
     if legacy.file_paths is not None:
         legacy.file_paths.guard.between = source.keepalive  # broker heartbeats during slow lookups
+    # Every sink gives up on a send well within the claim on its row (see Relay: fencing).
+    timeout_s = settings.sink_timeout_s
     sink = ExtractorQueueSink(
-        settings.rabbitmq_uri, client_name=f"switchboard-sink {settings.queue}"
+        settings.rabbitmq_uri, client_name=f"switchboard-sink {settings.queue}", timeout_s=timeout_s
     )
     closers.append(sink.close)
     sinks: dict[str, Any] = {"amqp": sink}
     version = 2 if settings.clowder_version == 2 else 1
     if settings.clowder_url:
-        sinks["clowder-api"] = ClowderApiSink(
-            ClowderClient(settings.clowder_url, settings.clowder_key, api_version=version)
+        sinks["clowder-api"] = ClowderApiSink(  # no retries of its own: the relay retries
+            ClowderClient(
+                settings.clowder_url,
+                settings.clowder_key,
+                api_version=version,
+                timeout_s=timeout_s,
+                retries=0,
+            )
         )
     # Lookups hold up a batch: one quick retry, then the events wait in the retry queue.
     # Without CLOWDER_URL they go to each event's own host, as pyclowder's calls do.
@@ -121,7 +129,9 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
     if settings.ray_address:
         from .sinks.ray_jobs import RayJobSink  # imports Ray only when it sends
 
-        sinks["ray"] = RayJobSink(settings.ray_address)
+        sinks["ray"] = RayJobSink(
+            settings.ray_address, timeout_s=timeout_s / RayJobSink.REQUESTS_PER_SEND
+        )
         closers.append(sinks["ray"].close)
     processor = Processor(
         engine,
@@ -134,15 +144,9 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
         file_paths=legacy.file_paths,
         crash_guard=SqlCrashGuard(store, settings.max_crashes),
     )
-    relay = Relay(
-        store,
-        with_manifest_files(sinks, store.engine, settings.manifest_dir),  # before sending
-        max_attempts=settings.relay_max_attempts,
-        backoff_s=settings.relay_backoff_s,
-        lease_s=settings.relay_lease_s,
-        keepalive=source.keepalive,
-        metrics=metrics,
-    )
+    relay = relay_threads(settings, store, sinks, metrics)
+    # closers run last to first: the threads stop (each ends its send in hand) before their sinks
+    closers.append(lambda: relay.close(timeout_s=settings.sink_timeout_s))
     heartbeat = Heartbeat(
         settings.rabbitmq_uri,
         settings.queue,
@@ -158,7 +162,7 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
         batch_wait_s=settings.batch_wait_s,
         heartbeat=heartbeat.beat,
         heartbeat_interval_s=settings.heartbeat_interval_s,
-        periodic=[Sweeper(processor), *periodic],  # fires quiet_for collections
+        periodic=[Sweeper(processor), *retention(settings, store), *periodic],
         metrics=metrics,
     )
     app = App(settings, store, engine, daemon, closers, legacy)
@@ -177,6 +181,44 @@ def warn_about_dataset_names(ruleset: RuleSet, settings: Settings) -> None:
         "looked up at each event's own host with its secretKey, as pyclowder does; set "
         "CLOWDER_URL (and CLOWDER_KEY) if those hosts are not reachable from here"
     )
+
+
+def relay_threads(
+    settings: Settings, store: SqlStore, sinks: dict[str, Any], metrics: Any
+) -> RelayThreads:
+    """One relay thread per target, plus one that fails rows whose target has no sink.
+
+    Each thread has its own sink connection and never touches the input connection, so a
+    hung Ray or Clowder delays neither the other targets, nor intake, nor broker heartbeats.
+    """
+    from .collections.manifests import with_manifest_files
+
+    options: dict[str, Any] = {
+        "max_attempts": settings.relay_max_attempts,
+        "backoff_s": settings.relay_backoff_s,
+        "lease_s": settings.relay_lease_s,
+        "metrics": metrics,
+    }
+    wrapped = with_manifest_files(sinks, store.engine, settings.manifest_dir)  # before sending
+    workers = [
+        RelayWorker(
+            via,
+            Relay(store, {via: sink}, vias=[via], **options),
+            idle=getattr(sinks[via], "keepalive", None),
+        )
+        for via, sink in wrapped.items()
+    ]
+    workers.append(RelayWorker("unrouted", Relay(store, {}, exclude_vias=list(wrapped), **options)))
+    return RelayThreads(workers)
+
+
+def retention(settings: Settings, store: SqlStore) -> list[Callable[[], None]]:
+    """The periodic hook that prunes old outbox rows and ledger ids (none when kept forever)."""
+    from .retention import Pruner
+
+    if settings.retention_days <= 0:
+        return []
+    return [Pruner(store, retention_days=settings.retention_days)]
 
 
 SINK_SETTINGS = {  # via -> (the setting that configures its sink, its environment variable)

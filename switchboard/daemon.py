@@ -13,6 +13,7 @@ from .errors import BrokerError, RuleLoadError, StoreError
 from .ports import Source
 from .processor import BatchResult, Processor
 from .relay import Relay
+from .relay_threads import RelayThreads
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class Daemon:
         self,
         source: Source,
         processor: Processor,
-        relay: Relay,
+        relay: Relay | RelayThreads,
         *,
         batch_size: int = 200,
         batch_wait_s: float = 0.05,
@@ -178,7 +179,15 @@ class Daemon:
         return result
 
     def relay_pending(self) -> None:
-        """Relay due outbox rows, a few rounds at most so the input is never left waiting."""
+        """Relay due outbox rows, a few rounds at most so the input is never left waiting.
+
+        A relay on threads of its own (RelayThreads, what `switchboard run` uses) is only woken:
+        sending never happens on this thread, so a hung target cannot hold up intake.
+        """
+        wake = getattr(self.relay, "wake", None)
+        if wake is not None:
+            wake()
+            return
         for _ in range(self.relay_rounds):
             stats = self.relay.run_once()
             if not getattr(stats, "more", False) or self.stopping:

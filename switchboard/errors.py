@@ -68,3 +68,9 @@ class SubmissionRejected(SwitchboardError):
 
 class ClowderRejected(SubmissionRejected):
     """Clowder's REST API answered 4xx; retrying will not help."""
+
+
+class MessageNotEncodable(SubmissionRejected):
+    """A row's message cannot be put on the wire (a queue name over 255 bytes, a body that is
+    not JSON, a property AMQP cannot carry). Found before anything is sent, so it fails that
+    row alone: the connection and the other rows of its batch are fine."""

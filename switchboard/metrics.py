@@ -55,10 +55,14 @@ class Metrics:
             registry=self.registry,
         )
 
-    def serve(self, port: int, addr: str = "0.0.0.0") -> Any:
-        """Expose `/metrics` on `port` from a background thread; returns the server."""
+    def serve(self, port: int, addr: str = "127.0.0.1") -> Any:
+        """Expose `/metrics` on `addr:port` from a background thread; returns the server.
+
+        Only this machine by default (SWITCHBOARD_METRICS_HOST widens it): the metrics name
+        every target, which is more than an open port should tell anyone who can reach it.
+        """
         server, _thread = start_http_server(port, addr=addr, registry=self.registry)
-        log.info("metrics on port %d", port, extra={"metrics_port": port})
+        log.info("metrics on %s:%d", addr, port, extra={"metrics_port": port})
         return server
 
     def value(self, name: str, **labels: str) -> float:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +22,7 @@ class OutboxRow:
     attempts: int
     next_attempt_at: datetime
     last_error: str | None = None
+    claim_token: str | None = None  # set on rows a relay claimed: its proof of holding them
 
 
 class UnitOfWork(Protocol):
@@ -57,14 +58,36 @@ class Store(Protocol):
 
     def unit_of_work(self) -> AbstractContextManager[UnitOfWork]: ...
     def due_outbox(self, limit: int, now: datetime | None = None) -> list[OutboxRow]: ...
-    def claim_due(self, limit: int, lease_s: float) -> list[OutboxRow]:
-        """Due pending rows, leased for `lease_s` so concurrent relays rarely send one twice."""
+    def claim_due(
+        self,
+        limit: int,
+        lease_s: float,
+        *,
+        vias: Collection[str] | None = None,
+        exclude_vias: Collection[str] = (),
+    ) -> list[OutboxRow]:
+        """Due pending rows, claimed for `lease_s` under a fresh `claim_token`."""
         ...
 
-    def mark_sent(self, job_id: str) -> None: ...
+    def renew_claims(self, job_ids: Sequence[str], claim_token: str, lease_s: float) -> set[str]:
+        """Extend the claim on the rows still held under `claim_token`; those job ids."""
+        ...
+
+    def release_claims(self, job_ids: Sequence[str], claim_token: str) -> None: ...
+    def mark_sent(self, job_id: str, *, claim_token: str | None = None) -> bool: ...
+    def mark_sent_many(self, rows: Sequence[OutboxRow]) -> set[str]:
+        """Mark rows sent (fenced by each row's claim token); the job ids marked."""
+        ...
+
     def mark_attempt_failed(
-        self, job_id: str, error: str, retry_at: datetime | None, give_up: bool
-    ) -> None: ...
+        self,
+        job_id: str,
+        error: str,
+        retry_at: datetime | None,
+        give_up: bool,
+        *,
+        claim_token: str | None = None,
+    ) -> bool: ...
     def recent_submissions(self, limit: int) -> list[OutboxRow]: ...
     def counts_by_status(self) -> dict[str, int]: ...
 

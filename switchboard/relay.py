@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -14,7 +14,7 @@ from .ports import OutboxRow, Sink, Store
 log = logging.getLogger(__name__)
 
 RETRYABLE = (DeliveryFailed, ClowderUnavailable)
-CONNECTION_LOST = (BrokerError, StoreError)  # propagate: the daemon reconnects
+CONNECTION_LOST = (BrokerError, StoreError)  # propagate: the caller reconnects
 
 
 def utc_now() -> datetime:
@@ -27,11 +27,22 @@ class BatchSink(Protocol):
     def send_many(self, rows: Sequence[OutboxRow]) -> list[tuple[OutboxRow, Exception | None]]: ...
 
 
+def sends_in_batches(sink: Sink) -> bool:
+    """Whether `sink` sends a chunk in one round trip. A wrapper (ManifestFileSink, `inner`)
+    offers `send_many` whatever it wraps; a chunk for a one-by-one sink would be sent under a
+    single claim check however long its rows take, so such rows go one at a time."""
+    inner = getattr(sink, "inner", None)
+    if inner is not None:
+        return sends_in_batches(inner)
+    return hasattr(sink, "send_many")
+
+
 @dataclass
 class RelayStats:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    lost: int = 0  # rows whose claim another relay took: not sent (or not marked) by this one
     more: bool = False  # the claim was full: more rows may be due right now
 
     @property
@@ -42,13 +53,27 @@ class RelayStats:
 class Relay:
     """Send due outbox rows through the sink for their `via`; retry with backoff, then give up.
 
+    Fencing: rows are claimed under a fresh token for `lease_s`. Right before each send (a
+    row, or a chunk for sinks with `send_many`) the claim is renewed; a row whose claim
+    another relay has taken meanwhile is not sent, and outcomes are recorded only under the
+    token it was claimed with, so a relay that was stuck past its lease neither sends those
+    rows afterwards nor overwrites what the new holder recorded. A sink's own timeout must be
+    shorter than `lease_s` (app.py derives them from it) so a send always ends within the
+    claim it was checked under.
+
     Rows whose sink has `send_many` go out in chunks of `chunk_size` (one broker round trip
-    per chunk instead of per row); others one by one. `keepalive` is called between chunks
-    and sends so a slow target never starves the input connection's heartbeats. A lost
-    connection (BrokerError) or database (StoreError) propagates: the claimed rows stay
-    leased for `lease_s` and are tried again after the daemon reconnects. Any other exception
+    per chunk instead of per row); others one by one. `keepalive`, if given, is called
+    between chunks and sends (the single-threaded relay keeps the input connection's
+    heartbeats going with it; a relay on its own thread must not be given one). A lost
+    connection (BrokerError) or database (StoreError) propagates: rows not yet tried are
+    handed back, the one in flight stays claimed until its lease ends. Any other exception
     from a sink (a bug, a full disk) is a failed attempt of the row(s) it concerns, retried
-    with backoff like DeliveryFailed and logged with the job id: it never ends the loop.
+    with backoff like DeliveryFailed and logged with the job id: it never ends the loop. A row
+    that cannot be encoded (MessageNotEncodable) or that its target refuses
+    (SubmissionRejected) fails at once, alone.
+
+    `vias` / `exclude_vias` restrict which rows this relay claims (one relay per target);
+    `should_stop` is asked between sends, and the rows not yet tried are then handed back.
     """
 
     def __init__(
@@ -64,6 +89,9 @@ class Relay:
         clock: Callable[[], datetime] = utc_now,
         keepalive: Callable[[], None] | None = None,
         metrics: Any = None,
+        vias: Collection[str] | None = None,
+        exclude_vias: Collection[str] = (),
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.store = store
         self.sinks = sinks
@@ -75,31 +103,33 @@ class Relay:
         self.clock = clock
         self.keepalive = keepalive
         self.metrics = metrics
+        self.vias = None if vias is None else frozenset(vias)
+        self.exclude_vias = frozenset(exclude_vias)
+        self.should_stop = should_stop
 
     def run_once(self, limit: int = 500) -> RelayStats:
         """Claim up to `limit` due rows and try each once."""
-        rows: list[OutboxRow] = self.store.claim_due(limit, self.lease_s)
+        rows: list[OutboxRow] = self.store.claim_due(
+            limit, self.lease_s, vias=self.vias, exclude_vias=self.exclude_vias
+        )
         stats = RelayStats(more=len(rows) >= limit)
         by_via: dict[str, list[OutboxRow]] = {}
         for row in rows:
             by_via.setdefault(row.submission.via, []).append(row)
-        for via, group in by_via.items():
-            sink = self.sinks.get(via)
-            if sink is None:
-                for row in group:
-                    self._record(row, f"no sink configured for via={via}", False, stats)
-            elif hasattr(sink, "send_many"):
-                for start in range(0, len(group), self.chunk_size):
-                    chunk = group[start : start + self.chunk_size]
-                    results = self._send_many(sink, chunk)
-                    self._mark_sent([row for row, error in results if error is None])
-                    for row, error in results:
-                        self._settle(row, error, stats, marked=True)
+        untried = {row.submission.job_id: row for row in rows}
+        try:
+            for via, group in by_via.items():
+                for batch in self._batches(via, group):
+                    if self.should_stop():
+                        self._release(list(untried.values()))
+                        return stats
+                    for row in batch:
+                        del untried[row.submission.job_id]
+                    self._relay(via, batch, stats)
                     self._keepalive()
-            else:
-                for row in group:
-                    self._settle(row, self._send_one(sink, row), stats)
-                    self._keepalive()
+        except CONNECTION_LOST:
+            self._release(list(untried.values()))
+            raise
         return stats
 
     def drain(self, limit: int = 500, max_rounds: int = 1000) -> RelayStats:
@@ -110,9 +140,56 @@ class Relay:
             total.sent += stats.sent
             total.retried += stats.retried
             total.failed += stats.failed
+            total.lost += stats.lost
             if not stats.more:
                 break
         return total
+
+    # --- one batch -----------------------------------------------------------------------------
+
+    def _batches(self, via: str, group: list[OutboxRow]) -> list[list[OutboxRow]]:
+        """Chunks for a batch sink, single rows otherwise (each sent under a renewed claim)."""
+        sink = self.sinks.get(via)
+        size = self.chunk_size if sink is not None and sends_in_batches(sink) else 1
+        return [group[start : start + size] for start in range(0, len(group), size)]
+
+    def _relay(self, via: str, batch: list[OutboxRow], stats: RelayStats) -> None:
+        sink = self.sinks.get(via)
+        if sink is None:
+            for row in batch:
+                self._record(row, f"no sink configured for via={via}", False, stats)
+            return
+        held = self._still_held(batch, stats)
+        if not held:
+            return
+        if sends_in_batches(sink):
+            results = self._send_many(sink, held)
+        else:
+            results = [(row, self._send_one(sink, row)) for row in held]
+        delivered = [row for row, error in results if error is None]
+        marked = self.store.mark_sent_many(delivered) if delivered else set()
+        for row, error in results:
+            if error is None:
+                self._sent(row, row.submission.job_id in marked, stats)
+            else:
+                self._failed(row, error, stats)
+
+    def _still_held(self, batch: list[OutboxRow], stats: RelayStats) -> list[OutboxRow]:
+        """Renew the claim on `batch`; the rows still ours. The others are not sent."""
+        token = batch[0].claim_token
+        if token is None:  # rows that were not claimed (a store without claims): unfenced
+            return batch
+        ids = [row.submission.job_id for row in batch]
+        held = self.store.renew_claims(ids, token, self.lease_s)
+        for row in batch:
+            if row.submission.job_id not in held:
+                stats.lost += 1
+                log.warning(
+                    "claim on a submission was lost before sending (another relay holds it); "
+                    "not sending it",
+                    extra={"job_id": row.submission.job_id, "target": row.submission.extractor},
+                )
+        return [row for row in batch if row.submission.job_id in held]
 
     def _send_one(self, sink: Sink, row: OutboxRow) -> Exception | None:
         try:
@@ -134,35 +211,28 @@ class Relay:
         except Exception as exc:  # a bug in the sink: each row's attempt failed, retried later
             return [(row, exc) for row in chunk]
 
-    def _mark_sent(self, rows: Sequence[OutboxRow]) -> None:
-        """Mark rows sent: in one statement if the store offers `mark_sent_many`."""
-        if not rows:
-            return
-        mark_many = getattr(self.store, "mark_sent_many", None)
-        if mark_many is not None:
-            mark_many([row.submission.job_id for row in rows])
-            return
-        for row in rows:
-            self.store.mark_sent(row.submission.job_id)
+    # --- outcomes ------------------------------------------------------------------------------
 
-    def _settle(
-        self, row: OutboxRow, error: Exception | None, stats: RelayStats, *, marked: bool = False
-    ) -> None:
-        if error is None:
-            if not marked:
-                self.store.mark_sent(row.submission.job_id)
-            stats.sent += 1
-            self._count(row, "sent")
-            log.info(
-                "submitted",
-                extra={
-                    "job_id": row.submission.job_id,
-                    "rule": row.submission.rule,
-                    "target": row.submission.extractor,
-                    "via": row.submission.via,
-                },
+    def _sent(self, row: OutboxRow, marked: bool, stats: RelayStats) -> None:
+        facts = {
+            "job_id": row.submission.job_id,
+            "rule": row.submission.rule,
+            "target": row.submission.extractor,
+            "via": row.submission.via,
+        }
+        if not marked:
+            stats.lost += 1
+            log.warning(
+                "submission sent, but its claim passed to another relay before it was marked "
+                "sent; that relay may send it again (a sink slower than the lease)",
+                extra=facts,
             )
             return
+        stats.sent += 1
+        self._count(row, "sent")
+        log.info("submitted", extra=facts)
+
+    def _failed(self, row: OutboxRow, error: Exception, stats: RelayStats) -> None:
         if isinstance(error, CONNECTION_LOST):
             raise error  # a sink reported a lost connection per row: reconnect, rows stay leased
         if isinstance(error, (SubmissionRejected, *RETRYABLE)):
@@ -179,7 +249,17 @@ class Relay:
         give_up = not retryable or row.attempts + 1 >= self.max_attempts
         delay_s = min(self.max_backoff_s, self.backoff_s * 2**row.attempts)
         retry_at = None if give_up else self.clock() + timedelta(seconds=delay_s)
-        self.store.mark_attempt_failed(row.submission.job_id, error, retry_at, give_up)
+        recorded = self.store.mark_attempt_failed(
+            row.submission.job_id, error, retry_at, give_up, claim_token=row.claim_token
+        )
+        if not recorded:
+            stats.lost += 1
+            log.warning(
+                "claim on a submission was lost before its failed attempt was recorded; "
+                "the relay holding it now decides",
+                extra={"job_id": row.submission.job_id, "error": error},
+            )
+            return
         if give_up:
             stats.failed += 1
         else:
@@ -195,6 +275,18 @@ class Relay:
                 "attempts": row.attempts + 1,
             },
         )
+
+    def _release(self, rows: Sequence[OutboxRow]) -> None:
+        """Hand back claimed rows that were not tried, so they are due again at once."""
+        by_token: dict[str, list[str]] = {}
+        for row in rows:
+            if row.claim_token is not None:
+                by_token.setdefault(row.claim_token, []).append(row.submission.job_id)
+        try:
+            for token, ids in by_token.items():
+                self.store.release_claims(ids, token)
+        except StoreError as exc:  # they come due when their claim ends instead
+            log.info("could not hand back %d claimed submissions: %s", len(rows), exc)
 
     def _count(self, row: OutboxRow, status: str) -> None:
         if self.metrics is not None:

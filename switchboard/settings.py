@@ -49,6 +49,9 @@ class Settings:
     max_delays: int = 20  # times one event may wait for Clowder before it is dead-lettered
     manifest_dir: str = ""
     metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"  # the metrics server's address; 0.0.0.0 for every interface
+    # Sent and failed outbox rows and dedup-ledger ids older than this are pruned; 0 keeps all.
+    retention_days: float = 30.0
     # pyclowder's MOUNTED_PATHS for legacy rules: {"path Clowder reports": "path seen here"}
     mounted_paths: Mapping[str, str] = field(default_factory=dict)
     # Legacy rules' `files[].filepath` when Clowder gives no path (no CLOWDER_URL, no admin key,
@@ -75,6 +78,8 @@ class Settings:
         "max_crashes": "SWITCHBOARD_MAX_CRASHES",
         "manifest_dir": "SWITCHBOARD_MANIFEST_DIR",
         "metrics_port": "SWITCHBOARD_METRICS_PORT",
+        "metrics_host": "SWITCHBOARD_METRICS_HOST",
+        "retention_days": "SWITCHBOARD_RETENTION_DAYS",
         "mounted_paths": "SWITCHBOARD_MOUNTED_PATHS",
         "legacy_file_path": "SWITCHBOARD_LEGACY_FILE_PATH",
         "python_allowlist": "SWITCHBOARD_PYTHON_ALLOWLIST",
@@ -110,6 +115,12 @@ class Settings:
             raise SettingsError(f"CLOWDER_VERSION: must be 1 or 2, not {self.clowder_version!r}")
         if self.max_delays < 0:
             raise SettingsError(f"SWITCHBOARD_MAX_DELAYS: must be 0 or more, not {self.max_delays}")
+
+    @property
+    def sink_timeout_s(self) -> float:
+        """How long one send may take: half the relay's claim, so a send checked under a claim
+        always ends while that claim holds (no other relay can have taken the row)."""
+        return self.relay_lease_s / 2
 
     @property
     def error_queue(self) -> str:

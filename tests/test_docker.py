@@ -31,15 +31,67 @@ def _switchboard_script() -> str:
     return str(found) if found.exists() else "switchboard"
 
 
-@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed")
-def test_compose_file_passes_docker_compose_validation() -> None:
-    done = subprocess.run(
-        ["docker-compose", "-f", str(COMPOSE), "config", "-q"],
+ENV_EXAMPLE = ROOT / "docker" / ".env.example"
+NEEDS_COMPOSE = pytest.mark.skipif(
+    shutil.which("docker-compose") is None, reason="docker-compose not installed"
+)
+
+
+def _compose_config(env_file: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`docker-compose config` with only `env_file`'s variables (none from this machine)."""
+    return subprocess.run(
+        ["docker-compose", "--env-file", str(env_file), "-f", str(COMPOSE), "config"],
         capture_output=True,
         text=True,
         timeout=60,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(tmp_path)},
     )
+
+
+@NEEDS_COMPOSE
+def test_compose_file_passes_docker_compose_validation(tmp_path: Path) -> None:
+    done = _compose_config(ENV_EXAMPLE, tmp_path)
     assert done.returncode == 0, done.stderr
+    assert "change-me-rabbitmq" in done.stdout  # the credentials come from the env file
+
+
+@NEEDS_COMPOSE
+def test_compose_refuses_to_start_without_real_credentials(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    done = _compose_config(empty, tmp_path)
+    assert done.returncode != 0
+    assert "RABBITMQ_" in done.stderr or "POSTGRES_PASSWORD" in done.stderr
+
+
+def _variables(text: str) -> set[str]:
+    return set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", text))
+
+
+def test_every_variable_the_compose_file_uses_is_in_the_env_example() -> None:
+    example = {
+        line.split("=", 1)[0]
+        for line in ENV_EXAMPLE.read_text().splitlines()
+        if "=" in line and not line.lstrip().startswith("#")
+    }
+    used = _variables(COMPOSE.read_text())
+    assert used, "the compose file reads no variables"
+    assert used <= example, used - example
+
+
+def test_compose_publishes_ports_only_on_localhost_and_never_uses_guest() -> None:
+    text = COMPOSE.read_text()
+    compose = yaml.safe_load(text)
+    published = [
+        str(port) for service in compose["services"].values() for port in service.get("ports", [])
+    ]
+    assert published, "nothing is published"
+    assert all(port.startswith("127.0.0.1:") for port in published), published
+    assert "guest" not in text
+    rabbit = compose["services"]["rabbitmq"]["environment"]
+    assert rabbit["RABBITMQ_DEFAULT_USER"].startswith("${RABBITMQ_USER:?")
+    assert rabbit["RABBITMQ_DEFAULT_PASS"].startswith("${RABBITMQ_PASSWORD:?")
 
 
 def test_compose_passes_only_settings_switchboard_reads() -> None:

@@ -248,11 +248,32 @@ def test_a_store_that_can_mark_many_rows_sent_is_asked_once_per_chunk(store, clo
         def __getattr__(self, name):
             return getattr(store, name)
 
-        def mark_sent_many(self, job_ids: list[str]) -> None:
-            calls.append(list(job_ids))
-            for job in job_ids:
-                store.mark_sent(job)
+        def mark_sent_many(self, rows) -> set[str]:
+            calls.append([row.submission.job_id for row in rows])
+            return store.mark_sent_many(rows)
 
     Relay(BulkStore(), {"amqp": RecordingSink()}, chunk_size=3, clock=clock).run_once()
     assert [len(c) for c in calls] == [3, 2]
     assert statuses(store) == {"sent": 5}
+
+
+def test_a_stopping_relay_hands_back_the_rows_it_has_not_tried(store, clock):
+    first, *rest = queue_jobs(store, 3, via="clowder-api")
+    sink = OneByOneSink()
+    relay = Relay(store, {"clowder-api": sink}, clock=clock, should_stop=lambda: bool(sink.sent))
+    relay.run_once()
+    assert sink.sent == [first]
+    due = store.claim_due(10, lease_s=30)  # due again at once, not at the end of the lease
+    assert sorted(r.submission.job_id for r in due) == rest
+
+
+def test_a_lost_connection_hands_back_untried_rows_and_keeps_the_one_in_flight_claimed(
+    store, clock
+):
+    in_flight, *rest = queue_jobs(store, 3, via="clowder-api")
+    sink = OneByOneSink([BrokerError("link lost")])
+    with pytest.raises(BrokerError):
+        Relay(store, {"clowder-api": sink}, clock=clock).run_once()
+    due = sorted(r.submission.job_id for r in store.claim_due(10, lease_s=30))
+    assert due == rest
+    assert in_flight not in due  # it may have gone out: due again only when its claim ends

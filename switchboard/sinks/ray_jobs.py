@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..amqp import redact_uri
-from ..errors import DeliveryFailed, SubmissionRejected
+from ..errors import DeliveryFailed, MessageNotEncodable, SubmissionRejected
 from ..model import RAY_JOB_VARIABLE
 from ..outgoing import RAY_PROPERTY
 from ..ports import OutboxRow
@@ -35,7 +35,10 @@ def ray_job_spec(row: OutboxRow) -> dict[str, Any]:
     runtime_env = copy.deepcopy(dict(ray.get("runtime_env") or {}))
     env_vars = dict(runtime_env.get("env_vars") or {})
     body = {key: value for key, value in row.body.items() if not is_secret(key)}
-    env_vars[RAY_JOB_VARIABLE] = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    try:
+        env_vars[RAY_JOB_VARIABLE] = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError) as exc:  # this row's fault alone: fail it
+        raise MessageNotEncodable(f"job {submission.job_id}: body is not JSON: {exc}") from exc
     runtime_env["env_vars"] = env_vars
     return {
         "entrypoint": ray["entrypoint"],
@@ -58,9 +61,16 @@ class RayJobSink:
     raises SubmissionRejected (failed at once). A submission id Ray already knows means an
     earlier attempt got through: that counts as sent.
 
+    `timeout_s` bounds each HTTP request to the dashboard; one send makes at most
+    REQUESTS_PER_SEND of them (the version check of a new client, the submission, a lookup
+    after an error), so a dashboard that accepts and never answers holds a send for at most
+    `REQUESTS_PER_SEND * timeout_s`.
+
     Note: Ray's client lets the RAY_ADDRESS / RAY_API_SERVER_ADDRESS environment variables
     override `address`; Switchboard reads its own setting from the same RAY_ADDRESS.
     """
+
+    REQUESTS_PER_SEND = 3
 
     def __init__(self, address: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         if importlib.util.find_spec("ray") is None:

@@ -70,6 +70,7 @@ class ProcessedMessage(Base):
     """The dedup ledger: every message id whose effects have been committed."""
 
     __tablename__ = "processed_messages"
+    __table_args__ = (Index(None, "processed_at"),)  # retention prunes the oldest first
 
     message_id: Mapped[str] = mapped_column(String, primary_key=True)
     processed_at: Mapped[datetime]
@@ -122,3 +123,7 @@ class SubmissionRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # The relay's claim: a fresh token per claim, and when the claim ends. Only the holder of
+    # the current token may send the row or record its outcome (see SqlStore.claim_due).
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claimed_until: Mapped[datetime | None]

@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Row,
+    String,
+    Text,
+    bindparam,
+    cast,
+    column,
+    delete,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from ..model import Submission
 from ..ports import Clock, OutboxRow
-from .engine import make_engine, redacted
+from .engine import make_engine, redacted, to_json
 from .errors import store_errors
 from .migrate import ensure_current
 from .models import FAILED, PENDING, SENT, STATUSES
-from .statements import submissions
+from .scrub import without_secrets
+from .statements import messages, submissions
 from .unit_of_work import SqlUnitOfWork
 
 _OUTBOX_COLUMNS = tuple(
@@ -38,6 +54,7 @@ _OUTBOX_COLUMNS = tuple(
         "next_attempt_at",
         "last_error",
         "created_at",
+        "claim_token",
     )
 )
 MAX_ERROR_CHARS = 4000
@@ -96,25 +113,43 @@ class SqlStore:
         with store_errors(self._where), self.engine.begin() as connection:
             return [_outbox_row(row) for row in connection.execute(query)]
 
-    def claim_due(self, limit: int, lease_s: float) -> list[OutboxRow]:
-        """Take up to `limit` due pending rows and push their next attempt `lease_s` ahead.
+    def claim_due(
+        self,
+        limit: int,
+        lease_s: float,
+        *,
+        vias: Collection[str] | None = None,
+        exclude_vias: Collection[str] = (),
+    ) -> list[OutboxRow]:
+        """Claim up to `limit` due pending rows for `lease_s`, under one fresh claim token.
 
         One statement: on PostgreSQL rows another relay is claiming are skipped (SKIP LOCKED),
         so concurrent relays get disjoint rows; a relay that dies mid-send leaves its rows to
-        come due again when the lease ends. The rows come back oldest first.
+        come due again when the claim ends. Claiming a row gives it a new token, which fences
+        off the previous holder: `renew_claims`, `mark_sent_many` and `mark_attempt_failed`
+        act only for the current token. `vias` / `exclude_vias` restrict the claim to rows of
+        those targets (one relay thread per target). The rows come back oldest first, each
+        with `claim_token` set.
         """
         now = self.clock()
+        until = now + timedelta(seconds=lease_s)
+        token = uuid.uuid4().hex
+        due = select(submissions.c.job_id).where(
+            submissions.c.status == PENDING, submissions.c.next_attempt_at <= now
+        )
+        if vias is not None:
+            due = due.where(submissions.c.via.in_(list(vias)))
+        if exclude_vias:
+            due = due.where(submissions.c.via.not_in(list(exclude_vias)))
         due = (
-            select(submissions.c.job_id)
-            .where(submissions.c.status == PENDING, submissions.c.next_attempt_at <= now)
-            .order_by(submissions.c.next_attempt_at, submissions.c.created_at)
+            due.order_by(submissions.c.next_attempt_at, submissions.c.created_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
         statement = (
             update(submissions)
             .where(submissions.c.job_id.in_(due.scalar_subquery()))
-            .values(next_attempt_at=now + timedelta(seconds=lease_s))
+            .values(next_attempt_at=until, claimed_until=until, claim_token=token)
             .returning(*_OUTBOX_COLUMNS)
         )
         with store_errors(self._where), self.engine.begin() as connection:
@@ -122,35 +157,130 @@ class SqlStore:
         rows.sort(key=lambda r: (r.created_at, r.job_id))
         return [_outbox_row(row) for row in rows]
 
-    def mark_sent(self, job_id: str) -> None:
-        """Record a successful send (counted as an attempt)."""
-        self._update(job_id, status=SENT, sent_at=self.clock(), attempts=submissions.c.attempts + 1)
+    def renew_claims(self, job_ids: Sequence[str], claim_token: str, lease_s: float) -> set[str]:
+        """Extend the claim on rows still held under `claim_token`; the job ids still held.
 
-    def mark_sent_many(self, job_ids: Sequence[str]) -> None:
-        """Record several successful sends in one statement (each counted as one attempt)."""
+        The relay calls this right before it sends: a row missing from the answer was claimed
+        by another relay (its claim ran out while this one was slow) or is no longer pending,
+        and must not be sent.
+        """
+        if not job_ids:
+            return set()
+        until = self.clock() + timedelta(seconds=lease_s)
+        statement = (
+            update(submissions)
+            .where(
+                submissions.c.job_id.in_(list(dict.fromkeys(job_ids))),
+                submissions.c.claim_token == claim_token,
+                submissions.c.status == PENDING,
+            )
+            .values(next_attempt_at=until, claimed_until=until)
+            .returning(submissions.c.job_id)
+        )
+        with store_errors(self._where), self.engine.begin() as connection:
+            return set(connection.execute(statement).scalars())
+
+    def release_claims(self, job_ids: Sequence[str], claim_token: str) -> None:
+        """Hand back rows claimed but not tried (the relay is stopping): due again at once."""
         if not job_ids:
             return
         statement = (
             update(submissions)
-            .where(submissions.c.job_id.in_(list(dict.fromkeys(job_ids))))
-            .values(status=SENT, sent_at=self.clock(), attempts=submissions.c.attempts + 1)
+            .where(
+                submissions.c.job_id.in_(list(dict.fromkeys(job_ids))),
+                submissions.c.claim_token == claim_token,
+                submissions.c.status == PENDING,
+            )
+            .values(next_attempt_at=self.clock(), claimed_until=None, claim_token=None)
         )
         with store_errors(self._where), self.engine.begin() as connection:
             connection.execute(statement)
 
+    def mark_sent(self, job_id: str, *, claim_token: str | None = None) -> bool:
+        """Record a successful send (counted as an attempt), its body's secrets scrubbed;
+        False if the row is not pending or (with `claim_token`) is held under another claim."""
+        with store_errors(self._where), self.engine.begin() as connection:
+            body = connection.execute(
+                select(submissions.c.body).where(submissions.c.job_id == job_id)
+            ).scalar_one_or_none()
+            marked = _mark_sent(connection, [(job_id, body)], claim_token, self.clock())
+        return job_id in marked
+
+    def mark_sent_many(self, rows: Sequence[OutboxRow]) -> set[str]:
+        """Record several successful sends at once; the job ids marked.
+
+        Each row is marked only while it is pending and still held under the `claim_token` it
+        was claimed with (rows without a token: unfenced), and its stored body loses its
+        secrets (`secretKey`, ...) in the same transaction, so a sent row never keeps them.
+        """
+        by_token: dict[str | None, dict[str, Any]] = {}
+        for row in rows:
+            by_token.setdefault(row.claim_token, {})[row.submission.job_id] = row.body
+        marked: set[str] = set()
+        now = self.clock()
+        with store_errors(self._where), self.engine.begin() as connection:
+            for token, bodies in by_token.items():
+                marked |= _mark_sent(connection, list(bodies.items()), token, now)
+        return marked
+
     def mark_attempt_failed(
-        self, job_id: str, error: str, retry_at: datetime | None, give_up: bool
-    ) -> None:
-        """Count a failed attempt; retry at `retry_at` (now if None), or mark failed for good."""
+        self,
+        job_id: str,
+        error: str,
+        retry_at: datetime | None,
+        give_up: bool,
+        *,
+        claim_token: str | None = None,
+    ) -> bool:
+        """Count a failed attempt; retry at `retry_at` (now if None), or mark failed for good
+        (its body's secrets scrubbed: it will never be sent). Ends the claim. False (nothing
+        changed) if the row is not pending or (with `claim_token`) held under another claim."""
         values: dict[str, Any] = {
             "attempts": submissions.c.attempts + 1,
             "last_error": error[:MAX_ERROR_CHARS],
+            "claimed_until": None,
+            "claim_token": None,
         }
         if give_up:
             values["status"] = FAILED
         else:
             values["next_attempt_at"] = retry_at or self.clock()
-        self._update(job_id, **values)
+        statement = (
+            update(submissions)
+            .where(*_held(job_id, claim_token))
+            .values(**values)
+            .returning(submissions.c.body)
+        )
+        with store_errors(self._where), self.engine.begin() as connection:
+            body = connection.execute(statement).scalar_one_or_none()
+            if body is None:
+                return False
+            if give_up:
+                _scrub_bodies(connection, [(job_id, body)])
+        return True
+
+    def prune(self, before: datetime, limit: int) -> tuple[int, int]:
+        """Delete up to `limit` sent or failed outbox rows whose last attempt was before
+        `before`, and up to `limit` ledger ids processed before then; (rows, ids) deleted.
+
+        Pending rows are never touched. Each table in its own short transaction.
+        """
+        old_rows = (
+            select(submissions.c.job_id)
+            .where(submissions.c.status.in_([SENT, FAILED]), submissions.c.next_attempt_at < before)
+            .limit(limit)
+        )
+        old_ids = select(messages.c.message_id).where(messages.c.processed_at < before).limit(limit)
+        with store_errors(self._where):
+            with self.engine.begin() as connection:
+                rows = connection.execute(
+                    delete(submissions).where(submissions.c.job_id.in_(old_rows.scalar_subquery()))
+                ).rowcount
+            with self.engine.begin() as connection:
+                ids = connection.execute(
+                    delete(messages).where(messages.c.message_id.in_(old_ids.scalar_subquery()))
+                ).rowcount
+        return rows, ids
 
     def recent_submissions(self, limit: int, *, status: str | None = None) -> list[OutboxRow]:
         """The newest `limit` submissions, newest first; only those in `status` if given."""
@@ -172,10 +302,85 @@ class SqlStore:
             counts.update({status: count for status, count in connection.execute(query)})
             return counts
 
-    def _update(self, job_id: str, **values: Any) -> None:
-        statement = update(submissions).where(submissions.c.job_id == job_id).values(**values)
-        with store_errors(self._where), self.engine.begin() as connection:
-            connection.execute(statement)
+
+def _held(job_id: str, claim_token: str | None) -> list[Any]:
+    """The WHERE clauses of an outcome update: pending, and under `claim_token` if given."""
+    clauses = [submissions.c.job_id == job_id, submissions.c.status == PENDING]
+    if claim_token is not None:
+        clauses.append(submissions.c.claim_token == claim_token)
+    return clauses
+
+
+def _mark_sent(
+    connection: Connection,
+    bodies: Sequence[tuple[str, Any]],
+    claim_token: str | None,
+    now: datetime,
+) -> set[str]:
+    """Mark the pending rows of `bodies` (held under `claim_token`, if given) sent and scrub
+    their stored bodies; the job ids marked.
+
+    On PostgreSQL one `UPDATE ... FROM unnest(ids, bodies)` does both, with two array
+    parameters (each row written once); SQLite scrubs in a second statement.
+    """
+    if not bodies:
+        return set()
+    fence = [submissions.c.status == PENDING]
+    if claim_token is not None:
+        fence.append(submissions.c.claim_token == claim_token)
+    sent = {
+        "status": SENT,
+        "sent_at": now,
+        "attempts": submissions.c.attempts + 1,
+        "claimed_until": None,
+    }
+    if connection.dialect.name == "postgresql":
+        ids = bindparam("ids", [job_id for job_id, _ in bodies], type_=ARRAY(String))
+        texts = bindparam("bodies", [_scrubbed_json(b) for _, b in bodies], type_=ARRAY(Text))
+        scrubbed = (
+            func.unnest(ids, texts)
+            .table_valued(column("job_id", String), column("body", Text))
+            .render_derived(name="scrubbed")
+        )
+        statement = (
+            update(submissions)
+            .where(submissions.c.job_id == scrubbed.c.job_id, *fence)
+            .values(**sent, body=func.coalesce(cast(scrubbed.c.body, JSON), submissions.c.body))
+            .returning(submissions.c.job_id)
+        )
+        return set(connection.execute(statement).scalars())
+    ids = [job_id for job_id, _ in bodies]
+    statement = (
+        update(submissions)
+        .where(submissions.c.job_id.in_(ids), *fence)
+        .values(**sent)
+        .returning(submissions.c.job_id)
+    )
+    marked = set(connection.execute(statement).scalars())
+    _scrub_bodies(connection, [(job_id, body) for job_id, body in bodies if job_id in marked])
+    return marked
+
+
+def _scrubbed_json(body: Any) -> str | None:
+    """The body without its secrets as JSON text, or None if it had none (kept as it is)."""
+    scrubbed = without_secrets(body)
+    return None if scrubbed == body else to_json(scrubbed)
+
+
+def _scrub_bodies(connection: Connection, bodies: Sequence[tuple[str, Any]]) -> None:
+    """Store each body without its secrets (only those that had any)."""
+    changed = []
+    for job_id, body in bodies:
+        scrubbed = without_secrets(body)
+        if scrubbed != body:
+            changed.append({"b_job_id": job_id, "b_body": scrubbed})
+    if changed:
+        statement = (
+            update(submissions)
+            .where(submissions.c.job_id == bindparam("b_job_id"))
+            .values(body=bindparam("b_body"))
+        )
+        connection.execute(statement, changed)
 
 
 def _outbox_row(row: Row[Any]) -> OutboxRow:
@@ -197,4 +402,5 @@ def _outbox_row(row: Row[Any]) -> OutboxRow:
         attempts=row.attempts,
         next_attempt_at=row.next_attempt_at,
         last_error=row.last_error,
+        claim_token=row.claim_token,
     )

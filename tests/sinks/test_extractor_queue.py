@@ -10,7 +10,7 @@ import pika
 import pika.exceptions
 import pytest
 
-from switchboard.errors import BrokerError, DeliveryFailed
+from switchboard.errors import BrokerError, DeliveryFailed, MessageNotEncodable
 from switchboard.sinks.extractor_queue import ExtractorQueueSink
 from tests.broker import URI, close_connections_named, side_channel
 
@@ -125,3 +125,61 @@ def test_unreachable_broker_raises_broker_error_without_the_password(make_row):
     with pytest.raises(BrokerError) as caught:
         sink.send(make_row("anything"))
     assert "pw-s3cret-9" not in str(caught.value)
+
+
+def _renamed(row, extractor: str):
+    """The same row addressed to another queue (as a templated extractor name would give)."""
+    from dataclasses import replace
+
+    return replace(row, submission=replace(row.submission, extractor=extractor))
+
+
+def test_a_queue_name_over_255_bytes_fails_its_row_alone_and_the_other_40_of_the_chunk_go_out(
+    sink, channel, queues, make_row
+):
+    queue = extractor_queue(queues)
+    rows = [make_row(queue, n=i) for i in range(41)]
+    rows[17] = _renamed(rows[17], "terra." + "é" * 150)  # 306 bytes of UTF-8
+    results = sink.send_many(rows)
+    assert [i for i, (_, error) in enumerate(results) if error is not None] == [17]
+    error = results[17][1]
+    assert isinstance(error, MessageNotEncodable)
+    assert "306 bytes" in str(error) and "255" in str(error)
+    assert rows[17].submission.job_id in str(error)
+    assert channel.queue_declare(queue, passive=True).method.message_count == 40
+
+
+def test_a_body_that_cannot_be_serialised_fails_its_row_alone(sink, channel, queues, make_row):
+    from dataclasses import replace
+
+    queue = extractor_queue(queues)
+    good, bad = make_row(queue, n=1), make_row(queue, n=2)
+    bad = replace(bad, body={**bad.body, "parameters": {"when": object()}})
+    outcome = [type(e).__name__ if e else "ok" for _, e in sink.send_many([bad, good])]
+    assert outcome == ["MessageNotEncodable", "ok"]
+    assert channel.queue_declare(queue, passive=True).method.message_count == 1
+
+
+def test_a_property_amqp_cannot_carry_fails_a_single_send_and_the_connection_stays_usable(
+    sink, channel, queues, make_row
+):
+    from dataclasses import replace
+
+    queue = extractor_queue(queues)
+    bad = make_row(queue, n=1)
+    bad = replace(bad, properties={**bad.properties, "correlation_id": "c" * 300})
+    sink.send(make_row(queue, n=0))
+    with pytest.raises(MessageNotEncodable, match="ShortStringTooLong"):
+        sink.send(bad)
+    generation = sink._link.generation
+    sink.send(make_row(queue, n=2))
+    assert sink._link.generation == generation  # no reconnect: the connection was never at fault
+    assert channel.queue_declare(queue, passive=True).method.message_count == 2
+
+
+def test_a_name_too_long_for_amqp_is_a_message_fault_not_a_lost_connection(channel):
+    from switchboard import amqp
+
+    with pytest.raises(MessageNotEncodable, match="255 bytes"), amqp.translated_errors("declaring"):
+        channel.queue_declare("q" * 300, durable=True)
+    assert channel.is_open

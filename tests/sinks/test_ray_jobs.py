@@ -280,3 +280,43 @@ def test_the_relay_sends_a_fired_collection_to_ray_with_its_manifest(
         "/data/plot-1_left.tif",
         "/data/plot-2_left.tif",
     ]
+
+
+def test_a_dashboard_that_accepts_and_never_answers_fails_the_send_within_its_timeout() -> None:
+    import threading
+
+    from tests.silent_server import SilentServer
+
+    server = SilentServer()
+    outcome: list[BaseException | None] = []
+
+    def send() -> None:
+        try:
+            RayJobSink(server.url, timeout_s=0.5).send(ray_row("true"))
+        except BaseException as exc:  # recorded for the assertion below
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    sender = threading.Thread(target=send, daemon=True)
+    try:
+        sender.start()
+        sender.join(60)  # a bound on waiting; without a timeout the send would never end
+        assert not sender.is_alive(), "the send to a silent dashboard never ended"
+        assert server.accepted.is_set()
+        [error] = outcome
+        assert isinstance(error, DeliveryFailed)
+        assert "unreachable" in str(error)
+    finally:
+        server.close()
+
+
+def test_a_body_that_is_not_json_fails_its_ray_row_for_good_before_any_request() -> None:
+    from dataclasses import replace
+
+    from switchboard.errors import MessageNotEncodable
+
+    row = ray_row("true")
+    row = replace(row, body={**row.body, "parameters": {"when": object()}})
+    with pytest.raises(MessageNotEncodable, match=row.submission.job_id):
+        RayJobSink("http://127.0.0.1:1").send(row)  # nothing listens there: no request made

@@ -89,10 +89,12 @@ def test_a_sent_row_is_marked_sent_and_never_due_again(store: SqlStore) -> None:
 
 def test_many_rows_are_marked_sent_at_once(store: SqlStore) -> None:
     _queue(store, "job-1", "job-2", "job-3")
-    store.claim_due(10, lease_s=30)
+    claimed = {row.submission.job_id: row for row in store.claim_due(10, lease_s=30)}
 
-    store.mark_sent_many(["job-1", "job-3", "job-1"])
-    store.mark_sent_many([])
+    marked = store.mark_sent_many([claimed["job-1"], claimed["job-3"], claimed["job-1"]])
+    assert store.mark_sent_many([]) == set()
+
+    assert marked == {"job-1", "job-3"}
 
     statuses = {
         row.submission.job_id: (row.status, row.attempts) for row in store.recent_submissions(10)
@@ -231,3 +233,104 @@ def test_recent_submissions_can_be_limited_to_one_status(store: SqlStore) -> Non
     assert _jobs(store.recent_submissions(10, status="failed")) == ["job-2"]
     assert _jobs(store.recent_submissions(10, status="sent")) == ["job-3"]
     assert sorted(_jobs(store.recent_submissions(10))) == ["job-1", "job-2", "job-3"]
+
+
+# --- claims: only the current holder sends a row or records its outcome ------------------------
+
+
+def test_each_claim_has_its_own_token_and_an_end(store: SqlStore, clock: FakeClock) -> None:
+    _queue(store, "job-1", "job-2")
+    [first] = store.claim_due(1, lease_s=30)
+    [second] = store.claim_due(1, lease_s=30)
+    assert first.claim_token and second.claim_token and first.claim_token != second.claim_token
+    assert first.next_attempt_at == START + timedelta(seconds=30)
+
+
+def test_a_claim_taken_over_after_its_lease_fences_off_the_first_holder(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    _queue(store, "job-1", "job-2")
+    stale = store.claim_due(10, lease_s=30)
+    clock.advance(31)
+    fresh = store.claim_due(10, lease_s=30)
+    assert {r.submission.job_id for r in fresh} == {"job-1", "job-2"}
+
+    token = stale[0].claim_token
+    assert store.renew_claims(["job-1", "job-2"], token, lease_s=30) == set()
+    assert store.mark_sent_many(stale) == set()
+    assert not store.mark_attempt_failed("job-1", "late", None, give_up=True, claim_token=token)
+    assert not store.mark_sent("job-2", claim_token=token)
+    assert {(r.status, r.attempts) for r in store.recent_submissions(10)} == {("pending", 0)}
+
+    assert store.mark_sent_many(fresh) == {"job-1", "job-2"}
+    assert {r.status for r in store.recent_submissions(10)} == {"sent"}
+
+
+def test_renewing_a_claim_keeps_other_relays_off_the_row(store: SqlStore, clock: FakeClock) -> None:
+    _queue(store, "job-1")
+    [row] = store.claim_due(10, lease_s=30)
+    clock.advance(25)
+    assert store.renew_claims(["job-1"], row.claim_token, lease_s=30) == {"job-1"}
+    clock.advance(25)  # past the first lease, inside the renewed one
+    assert store.claim_due(10, lease_s=30) == []
+    assert store.mark_sent_many([row]) == {"job-1"}
+
+
+def test_a_sent_row_cannot_be_marked_failed_by_a_late_outcome(store: SqlStore) -> None:
+    _queue(store, "job-1")
+    store.claim_due(10, lease_s=30)
+    store.mark_sent("job-1")
+    assert not store.mark_attempt_failed("job-1", "late timeout", None, give_up=True)
+    [row] = store.recent_submissions(10)
+    assert (row.status, row.attempts, row.last_error) == ("sent", 1, None)
+
+
+def test_released_claims_are_due_again_at_once(store: SqlStore, clock: FakeClock) -> None:
+    _queue(store, "job-1", "job-2")
+    claimed = store.claim_due(10, lease_s=30)
+    store.release_claims(["job-2"], claimed[0].claim_token)
+    assert _jobs(store.claim_due(10, lease_s=30)) == ["job-2"]
+
+
+def test_a_claim_can_be_limited_to_some_targets(store: SqlStore) -> None:
+    for job, via in [("job-a", "amqp"), ("job-r", "ray"), ("job-c", "clowder-api")]:
+        with store.unit_of_work() as uow:
+            uow.add_submission(submission(job, via=via), {"job_id": job}, PROPERTIES)
+    assert _jobs(store.claim_due(10, lease_s=30, vias=["ray"])) == ["job-r"]
+    assert _jobs(store.claim_due(10, lease_s=30, exclude_vias=["amqp"])) == ["job-c"]
+    assert _jobs(store.claim_due(10, lease_s=30)) == ["job-a"]
+
+
+# --- secrets: a row that will never be sent again keeps none -----------------------------------
+
+
+def _stored_body(store: SqlStore, job_id: str) -> dict:
+    with store.engine.connect() as connection:
+        return connection.execute(
+            text("SELECT body FROM submissions WHERE job_id = :j"), {"j": job_id}
+        ).scalar_one()
+
+
+def _as_dict(value) -> dict:
+    import json
+
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def test_marking_rows_sent_scrubs_the_secret_key_from_their_stored_bodies(store: SqlStore) -> None:
+    _queue(store, "job-1", "job-2", "job-3")
+    claimed = {r.submission.job_id: r for r in store.claim_due(10, lease_s=30)}
+    store.mark_sent_many([claimed["job-1"]])
+    store.mark_sent("job-2")
+    for job in ("job-1", "job-2"):
+        assert _as_dict(_stored_body(store, job)) == {"datasetId": "ds-1", "job_id": job}
+    assert _as_dict(_stored_body(store, "job-3"))["secretKey"] == "not-for-logs"  # still to send
+
+
+def test_giving_up_on_a_row_scrubs_its_secret_key(store: SqlStore) -> None:
+    _queue(store, "job-1", "job-2")
+    store.claim_due(10, lease_s=30)
+    store.mark_attempt_failed("job-1", "HTTP 404", None, give_up=True)
+    store.mark_attempt_failed("job-2", "HTTP 503", None, give_up=False)
+    assert "secretKey" not in _as_dict(_stored_body(store, "job-1"))
+    assert _as_dict(_stored_body(store, "job-2"))["secretKey"] == "not-for-logs"  # will retry
