@@ -144,7 +144,7 @@ def _event_from_body(
         dataset_name=_optional_str(body, "datasetname")
         or _optional_str(body, "datasetName")
         or None,
-        host=_optional_str(body, "host"),
+        host=_optional_str(body, "host") or "",
         routing_key=effective_key,
         reply_to=_property(properties, "reply_to"),
         correlation_id=_property(properties, "correlation_id"),
@@ -226,7 +226,7 @@ def _looks_like_legacy_file_added(body: Mapping[str, Any]) -> bool:
     names = ("filename", "id", "datasetId")
     if not all(isinstance(body.get(n), str) and body[n] for n in names):
         return False
-    return body["id"] != body["datasetId"]
+    return bool(body["id"] != body["datasetId"])
 
 
 def _is_file(routing_key: str) -> bool:
@@ -246,7 +246,7 @@ def _file(
     source_mime = _optional_str(source, "mimeType", "source.") if source is not None else None
     name = source_name or _optional_str(body, "filename") or ""
     if kind is EventKind.MANUAL_DATASET:
-        if not source_name:
+        if not source_name or source is None:
             return None
         id_ref = _object(source, "id", "source.")
         file_id = _optional_id(id_ref, "id", "source.id.") if id_ref is not None else None

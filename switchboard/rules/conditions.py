@@ -246,7 +246,7 @@ def compile_condition(
 
 
 def _compile_list(
-    node: list, line: int, ctx: CompileContext, capturing: bool, key: str
+    node: list[Any], line: int, ctx: CompileContext, capturing: bool, key: str
 ) -> Condition | None:
     if not node:
         ctx.report(line, f"'{key}' needs at least one condition")

@@ -449,7 +449,8 @@ class _Branch:
             else:
                 tables = _ContainsTable()
             setattr(self, table_name, tables)
-        return tables.child(key)
+        child: _Node = tables.child(key)
+        return child
 
     def matching(self, value: Any, out: list[_Node]) -> None:
         """Append every child whose key the (present) `value` hits."""
@@ -537,9 +538,9 @@ class _SiblingGroup:
         children = self.children
         if len(mapping) <= len(children):
             for key, value in mapping.items():
-                branch = children.get(key)
-                if branch is not None and value is not None:
-                    branch.matching(value, hits)
+                found = children.get(key)
+                if found is not None and value is not None:
+                    found.matching(value, hits)
         else:
             for key, branch in children.items():
                 value = mapping.get(key)

@@ -213,7 +213,8 @@ def _parameters(name: str, value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise LegacyRuleError(f"parameters for {name!r} are {type(value).__name__}, not a dict")
     try:
-        return json.loads(json.dumps(value))
+        parameters: dict[str, Any] = json.loads(json.dumps(value))
+        return parameters
     except (TypeError, ValueError) as exc:
         raise LegacyRuleError(f"parameters for {name!r} are not JSON: {exc}") from exc
 

@@ -94,6 +94,7 @@ class RuleSet:
 
     rules: tuple[Rule, ...] = ()
     sources: tuple[str, ...] = ()
+    _by_name: Mapping[str, Rule] = field(default_factory=dict, repr=False, compare=False)
 
     def __init__(self, rules: Iterable[Rule] = (), sources: Iterable[str] = ()) -> None:
         rules = tuple(rules)
@@ -115,13 +116,13 @@ class RuleSet:
         return len(self.rules)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._by_name  # type: ignore[attr-defined]
+        return name in self._by_name
 
     def __getitem__(self, name: str) -> Rule:
-        return self._by_name[name]  # type: ignore[attr-defined]
+        return self._by_name[name]
 
     def get(self, name: str) -> Rule | None:
-        return self._by_name.get(name)  # type: ignore[attr-defined]
+        return self._by_name.get(name)
 
     def names(self) -> list[str]:
         return [r.name for r in self.rules]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -560,7 +560,8 @@ def _text_operand(name: str, operand: Any) -> str:
 def _number_operand(name: str, operand: Any) -> float | int:
     if not is_number(operand):
         raise OperatorError(f"{name} needs a number, got {_show(operand)}")
-    return operand
+    number: float | int = operand
+    return number
 
 
 def _scalar_list(name: str, operand: Any, *, allow_scalar: bool) -> tuple[Any, ...]:
@@ -619,7 +620,7 @@ def _make_exists(name: str, operand: Any) -> Operator:
     return Exists(name, operand)
 
 
-_FACTORIES: dict[str, Any] = {
+_FACTORIES: dict[str, Callable[[str, Any], Operator]] = {
     "equals": _make_equals,
     "in": lambda n, o: In(n, _scalar_list(n, o, allow_scalar=False)),
     "anything-but": lambda n, o: AnythingBut(n, _scalar_list(n, o, allow_scalar=True)),
