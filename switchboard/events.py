@@ -24,6 +24,8 @@ from .model import Event, EventKind, FileInfo
 
 DEFAULT_MAX_BYTES = 1_048_576
 
+# Left out of the content hash behind a message id (not a redaction): the same event sent with
+# another API key is the same event. Only `secretKey`, so existing message ids stay the same.
 _SECRET_KEYS = frozenset({"secretKey"})
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,19}", re.ASCII)
 _MAX_QUOTED_CHARS = 60

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..model import DatasetView
-from .fields import ABSENT, FieldError, Getter, event_field, file_field, is_secret, show
+from ..secrets import is_secret
+from .fields import ABSENT, FieldError, Getter, event_field, file_field, show
 from .operators import (
     OPERATOR_NAMES,
     Operator,

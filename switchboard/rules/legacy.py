@@ -29,6 +29,7 @@ from typing import Any
 
 from ..errors import ClowderUnavailable, Problem
 from ..model import DatasetView, Event, SubmitRequest, kinds_matching, submit
+from ..secrets import REDACTED, replace_secrets
 from .legacy_paths import LEGACY_ON, SETTING, FilePaths
 from .model import Rule
 from .python_rules import import_rule_module
@@ -156,7 +157,7 @@ class LegacyCall:
             )
         except Exception as exc:
             if secret and len(secret) >= 4 and secret in str(exc):
-                redacted = str(exc).replace(secret, "<redacted>")
+                redacted = replace_secrets(str(exc), [secret], REDACTED)
                 error = LegacyRuleError(f"{type(exc).__name__}: {redacted}")
                 raise error.with_traceback(exc.__traceback__) from None
             raise

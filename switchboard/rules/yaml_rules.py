@@ -16,6 +16,7 @@ from ..model import (
     ray_target_problems,
     reserved_parameter_problem,
 )
+from ..secrets import is_secret
 from .conditions import (
     CompileContext,
     Condition,
@@ -23,7 +24,7 @@ from .conditions import (
     compile_condition,
     compile_requirement,
 )
-from .fields import FieldError, event_field, is_secret
+from .fields import FieldError, event_field
 from .model import DEFAULT_ON, Rule, SubmitSpec
 from .operators import did_you_mean
 from .templates import Template, TemplateError, compile_value, parse_template, tree_templates

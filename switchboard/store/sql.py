@@ -28,11 +28,11 @@ from sqlalchemy.orm import Session
 
 from ..model import Submission
 from ..ports import Clock, OutboxRow
+from ..secrets import without_secrets
 from .engine import make_engine, redacted, to_json
 from .errors import store_errors
 from .migrate import ensure_current
 from .models import FAILED, PENDING, SENT, STATUSES
-from .scrub import without_secrets
 from .statements import messages, submissions
 from .unit_of_work import SqlUnitOfWork
 
