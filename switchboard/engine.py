@@ -332,7 +332,7 @@ def _describe_exception(exc: BaseException | None, r: Rule, event: Event) -> str
     if exc is None:
         return "raised an unknown error"
     if isinstance(exc, RemoteError):  # from an isolated rule's worker process
-        where = f" at {r.source.rpartition(':')[0]}:{exc.line}" if exc.line else ""
+        where = f" at {r.source.path}:{exc.line}" if exc.line else ""
         return _shown(f"raised {exc.type_name}{where}", exc.message, event)
     where = ""
     code = getattr(r.function, "__code__", None)
@@ -344,7 +344,7 @@ def _describe_exception(exc: BaseException | None, r: Rule, event: Event) -> str
             if Path(f.filename).resolve() == rule_file
         ]
         if frames:
-            shown = r.source.rpartition(":")[0] or frames[-1].filename
+            shown = r.source.path or frames[-1].filename
             where = f" at {shown}:{frames[-1].lineno}"
     return _shown(f"raised {type(exc).__name__}{where}", str(exc), event)
 

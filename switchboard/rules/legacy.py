@@ -28,6 +28,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..errors import ClowderUnavailable, Problem
+from ..locations import SourceLocation
 from ..model import DatasetView, Event, SubmitRequest, kinds_matching, submit
 from ..secrets import REDACTED, replace_secrets
 from .legacy_paths import LEGACY_ON, SETTING, FilePaths
@@ -377,7 +378,7 @@ def rules_from_legacy(
                 kind="legacy",  # type: ignore[arg-type]  # RuleKind predates legacy rules
                 on=LEGACY_ON,
                 kinds=kinds,
-                source=f"{shown_module}:{line}",
+                source=SourceLocation(shown_module, line),
                 description=doc[0] if doc else f"rulechecker rule for {targets}",
                 function=LegacyCall(function, entry, context),
             )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..locations import NOWHERE, SourceLocation
 from ..model import DatasetView, Event, EventKind, ResourceType, SubmitRequest, Via
 from .conditions import Condition, Requirement
 from .templates import Template, ValueTree, render_value
@@ -47,14 +48,14 @@ class Rule:
     """One rule, declarative (YAML) or Python; the engine treats both alike.
 
     A Python rule stays callable: `rule(event, dataset)` runs its function directly, which is
-    how rule authors unit-test it. `source` is `path:line` of its definition.
+    how rule authors unit-test it. `source` is where it is defined (shown as `path:line`).
     """
 
     name: str
     kind: RuleKind
     on: tuple[str, ...]
     kinds: frozenset[EventKind]
-    source: str = ""
+    source: SourceLocation = NOWHERE
     description: str = ""
     enabled: bool = True
     when: Condition | None = None
@@ -83,9 +84,8 @@ class Rule:
         return self.function(event, dataset)
 
     def __repr__(self) -> str:
-        return (
-            f"Rule({self.name!r}, kind={self.kind!r}, on={list(self.on)!r}, source={self.source!r})"
-        )
+        where = str(self.source)
+        return f"Rule({self.name!r}, kind={self.kind!r}, on={list(self.on)!r}, source={where!r})"
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Problem
+from ..locations import SourceLocation
 from ..model import (
     EventKind,
     kinds_matching,
@@ -55,13 +56,13 @@ class _Problems:
 class YamlFile:
     """One compiled rule file: its valid rules, every problem, and every rule name it declares.
 
-    `declared` holds (name, `path:line`) of every rule with a well-formed name, dropped ones
+    `declared` holds (name, location) of every rule with a well-formed name, dropped ones
     included, so a duplicate name is reported even when its first definition has errors.
     """
 
     rules: list[Rule] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-    declared: list[tuple[str, str]] = field(default_factory=list)
+    declared: list[tuple[str, SourceLocation]] = field(default_factory=list)
 
 
 def rules_from_yaml(
@@ -100,7 +101,7 @@ def compile_yaml_file(path: str, text: str, *, python_allowlist: Iterable[str] =
         line = line_of(data, i, 1)
         name = node.get("name") if isinstance(node, Mapping) else None
         if isinstance(name, str) and RULE_NAME.fullmatch(name):
-            result.declared.append((name, f"{path}:{line_of_node(node, line)}"))
+            result.declared.append((name, SourceLocation(path, line_of_node(node, line))))
         compiled = _compile_rule(node, line, path, report, allowlist)
         if compiled is not None:
             result.rules.append(compiled)
@@ -166,7 +167,7 @@ def _compile_rule(
         kind="yaml",
         on=on,
         kinds=kinds_matching(on),
-        source=f"{path}:{line}",
+        source=SourceLocation(path, line),
         description=description,
         enabled=enabled,
         when=when,
