@@ -21,6 +21,7 @@ from typing import Any
 from .errors import MalformedEvent
 from .limits import MAX_ID_BYTES, MAX_NESTING, over_id_limit, utf8_length
 from .model import Event, EventKind, FileInfo
+from .records import json_type, message_from_record
 
 DEFAULT_MAX_BYTES = 1_048_576
 
@@ -56,36 +57,23 @@ def parse_event(
         ) from None
     parsed = _loads(text, what="body")
     if not isinstance(parsed, dict):
-        raise MalformedEvent(f"body is {_json_type(parsed)}, not an object")
+        raise MalformedEvent(f"body is {json_type(parsed)}, not an object")
     props = _properties(properties)
     if not isinstance(routing_key, str):
-        raise MalformedEvent(f"AMQP routing key must be a string, not {_json_type(routing_key)}")
+        raise MalformedEvent(f"AMQP routing key must be a string, not {json_type(routing_key)}")
     return _event_from_body(parsed, raw, props, routing_key)
 
 
-def event_from_record(record: Mapping[str, Any], *, max_bytes: int = DEFAULT_MAX_BYTES) -> Event:
-    """Parse a recorded message: `{"properties", "routing_key"?, "body"}` or a bare body object.
+def event_from_record(record: Any, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Event:
+    """Parse a recorded message: `{"properties", "routing_key"?, "body"}` or a bare body
+    (`records.message_from_record` says how a record reads).
 
-    The AMQP routing key is the record's top-level `routing_key`, else `properties.routing_key`.
     `raw` is the body re-serialised as UTF-8 JSON (the original bytes were not recorded).
     """
-    if not isinstance(record, Mapping):
-        raise MalformedEvent(f"record is {_json_type(record)}, not an object")
-    if "body" not in record:
-        return parse_event(_dumps(record), max_bytes=max_bytes)
-    properties = record.get("properties")
-    if properties is None:
-        properties = {}
-    if not isinstance(properties, Mapping):
-        raise MalformedEvent(f'record "properties" is {_json_type(properties)}, not an object')
-    amqp_key = record.get("routing_key")
-    if amqp_key is None:
-        amqp_key = properties.get("routing_key", "")
-    if not isinstance(amqp_key, str):
-        raise MalformedEvent(f'record "routing_key" must be a string, not {_json_type(amqp_key)}')
-    body = record["body"]
-    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else _dumps(body)
-    return parse_event(raw, properties, routing_key=amqp_key, max_bytes=max_bytes)
+    message = message_from_record(record)
+    return parse_event(
+        message.body, message.properties, routing_key=message.routing_key, max_bytes=max_bytes
+    )
 
 
 def event_from_json(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Event:
@@ -304,8 +292,8 @@ def _parameters(body: Mapping[str, Any]) -> dict[str, Any]:
         decoded = _loads(value, what='"parameters" string')
         if isinstance(decoded, dict):
             return decoded
-        raise MalformedEvent(f'"parameters" string holds {_json_type(decoded)}, not an object')
-    raise MalformedEvent(f'"parameters" must be an object, not {_json_type(value)}')
+        raise MalformedEvent(f'"parameters" string holds {json_type(decoded)}, not an object')
+    raise MalformedEvent(f'"parameters" must be an object, not {json_type(value)}')
 
 
 def _properties(properties: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -320,7 +308,7 @@ def _property(properties: Mapping[str, Any], name: str) -> str | None:
     value = properties.get(name)
     if value is None or isinstance(value, str):
         return value
-    raise MalformedEvent(f'property "{name}" must be a string, not {_json_type(value)}')
+    raise MalformedEvent(f'property "{name}" must be a string, not {json_type(value)}')
 
 
 def _required_id(body: Mapping[str, Any], key: str) -> str:
@@ -405,32 +393,6 @@ def _nested_deeper_than(value: Any, limit: int) -> bool:
         children = item.values() if isinstance(item, dict) else item
         pending.extend((c, level + 1) for c in children if isinstance(c, dict | list))
     return False
-
-
-def _dumps(value: Any) -> bytes:
-    try:
-        return json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except (TypeError, ValueError, UnicodeEncodeError) as exc:
-        raise MalformedEvent(f"record body cannot be written as JSON: {exc}") from None
-    except RecursionError:
-        raise MalformedEvent("record body is nested too deeply to write as JSON") from None
-
-
-def _json_type(value: Any) -> str:
-    """The JSON name of a value's type, with its article: 'a JSON array'."""
-    if value is None:
-        return "JSON null"
-    if isinstance(value, bool):
-        return "a JSON boolean"
-    if isinstance(value, int | float):
-        return "a JSON number"
-    if isinstance(value, str):
-        return "a JSON string"
-    if isinstance(value, list | tuple):
-        return "a JSON array"
-    if isinstance(value, Mapping):
-        return "a JSON object"
-    return f"a {type(value).__name__}"
 
 
 def _type_name(value: Any) -> str:
