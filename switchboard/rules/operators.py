@@ -642,7 +642,6 @@ _FACTORIES: dict[str, Callable[[str, Any], Operator]] = {
 }
 
 OPERATOR_NAMES: tuple[str, ...] = tuple(_FACTORIES)
-NUMERIC_OPERATOR_NAMES: tuple[str, ...] = ("equals", "lt", "lte", "gt", "gte", "between")
 
 
 def make_operator(name: str, operand: Any) -> Operator:
