@@ -14,14 +14,8 @@ from typing import Any, Literal
 from ..model import DatasetView
 from ..secrets import is_secret
 from .fields import ABSENT, FieldError, Getter, event_field, file_field, show
-from .operators import (
-    OPERATOR_NAMES,
-    Operator,
-    OperatorError,
-    Regex,
-    did_you_mean,
-    make_operator,
-)
+from .operands import OperatorError
+from .operators import OPERATOR_NAMES, Operator, Regex, did_you_mean, make_operator
 from .yaml_source import line_of
 
 Scope = Literal["event", "file"]

@@ -23,9 +23,10 @@ from typing import Any
 
 from ..model import EventKind
 from .conditions import AllOf, AnyOf, Condition, FieldTest, Not
+from .equality import as_number
 from .fields import ABSENT, RAW_NAMESPACES, Getter, Subject, walk
 from .model import Rule
-from .operators import Anchor, Regex, as_number
+from .operators import Anchor, Regex
 
 # Preferred order of fields in the tree (then alphabetical): most selective first.
 _FIELD_PRIORITY = {"dataset.name": 0, "file.name": 1, "file.mime_type": 2, "event.routing_key": 3}
