@@ -17,7 +17,8 @@ from typing import Any, overload
 from ..errors import Problem
 from ..locations import NOWHERE, SourceLocation
 from ..model import DatasetView, Event, EventKind, kinds_matching
-from .conditions import CompileContext, Condition, compile_condition
+from .condition_compiler import CompileContext, compile_condition
+from .conditions import Condition
 from .model import DEFAULT_ON, Rule
 
 RuleFunction = Callable[[Event, DatasetView], Any]

@@ -18,13 +18,8 @@ from ..model import (
     reserved_parameter_problem,
 )
 from ..secrets import is_secret
-from .conditions import (
-    CompileContext,
-    Condition,
-    Requirement,
-    compile_condition,
-    compile_requirement,
-)
+from .condition_compiler import CompileContext, compile_condition, compile_requirement
+from .conditions import Condition, Requirement
 from .fields import FieldError, event_field
 from .model import DEFAULT_ON, Rule, SubmitSpec
 from .operators import did_you_mean
