@@ -106,6 +106,9 @@ def compile_yaml_file(path: str, text: str, *, python_allowlist: Iterable[str] =
 def _compile_rule(
     node: Any, line: int, path: str, report: _Problems, allowlist: tuple[str, ...]
 ) -> Rule | None:
+    """One rule mapping as a Rule, or None once its problems are reported. Over 60 lines
+    because it checks the top-level keys in the order an author reads them, each a few lines;
+    split, the checks would pass the half-built rule around."""
     if not isinstance(node, Mapping):
         report(line, "a rule must be a mapping (name, on, when, require, submit)")
         return None
