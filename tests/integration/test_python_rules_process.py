@@ -85,7 +85,7 @@ def test_keyboard_interrupt_and_sys_exit_in_a_rule_are_logged_errors_and_only_si
 ) -> None:
     folder = rule_folder(wiring, "stops.py", STOPPING_RULES)
     daemon = spawn(SWITCHBOARD_RULES=str(folder))
-    wiring.publish(range(5))
+    wiring.publish(range(5), host="")  # no host: no name lookup at an unreachable Clowder
     wait_for(lambda: sent(wiring) == 5, 60, "a submission for each of 5 events")
     wait_for(lambda: len(rule_failures(daemon.output())) == 3, 30, "three rule failures logged")
     assert daemon.process.poll() is None, daemon.output()
@@ -105,7 +105,7 @@ def test_an_isolated_rule_looping_in_c_or_calling_os_exit_costs_its_event_not_th
     folder = rule_folder(wiring, "isolated.py", ISOLATED_RULES)
     request.addfinalizer(lambda: delete_queue(wiring, f"{wiring.extractor}.isolated"))
     daemon = spawn(SWITCHBOARD_RULES=str(folder), SWITCHBOARD_RULE_TIMEOUT_S="1")
-    wiring.publish(range(5))
+    wiring.publish(range(5), host="")  # no host: no name lookup at an unreachable Clowder
     # 5 YAML submissions plus 3 isolated ones (events 0, 3, 4)
     wait_for(lambda: sent(wiring) == 8, 90, "the submissions of all 5 events")
     failures = rule_failures(daemon.output())
@@ -145,7 +145,7 @@ def test_an_isolated_worker_stuck_in_a_loop_dies_with_a_daemon_killed_by_sigkill
     folder.mkdir()
     (folder / "stuck.py").write_text(STUCK_RULE.format(pid_file=str(pid_file)))
     daemon = spawn(SWITCHBOARD_RULES=str(folder), SWITCHBOARD_RULE_TIMEOUT_S="600")
-    wiring.publish([0])
+    wiring.publish([0], host="")  # no host: no name lookup at an unreachable Clowder
     worker = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), 60, "the worker"))
     assert worker != daemon.process.pid
     daemon.kill()
