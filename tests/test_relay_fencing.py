@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -93,14 +94,19 @@ def run_in_thread(relay: Relay) -> tuple[threading.Thread, list[RelayStats]]:
     ids=["one-by-one", "chunks", "one-by-one-behind-manifest-files"],
 )
 def test_a_relay_stuck_past_its_lease_neither_sends_nor_marks_the_rows_another_relay_took_over(
-    replicas, clock: FakeClock, late_success: bool, batches: bool, wrapped: bool
+    replicas,
+    clock: FakeClock,
+    late_success: bool,
+    batches: bool,
+    wrapped: bool,
+    tmp_path: Path,
 ) -> None:
     store_a, store_b = replicas
     jobs = queue_jobs(store_a, 3, via="ray")
     stuck = StuckSink(late_success=late_success, batches=batches)
     sinks = {"ray": stuck}
     if wrapped:  # as app.py wires every sink; the wrapper has send_many whatever it wraps
-        sinks = with_manifest_files(sinks, store_a.engine)
+        sinks = with_manifest_files(sinks, store_a.engine, str(tmp_path))
     chunk_size = 1 if batches else 500
     relay_a = Relay(store_a, sinks, lease_s=LEASE_S, chunk_size=chunk_size, clock=clock)
     thread, results = run_in_thread(relay_a)
