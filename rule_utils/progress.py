@@ -21,7 +21,8 @@ def _on_bound_store(method: Callable[Concatenate[ProgressStore, P], R]) -> Calla
     name = method.__name__
 
     def call(*args: P.args, **kwargs: P.kwargs) -> R:
-        return getattr(current(), name)(*args, **kwargs)
+        result: R = getattr(current(), name)(*args, **kwargs)
+        return result
 
     signature = inspect.signature(method)
     call.__name__ = call.__qualname__ = name

@@ -16,4 +16,5 @@ bash scripts/venv.sh dev
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/mypy
 .venv/bin/python -m pytest "$@"

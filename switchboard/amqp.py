@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
 from .errors import BrokerError, DeliveryFailed, MessageNotEncodable
+from .secrets import redact_url, replace_secrets
 
 log = logging.getLogger(__name__)
 
@@ -44,30 +44,7 @@ PROPERTY_NAMES = (
 # refuse the publish, and a per-message `expiration` would let a dead letter silently expire.
 NOT_REPUBLISHED = frozenset({"user_id", "expiration"})
 
-_PASSWORD_IN_URI = re.compile(r"(amqps?://[^:/@\s]*:)[^@\s]*(@)")
-
-
-def redact_uri(uri: str) -> str:
-    """The URI with its password replaced by `***`, fit for logs and error messages."""
-    try:
-        parts = urlsplit(uri)
-    except ValueError:
-        return _PASSWORD_IN_URI.sub(r"\1***\2", uri)
-    if parts.password is None:
-        return uri
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    netloc = f"{parts.username or ''}:***@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-def _scrub(text: str, secrets: Iterable[str]) -> str:
-    text = _PASSWORD_IN_URI.sub(r"\1***\2", text)
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+redact_uri = redact_url  # the name the broker code and its callers know
 
 
 def _password(uri: str | None) -> str | None:
@@ -105,13 +82,15 @@ def translated_errors(action: str, *, uri: str | None = None) -> Iterator[None]:
             if isinstance(exc, pika.exceptions.UnroutableError)
             else "nacked"
         )
-        raise DeliveryFailed(_scrub(f"{action}: message {kind} by the broker", secrets)) from exc
+        raise DeliveryFailed(
+            replace_secrets(f"{action}: message {kind} by the broker", secrets)
+        ) from exc
     except pika.exceptions.ShortStringTooLong as exc:
         reason = f"{action}: a name or property is longer than AMQP's 255 bytes"
-        raise MessageNotEncodable(_scrub(reason, secrets)) from exc
+        raise MessageNotEncodable(replace_secrets(reason, secrets)) from exc
     except (pika.exceptions.AMQPError, OSError) as exc:
         where = f" ({redact_uri(uri)})" if uri else ""
-        raise BrokerError(_scrub(f"{action}{where}: {describe(exc)}", secrets)) from exc
+        raise BrokerError(replace_secrets(f"{action}{where}: {describe(exc)}", secrets)) from exc
 
 
 def connection_parameters(

@@ -241,9 +241,8 @@ def refuse_rules_without_their_sink(ruleset: RuleSet, settings: Settings) -> Non
             field_name, variable = SINK_SETTINGS[via]
             if getattr(settings, field_name):
                 continue
-            path, _, line = r.source.rpartition(":")
             reason = f"rule {r.name!r} submits via {via} but {variable} is not set"
-            problems.append(Problem(path, int(line) if line.isdigit() else 0, reason))
+            problems.append(Problem.at(r.source, reason))
     if problems:
         raise RuleLoadError(problems)
 

@@ -85,7 +85,7 @@ def check(ctx: click.Context, paths: tuple[str, ...]) -> None:
     for r in ruleset:
         targets = ", ".join(r.targets) or "-"
         state = "" if r.enabled else " (disabled)"
-        rows.append((r.name + state, r.kind, ",".join(r.on), targets, r.source))
+        rows.append((r.name + state, r.kind, ",".join(r.on), targets, str(r.source)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

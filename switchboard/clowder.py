@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeVar
 
 from .errors import ClowderRejected, ClowderUnavailable
+from .secrets import replace_secrets
 
 T = TypeVar("T")
 
@@ -198,15 +199,7 @@ class ClowderClient:
 
     def _scrub(self, text: str) -> str:
         """Remove the API key (raw and URL-encoded) from text headed for an error or log."""
-        if not self._api_key:
-            return text
-        for form in {
-            self._api_key,
-            urllib.parse.quote(self._api_key, safe=""),
-            urllib.parse.quote_plus(self._api_key),
-        }:
-            text = text.replace(form, "***")
-        return text
+        return replace_secrets(text, [self._api_key])
 
     # --- dataset file list (legacy rules' file paths) --------------------------------------------
 

@@ -21,12 +21,13 @@ from typing import Any
 from .collections.spec import Collected, render_collected
 from .jobids import job_id
 from .model import DatasetView, Decision, Evaluation, Event, Submission, SubmitRequest
-from .rules.fields import EVENT_FIELDS, Subject, event_field, is_secret, walk
+from .rules.fields import EVENT_FIELDS, Subject, event_field
 from .rules.index import RuleIndex
 from .rules.isolated import IsolatedRunner, RemoteError
 from .rules.model import Rule, RuleSet
 from .rules.runner import Outcome, RuleRunner
 from .rules.templates import MissingValue
+from .secrets import REDACTED, replace_secrets, secret_values
 
 MAX_ERROR_CHARS = 500
 SLOW_CALL_S = 1.0  # an isolated call this long (or killed) is followed by `between` (keepalive)
@@ -326,21 +327,12 @@ def _as_requests(value: Any) -> tuple[SubmitRequest, ...] | None:
     return None
 
 
-def _secrets_in(event: Event) -> list[str]:
-    found = []
-    for key in ("secretKey", "secret_key", "key", "apiKey", "api_key", "token", "password"):
-        value = walk(event.body, (key,))
-        if isinstance(value, str) and len(value) >= 4 and is_secret(key):
-            found.append(value)
-    return found
-
-
 def _describe_exception(exc: BaseException | None, r: Rule, event: Event) -> str:
     """`raised Type at file:line: message`, truncated, with the event's secrets redacted."""
     if exc is None:
         return "raised an unknown error"
     if isinstance(exc, RemoteError):  # from an isolated rule's worker process
-        where = f" at {r.source.rpartition(':')[0]}:{exc.line}" if exc.line else ""
+        where = f" at {r.source.path}:{exc.line}" if exc.line else ""
         return _shown(f"raised {exc.type_name}{where}", exc.message, event)
     where = ""
     code = getattr(r.function, "__code__", None)
@@ -352,7 +344,7 @@ def _describe_exception(exc: BaseException | None, r: Rule, event: Event) -> str
             if Path(f.filename).resolve() == rule_file
         ]
         if frames:
-            shown = r.source.rpartition(":")[0] or frames[-1].filename
+            shown = r.source.path or frames[-1].filename
             where = f" at {shown}:{frames[-1].lineno}"
     return _shown(f"raised {type(exc).__name__}{where}", str(exc), event)
 
@@ -360,8 +352,7 @@ def _describe_exception(exc: BaseException | None, r: Rule, event: Event) -> str
 def _shown(head: str, text: str, event: Event) -> str:
     """`head: text`, truncated, with the event's secrets redacted."""
     message = head + (f": {text}" if text else "")
-    for secret in _secrets_in(event):
-        message = message.replace(secret, "<redacted>")
+    message = replace_secrets(message, secret_values(event.body), REDACTED)
     if len(message) > MAX_ERROR_CHARS:
         message = message[: MAX_ERROR_CHARS - 3] + "..."
     return message

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .locations import SourceLocation
+
 
 class SwitchboardError(Exception):
     """Base of every error Switchboard raises on purpose."""
@@ -31,6 +33,15 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.reason}"
+
+    @classmethod
+    def at(cls, location: SourceLocation, reason: str) -> Problem:
+        """The problem at `location` (a rule's `source`)."""
+        return cls(location.path, location.line, reason)
+
+    @property
+    def location(self) -> SourceLocation:
+        return SourceLocation(self.path, self.line)
 
 
 class RuleLoadError(SwitchboardError):

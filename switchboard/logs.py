@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from datetime import UTC, datetime
 
-_SECRET_PATTERNS = (
-    re.compile(r"(?i)(\"?(?:secretKey|key|api_key|password)\"?\s*[:=]\s*\"?)[^\"&\s,}]+"),
-    re.compile(r"(amqps?://[^:/@\s]+:)[^@\s]+(@)"),
-    re.compile(r"(postgres(?:ql)?(?:\+\w+)?://[^:/@\s]+:)[^@\s]+(@)"),
-)
+from .secrets import scrub_text
+
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
-def scrub(text: str) -> str:
-    """Replace secrets (API keys, passwords in URLs) with `***`."""
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(
-            lambda m: m.group(1) + "***" + (m.group(2) if m.re.groups > 1 else ""), text
-        )
-    return text
+scrub = scrub_text  # the name tests and callers know
 
 
 class JsonFormatter(logging.Formatter):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from .clock import utc_now
 from .errors import BrokerError, ClowderUnavailable, DeliveryFailed, StoreError, SubmissionRejected
 from .ports import OutboxRow, Sink, Store
 
@@ -15,10 +16,6 @@ log = logging.getLogger(__name__)
 
 RETRYABLE = (DeliveryFailed, ClowderUnavailable)
 CONNECTION_LOST = (BrokerError, StoreError)  # propagate: the caller reconnects
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class BatchSink(Protocol):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from .collections.firing import Collector
 from .errors import ClowderRejected
 from .ports import Store
 from .processor import BatchResult, MessageBuilder, Processor
+from .records import message_from_record
 
 
 @dataclass(frozen=True)
@@ -26,11 +26,8 @@ class RecordedDelivery:
 
     @classmethod
     def from_record(cls, tag: int, record: Mapping[str, Any]) -> RecordedDelivery:
-        body = record.get("body", record)
-        raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-        properties = dict(record.get("properties") or {})
-        routing_key = str(record.get("routing_key") or properties.get("routing_key") or "")
-        return cls(tag, raw, properties, routing_key)
+        message = message_from_record(record)
+        return cls(tag, message.body, message.properties, message.routing_key)
 
 
 class RecordedNames:

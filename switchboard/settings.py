@@ -122,14 +122,6 @@ class Settings:
         always ends while that claim holds (no other relay can have taken the row)."""
         return self.relay_lease_s / 2
 
-    @property
-    def error_queue(self) -> str:
-        return f"error.{self.queue}"
-
-    @property
-    def retry_queue(self) -> str:
-        return f"retry.{self.queue}"
-
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")

@@ -24,6 +24,7 @@ from rule_utils.binding import ProgressStore
 
 from .errors import DeliveryFailed
 from .ports import OutboxRow
+from .records import message_from_record
 
 __all__ = [
     "FakeClowder",
@@ -49,26 +50,9 @@ class ListDelivery:
 
     @classmethod
     def from_record(cls, delivery_tag: int, record: Any) -> ListDelivery:
-        """From raw bytes, a bare body object, or a fixture record `{properties, body}`.
-
-        The routing key is the record's `routing_key`, else `properties.routing_key`.
-        """
-        if isinstance(record, bytes | bytearray):
-            return cls(delivery_tag, bytes(record))
-        if isinstance(record, str):
-            return cls(delivery_tag, record.encode("utf-8"))
-        if not isinstance(record, Mapping) or "body" not in record:
-            return cls(delivery_tag, json.dumps(record).encode("utf-8"))
-        properties = dict(record.get("properties") or {})
-        routing_key = record.get("routing_key") or properties.pop("routing_key", "") or ""
-        body = record["body"]
-        if isinstance(body, bytes | bytearray):
-            raw = bytes(body)
-        elif isinstance(body, str):
-            raw = body.encode("utf-8")
-        else:
-            raw = json.dumps(body).encode("utf-8")
-        return cls(delivery_tag, raw, properties, str(routing_key))
+        """From raw bytes, a bare body or a record, read as `records.message_from_record` says."""
+        message = message_from_record(record)
+        return cls(delivery_tag, message.body, message.properties, message.routing_key)
 
 
 class ListSource:

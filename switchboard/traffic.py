@@ -1,7 +1,8 @@
 """Read and write recorded broker traffic as JSON Lines, one message record per line.
 
 A record is `{"properties": {...}, "routing_key": "...", "body": {...}}` (extra top-level keys,
-such as the demo's `dataset_name`, are kept); `events.event_from_record` turns one into an Event.
+such as the demo's `dataset_name`, are kept); `records.message_from_record` says how one reads
+and `events.event_from_record` turns one into an Event.
 """
 
 from __future__ import annotations

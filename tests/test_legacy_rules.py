@@ -187,7 +187,7 @@ def test_a_rulechecker_module_beside_its_map_loads_as_legacy_rules() -> None:
     (rule,) = rules
     assert rule.name == "fullFieldMosaicStitcher"
     assert rule.kind == "legacy"
-    assert rule.source.startswith(f"{SHIPPED / 'rules.py'}:")
+    assert rule.source.path == str(SHIPPED / "rules.py")
     assert {k.value for k in rule.kinds} == {"dataset.file.added", "manual.dataset"}
 
 

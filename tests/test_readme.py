@@ -16,7 +16,7 @@ from switchboard.engine import Engine
 from switchboard.events import event_from_record
 from switchboard.model import DatasetView, EventKind
 from switchboard.rules import load_rules
-from switchboard.rules.conditions import COUNT_OPERATORS, REQUIREMENT_KEYS
+from switchboard.rules.condition_compiler import COUNT_OPERATORS, REQUIREMENT_KEYS
 from switchboard.rules.fields import EVENT_FIELDS, FILE_FIELDS
 from switchboard.rules.operators import OPERATOR_NAMES
 from switchboard.rules.yaml_rules import RESOURCES, RULE_KEYS, SUBMIT_KEYS, VIAS

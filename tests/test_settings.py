@@ -32,7 +32,6 @@ def test_environment_variables_named_in_the_design_are_read():
     assert settings.database_url == "postgresql+psycopg://db/x"
     assert settings.rules == ("rules/a.yaml", "rules/b")
     assert settings.queue == "ncsa.rulechecker.terra"
-    assert settings.error_queue == "error.ncsa.rulechecker.terra"
     assert settings.clowder_url == "https://clowder.example.org"
     assert settings.ray_address == "ray://head:10001"
     assert settings.prefetch_count == 17

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ..model import DatasetView, Event, FileInfo
+from ..secrets import REDACTED, is_secret
 
 
 class _Absent:
@@ -132,20 +133,6 @@ def file_field(name: str) -> Getter:
 
 def known_event_fields() -> list[str]:
     return [*EVENT_FIELDS, "parameters.<path>", "body.<path>"]
-
-
-_SECRET_NAMES: Final = frozenset(
-    {"secretkey", "secret_key", "secret", "password", "passwd", "token", "apikey", "api_key", "key"}
-)
-
-
-def is_secret(path: str) -> bool:
-    """Whether a field's value must never be shown or used in a template (Clowder's secretKey,
-    API keys, passwords): its last path segment is one of the secret names, in any case."""
-    return path.rsplit(".", 1)[-1].lower() in _SECRET_NAMES
-
-
-REDACTED: Final = "<redacted>"
 
 
 def show(path: str, value: Any, limit: int = 60) -> str:

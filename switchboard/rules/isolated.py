@@ -27,7 +27,7 @@ import traceback
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import IO, Any
 
 from .runner import Outcome
 
@@ -76,10 +76,9 @@ class _Pickler(pickle.Pickler):
     """pickle.Pickler that sends a MappingProxyType (which pickle refuses) as a dict and
     rebuilds it read-only, at any depth; nothing global is changed."""
 
-    dispatch_table: ClassVar[dict[Any, Any]] = {
-        **copyreg.dispatch_table,
-        MappingProxyType: _reduce_read_only,
-    }
+    def __init__(self, file: IO[bytes], protocol: int) -> None:
+        super().__init__(file, protocol=protocol)
+        self.dispatch_table = {**copyreg.dispatch_table, MappingProxyType: _reduce_read_only}
 
 
 def dumps(value: Any) -> bytes:
@@ -128,7 +127,8 @@ class _Worker:
             self.kill()
             return "died", self.death()
         try:
-            return loads(data)
+            message: tuple[str, Any] = loads(data)
+            return message
         except Exception as exc:  # a value pickled there that cannot be rebuilt here
             why = f"returned a value that cannot be read back from its worker process: {exc}"
             return "raised", RemoteError(type(exc).__name__, why)

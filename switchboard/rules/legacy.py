@@ -28,7 +28,9 @@ from types import MappingProxyType
 from typing import Any
 
 from ..errors import ClowderUnavailable, Problem
+from ..locations import SourceLocation
 from ..model import DatasetView, Event, SubmitRequest, kinds_matching, submit
+from ..secrets import REDACTED, replace_secrets
 from .legacy_paths import LEGACY_ON, SETTING, FilePaths
 from .model import Rule
 from .python_rules import import_rule_module
@@ -156,7 +158,7 @@ class LegacyCall:
             )
         except Exception as exc:
             if secret and len(secret) >= 4 and secret in str(exc):
-                redacted = str(exc).replace(secret, "<redacted>")
+                redacted = replace_secrets(str(exc), [secret], REDACTED)
                 error = LegacyRuleError(f"{type(exc).__name__}: {redacted}")
                 raise error.with_traceback(exc.__traceback__) from None
             raise
@@ -213,7 +215,8 @@ def _parameters(name: str, value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise LegacyRuleError(f"parameters for {name!r} are {type(value).__name__}, not a dict")
     try:
-        return json.loads(json.dumps(value))
+        parameters: dict[str, Any] = json.loads(json.dumps(value))
+        return parameters
     except (TypeError, ValueError) as exc:
         raise LegacyRuleError(f"parameters for {name!r} are not JSON: {exc}") from exc
 
@@ -375,7 +378,7 @@ def rules_from_legacy(
                 kind="legacy",  # type: ignore[arg-type]  # RuleKind predates legacy rules
                 on=LEGACY_ON,
                 kinds=kinds,
-                source=f"{shown_module}:{line}",
+                source=SourceLocation(shown_module, line),
                 description=doc[0] if doc else f"rulechecker rule for {targets}",
                 function=LegacyCall(function, entry, context),
             )

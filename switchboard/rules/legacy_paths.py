@@ -125,7 +125,7 @@ class FilePaths:
         with self._lock:
             cached = self._cache.get(dataset_id)
             fresh = cached is not None and cached.expires_at > self._clock()
-            if fresh and (file_id is None or file_id == dataset_id or file_id in cached.ids):
+            if fresh and (file_id is None or file_id == dataset_id or file_id in cached.ids):  # type: ignore[union-attr]  # fresh implies cached is not None
                 return
         try:
             files = self.guard.call(self.listing.dataset_files, dataset_id)

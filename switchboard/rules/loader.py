@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import Problem, RuleLoadError
+from ..locations import SourceLocation
 from . import yaml_source
 from .legacy import LegacyContext, is_legacy_module, rules_from_legacy
 from .model import Rule, RuleSet
@@ -99,7 +100,7 @@ def load_rules(
     files, problems = rule_files(paths)
     allowlist = tuple(python_allowlist)
     rules: list[Rule] = []
-    first_seen: dict[str, str] = {}
+    first_seen: dict[str, SourceLocation] = {}
     for path in files:
         loaded = _load_file(path, legacy, allowlist)
         problems.extend(loaded.problems)
@@ -108,9 +109,8 @@ def load_rules(
             if first is None:
                 first_seen[name] = source
                 continue
-            path_text, _, line = source.rpartition(":")
             reason = f"duplicate rule name {name!r} (first defined at {first})"
-            problems.append(Problem(path_text or str(path), int(line or 1), reason))
+            problems.append(Problem(source.path or str(path), source.line or 1, reason))
         rules.extend(loaded.rules)  # any duplicate is a problem, so these are only kept if unique
     if problems:
         raise RuleLoadError(problems)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..locations import NOWHERE, SourceLocation
 from ..model import DatasetView, Event, EventKind, ResourceType, SubmitRequest, Via
 from .conditions import Condition, Requirement
 from .templates import Template, ValueTree, render_value
@@ -47,14 +48,14 @@ class Rule:
     """One rule, declarative (YAML) or Python; the engine treats both alike.
 
     A Python rule stays callable: `rule(event, dataset)` runs its function directly, which is
-    how rule authors unit-test it. `source` is `path:line` of its definition.
+    how rule authors unit-test it. `source` is where it is defined (shown as `path:line`).
     """
 
     name: str
     kind: RuleKind
     on: tuple[str, ...]
     kinds: frozenset[EventKind]
-    source: str = ""
+    source: SourceLocation = NOWHERE
     description: str = ""
     enabled: bool = True
     when: Condition | None = None
@@ -83,9 +84,8 @@ class Rule:
         return self.function(event, dataset)
 
     def __repr__(self) -> str:
-        return (
-            f"Rule({self.name!r}, kind={self.kind!r}, on={list(self.on)!r}, source={self.source!r})"
-        )
+        where = str(self.source)
+        return f"Rule({self.name!r}, kind={self.kind!r}, on={list(self.on)!r}, source={where!r})"
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,7 @@ class RuleSet:
 
     rules: tuple[Rule, ...] = ()
     sources: tuple[str, ...] = ()
+    _by_name: Mapping[str, Rule] = field(default_factory=dict, repr=False, compare=False)
 
     def __init__(self, rules: Iterable[Rule] = (), sources: Iterable[str] = ()) -> None:
         rules = tuple(rules)
@@ -115,13 +116,13 @@ class RuleSet:
         return len(self.rules)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._by_name  # type: ignore[attr-defined]
+        return name in self._by_name
 
     def __getitem__(self, name: str) -> Rule:
-        return self._by_name[name]  # type: ignore[attr-defined]
+        return self._by_name[name]
 
     def get(self, name: str) -> Rule | None:
-        return self._by_name.get(name)  # type: ignore[attr-defined]
+        return self._by_name.get(name)
 
     def names(self) -> list[str]:
         return [r.name for r in self.rules]

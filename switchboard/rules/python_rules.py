@@ -15,8 +15,10 @@ from types import ModuleType
 from typing import Any, overload
 
 from ..errors import Problem
+from ..locations import NOWHERE, SourceLocation
 from ..model import DatasetView, Event, EventKind, kinds_matching
-from .conditions import CompileContext, Condition, compile_condition
+from .condition_compiler import CompileContext, compile_condition
+from .conditions import Condition
 from .model import DEFAULT_ON, Rule
 
 RuleFunction = Callable[[Event, DatasetView], Any]
@@ -58,7 +60,7 @@ def _make_rule(
         raise TypeError(f"@rule decorates a function, not {function!r}")
     patterns = _on_patterns(on)
     code = getattr(function, "__code__", None)
-    source = f"{code.co_filename}:{code.co_firstlineno}" if code is not None else ""
+    source = SourceLocation(code.co_filename, code.co_firstlineno) if code is not None else NOWHERE
     doc = (function.__doc__ or "").strip().splitlines()
     return Rule(
         name=name or function.__name__,
@@ -203,5 +205,4 @@ def _defined_in(r: Rule, module_name: str) -> bool:
 
 def _with_source(r: Rule, shown_path: str) -> Rule:
     """The rule with its source written with the path as the user gave it."""
-    line = r.source.rsplit(":", 1)[-1] if r.source else "1"
-    return replace(r, source=f"{shown_path}:{line}")
+    return replace(r, source=SourceLocation(shown_path, r.source.line or 1))

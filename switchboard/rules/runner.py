@@ -163,8 +163,8 @@ class RuleRunner:
                 outcome = Outcome("raised", exc, exc)
             with batch.cond:
                 call.ended = True
-                if batch.stop_at is not None:  # this call overran; the rest run elsewhere
-                    return True
+                if batch.stop_at is not None:  # set by the watchdog thread meanwhile
+                    return True  # type: ignore[unreachable]  # mypy cannot see the other thread
                 call.outcome = outcome
                 batch.done = index + 1
                 batch.last_ended_at = time.monotonic()  # the next call starts now

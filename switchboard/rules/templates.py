@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .fields import ABSENT, REDACTED, SEGMENT, is_secret
+from ..secrets import masked
+from .fields import ABSENT, SEGMENT
 
 
 class TemplateError(ValueError):
@@ -63,16 +64,7 @@ def _as_text(value: Any) -> str:
         return value
     if isinstance(value, bool | int | float):
         return json.dumps(value)
-    return json.dumps(_redacted(value), sort_keys=True, default=str)
-
-
-def _redacted(value: Any) -> Any:
-    """A mapping or list rendered whole, with every secret inside it (`secretKey`) redacted."""
-    if isinstance(value, Mapping):
-        return {k: REDACTED if is_secret(str(k)) else _redacted(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_redacted(v) for v in value]
-    return value
+    return json.dumps(masked(value), sort_keys=True, default=str)
 
 
 def _check_field(name: str) -> None:

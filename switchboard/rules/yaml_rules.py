@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Problem
+from ..locations import SourceLocation
 from ..model import (
     EventKind,
     kinds_matching,
@@ -16,14 +17,10 @@ from ..model import (
     ray_target_problems,
     reserved_parameter_problem,
 )
-from .conditions import (
-    CompileContext,
-    Condition,
-    Requirement,
-    compile_condition,
-    compile_requirement,
-)
-from .fields import FieldError, event_field, is_secret
+from ..secrets import is_secret
+from .condition_compiler import CompileContext, compile_condition, compile_requirement
+from .conditions import Condition, Requirement
+from .fields import FieldError, event_field
 from .model import DEFAULT_ON, Rule, SubmitSpec
 from .operators import did_you_mean
 from .templates import Template, TemplateError, compile_value, parse_template, tree_templates
@@ -54,13 +51,13 @@ class _Problems:
 class YamlFile:
     """One compiled rule file: its valid rules, every problem, and every rule name it declares.
 
-    `declared` holds (name, `path:line`) of every rule with a well-formed name, dropped ones
+    `declared` holds (name, location) of every rule with a well-formed name, dropped ones
     included, so a duplicate name is reported even when its first definition has errors.
     """
 
     rules: list[Rule] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-    declared: list[tuple[str, str]] = field(default_factory=list)
+    declared: list[tuple[str, SourceLocation]] = field(default_factory=list)
 
 
 def rules_from_yaml(
@@ -99,7 +96,7 @@ def compile_yaml_file(path: str, text: str, *, python_allowlist: Iterable[str] =
         line = line_of(data, i, 1)
         name = node.get("name") if isinstance(node, Mapping) else None
         if isinstance(name, str) and RULE_NAME.fullmatch(name):
-            result.declared.append((name, f"{path}:{line_of_node(node, line)}"))
+            result.declared.append((name, SourceLocation(path, line_of_node(node, line))))
         compiled = _compile_rule(node, line, path, report, allowlist)
         if compiled is not None:
             result.rules.append(compiled)
@@ -109,6 +106,9 @@ def compile_yaml_file(path: str, text: str, *, python_allowlist: Iterable[str] =
 def _compile_rule(
     node: Any, line: int, path: str, report: _Problems, allowlist: tuple[str, ...]
 ) -> Rule | None:
+    """One rule mapping as a Rule, or None once its problems are reported. Over 60 lines
+    because it checks the top-level keys in the order an author reads them, each a few lines;
+    split, the checks would pass the half-built rule around."""
     if not isinstance(node, Mapping):
         report(line, "a rule must be a mapping (name, on, when, require, submit)")
         return None
@@ -165,7 +165,7 @@ def _compile_rule(
         kind="yaml",
         on=on,
         kinds=kinds_matching(on),
-        source=f"{path}:{line}",
+        source=SourceLocation(path, line),
         description=description,
         enabled=enabled,
         when=when,

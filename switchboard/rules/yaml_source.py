@@ -20,14 +20,14 @@ from typing import Any
 import yaml
 
 
-class LineDict(dict):
+class LineDict(dict[Any, Any]):
     """A YAML mapping with the 1-based line of itself and of each key."""
 
     line: int = 0
     key_lines: dict[Any, int]
 
 
-class LineList(list):
+class LineList(list[Any]):
     """A YAML sequence with the 1-based line of itself and of each item."""
 
     line: int = 0
@@ -70,7 +70,7 @@ class _RuleLoader(yaml.SafeLoader):
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in types-PyYAML
             target = self.anchors.get(event.anchor)
             if target is not None:
                 self._count_alias(event, target)
@@ -81,7 +81,7 @@ class _RuleLoader(yaml.SafeLoader):
                 None,
                 None,
                 f"more than {MAX_YAML_NODES:,} nodes; split the rules into several files",
-                self.peek_event().start_mark,
+                self.peek_event().start_mark,  # type: ignore[no-untyped-call]  # untyped in types-PyYAML
             )
         node = super().compose_node(parent, index)
         self._sizes[id(node)] = 1 + sum(self._sizes.get(id(child), 1) for child in _children(node))

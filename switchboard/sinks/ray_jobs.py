@@ -9,12 +9,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..amqp import redact_uri
 from ..errors import DeliveryFailed, MessageNotEncodable, SubmissionRejected
 from ..model import RAY_JOB_VARIABLE
 from ..outgoing import RAY_PROPERTY
 from ..ports import OutboxRow
-from ..rules.fields import is_secret
+from ..secrets import is_secret
+from ..secrets import redact_url as redact_uri
 
 DEFAULT_TIMEOUT_S = 60.0
 _STATUS = re.compile(r"status code (\d{3})")

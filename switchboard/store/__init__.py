@@ -1,8 +1,9 @@
 """The state database: SQLAlchemy models, Alembic migrations and the SqlStore adapter."""
 
+from ..clock import utc_now
 from .intake_attempts import SqlCrashGuard
 from .migrate import current_revision, ensure_current, head_revision, upgrade
-from .sql import SqlStore, utc_now
+from .sql import SqlStore
 from .unit_of_work import SqlUnitOfWork
 
 __all__ = [

@@ -12,6 +12,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
+from ..secrets import redact_url
+
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
 SQLITE_BUSY_TIMEOUT_S = 30.0
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -19,7 +21,7 @@ _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 def redacted(url: str | URL) -> str:
     """The URL as text with any password replaced by `***`, safe for logs and errors."""
-    return make_url(url).render_as_string(hide_password=True)
+    return redact_url(make_url(url).render_as_string(hide_password=False))
 
 
 def dialect_of(url: str | URL) -> str:

@@ -11,15 +11,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cache
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from sqlalchemy import Connection, Table, func, select, update
 from sqlalchemy.orm import Session
 
 from rule_utils.binding import ProgressStore
 
+from ..clock import utc_now
 from .collection_tables import (
     FIRED,
     OPEN,
@@ -29,11 +30,12 @@ from .collection_tables import (
 )
 from .statements import upsert
 
+if TYPE_CHECKING:
+    from ..collections.spec import AfterFire  # the rule setting; `add` is this store's default
+
 collections = cast(Table, CollectionRow.__table__)
 members_table = cast(Table, CollectionMember.__table__)
 firings = cast(Table, CollectionFiring.__table__)
-
-AfterFire = Literal["add", "ignore", "next_generation"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,16 +95,10 @@ class CollectionState:
     trigger: Mapping[str, Any] | None = None
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class Progress(ProgressStore):
     """Collection progress bound to one open transaction (a Session or a Connection)."""
 
-    def __init__(
-        self, bind: Session | Connection, clock: Callable[[], datetime] = _utc_now
-    ) -> None:
+    def __init__(self, bind: Session | Connection, clock: Callable[[], datetime] = utc_now) -> None:
         self._bind = bind
         self._clock = clock
         dialect = bind.get_bind().dialect if isinstance(bind, Session) else bind.dialect
@@ -230,7 +226,7 @@ class Progress(ProgressStore):
         data: Mapping[str, Any] | None = None,
         *,
         extractor: str | None = None,
-        after_fire: AfterFire = "add",
+        after_fire: AfterFire | Literal["add"] = "add",
         quiet_for: timedelta | None = None,
         trigger: Mapping[str, Any] | None = None,
         expected: int | None = None,

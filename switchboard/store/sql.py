@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
@@ -26,13 +26,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from ..clock import utc_now
 from ..model import Submission
 from ..ports import Clock, OutboxRow
+from ..secrets import without_secrets
 from .engine import make_engine, redacted, to_json
 from .errors import store_errors
 from .migrate import ensure_current
 from .models import FAILED, PENDING, SENT, STATUSES
-from .scrub import without_secrets
 from .statements import messages, submissions
 from .unit_of_work import SqlUnitOfWork
 
@@ -58,10 +59,6 @@ _OUTBOX_COLUMNS = tuple(
     )
 )
 MAX_ERROR_CHARS = 4000
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class SqlStore:

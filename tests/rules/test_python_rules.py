@@ -63,7 +63,7 @@ def test_module_rules_are_collected_in_definition_order(tmp_path: Path) -> None:
     rules, problems = rules_from_module(path)
     assert problems == []
     assert [r.name for r in rules] == ["zeta", "alpha-rule"]
-    assert [r.source for r in rules] == [f"{path}:3", f"{path}:7"]
+    assert [str(r.source) for r in rules] == [f"{path}:3", f"{path}:7"]
 
 
 def test_a_module_that_fails_to_import_is_a_problem_at_the_failing_line(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from textwrap import dedent
 import pytest
 
 from switchboard.errors import RuleLoadError
+from switchboard.locations import SourceLocation
 from switchboard.model import EventKind
 from switchboard.rules import load_rules
 from switchboard.rules.yaml_rules import rules_from_yaml
@@ -44,7 +45,7 @@ def test_a_full_rule_compiles_with_its_source_targets_and_kinds(tmp_path: Path) 
     (rule,) = load_rules([path])
     assert rule.name == "stereo-bin2tif"
     assert rule.kind == "yaml"
-    assert rule.source == f"{path}:2"
+    assert rule.source == SourceLocation(str(path), 2)
     assert rule.targets == ("terra.stereo-rgb.bin2tif", "ops.audit")
     assert rule.kinds == {EventKind.FILE_ADDED, EventKind.MANUAL_FILE, EventKind.MANUAL_DATASET}
     assert rule.description == "Convert a capture."

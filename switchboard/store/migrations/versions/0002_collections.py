@@ -21,6 +21,8 @@ UTC_TIME = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
+    """The collection tables, one `create_table` each; long because a migration is a flat,
+    frozen list of DDL read top to bottom, not logic to split."""
     op.create_table(
         "collections",
         sa.Column("rule", sa.String(), nullable=False),
