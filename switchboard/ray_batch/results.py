@@ -54,6 +54,17 @@ def recorded_members(path: Path) -> dict[str, bool]:
     return recorded
 
 
+def _drop_torn_tail(path: Path) -> None:
+    """Cut a last line without its newline (a killed run's), so appends start on a new line."""
+    try:
+        with path.open("rb+") as file:
+            data = file.read()
+            if data and not data.endswith(b"\n"):
+                file.truncate(data.rfind(b"\n") + 1)
+    except FileNotFoundError:
+        pass
+
+
 class ResultsWriter:
     """Appends each member's record once, flushed per batch, and counts done and failed."""
 
@@ -61,6 +72,7 @@ class ResultsWriter:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.path = folder / RESULTS_FILE
+        _drop_torn_tail(self.path)
         earlier = recorded_members(self.path)
         self.seen = set(earlier)
         self.done = sum(earlier.values())

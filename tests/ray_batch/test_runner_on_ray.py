@@ -11,15 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pika.adapters.blocking_connection import BlockingChannel
 
 pytest.importorskip("ray.job_submission", reason="Ray is not installed (the dev extra)")
 
 from ray.job_submission import JobStatus, JobSubmissionClient
 
 from switchboard.ray_batch.members import Member
-from switchboard.ray_batch.spec import BatchSpec
+from switchboard.ray_batch.spec import BatchSpec, StatusTarget
 from switchboard.ray_batch.submission import batch_submit_kwargs, write_job_folder
 from switchboard.ray_local import RAY_ADDRESS_VARIABLES
+from tests.broker import URI
 
 pytestmark = pytest.mark.ray
 
@@ -104,20 +106,29 @@ def test_a_200_member_job_records_every_member_exactly_once_on_few_actors(
 
 
 def test_a_member_that_raises_is_recorded_with_its_traceback_and_the_others_succeed(
-    client: JobSubmissionClient, tmp_path: Path
+    client: JobSubmissionClient, tmp_path: Path, channel: BlockingChannel
 ) -> None:
     members = members_in(tmp_path / "data", 20)
+    queue = f"test.status.{uuid.uuid4().hex[:8]}"
+    channel.queue_declare(queue, auto_delete=False)
 
-    job, output = submit(
-        client,
-        tmp_path,
-        members,
-        processor_args={"fail": ["plot-0007.tif"]},
-        batch_size=5,
-        max_error_fraction=0.1,
-    )
+    try:
+        job, output = submit(
+            client,
+            tmp_path,
+            members,
+            processor_args={"fail": ["plot-0007.tif"]},
+            batch_size=5,
+            max_error_fraction=0.1,
+            status=StatusTarget(URI, queue, "corr-1", "dataset-1", "plot-classifier", "job-1", 0),
+        )
+        assert finished(client, job) == JobStatus.SUCCEEDED, client.get_job_logs(job)
+        statuses = []
+        while (got := channel.basic_get(queue, auto_ack=True))[0] is not None:
+            statuses.append(json.loads(got[2])["status"])
+    finally:
+        channel.queue_delete(queue)
 
-    assert finished(client, job) == JobStatus.SUCCEEDED, client.get_job_logs(job)
     records = {r["member"]: r for r in results(output)}
     failed = records.pop("file-0007")
     assert failed["ok"] is False
@@ -125,6 +136,30 @@ def test_a_member_that_raises_is_recorded_with_its_traceback_and_the_others_succ
     assert "in process_file" in failed["traceback"]
     assert failed["path"].endswith("plot-0007.tif")
     assert len(records) == 19 and all(r["ok"] for r in records.values())
+    # progress went to the status queue as the batches finished (every_s=0: after each)
+    assert statuses[0] == "StatusMessage.start: Started processing 20 members."
+    assert "StatusMessage.processing: 5/20 members done, " in statuses[1]
+    assert statuses[-1] == "StatusMessage.done: Done processing: 20/20 members done, 1 failed."
+
+
+def test_a_rerun_of_a_job_skips_the_members_it_already_recorded(
+    client: JobSubmissionClient, tmp_path: Path
+) -> None:
+    members = members_in(tmp_path / "data", 10)
+    output = tmp_path / "out"
+    output.mkdir()
+    earlier = [
+        {"member": m.id, "path": m.path, "ok": True, "result": {"earlier": True}}
+        for m in members[:4]
+    ]
+    (output / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in earlier))
+
+    job, _ = submit(client, tmp_path, members)
+
+    assert finished(client, job) == JobStatus.SUCCEEDED, client.get_job_logs(job)
+    records = results(output)
+    assert [r["member"] for r in records] == [m.id for m in members]
+    assert [r["result"].get("earlier", False) for r in records] == [True] * 4 + [False] * 6
 
 
 def test_per_task_options_reach_ray_inside_the_task(
