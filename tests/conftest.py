@@ -133,3 +133,15 @@ def ray_address() -> Iterator[str]:
 
     with LocalRay(num_cpus=4, resources={"bigdb": 1}) as address:
         yield address
+
+
+@pytest.fixture
+def ray_client(ray_address: str, monkeypatch: pytest.MonkeyPatch) -> object:
+    """A JobSubmissionClient of the session's head (RAY_ADDRESS unset: Ray would prefer it)."""
+    from ray.job_submission import JobSubmissionClient
+
+    from switchboard.ray_local import RAY_ADDRESS_VARIABLES
+
+    for variable in RAY_ADDRESS_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    return JobSubmissionClient(ray_address)

@@ -20,20 +20,17 @@ from ray.job_submission import JobStatus, JobSubmissionClient
 from switchboard.ray_batch.members import Member
 from switchboard.ray_batch.spec import BatchSpec, StatusTarget
 from switchboard.ray_batch.submission import batch_submit_kwargs, write_job_folder
-from switchboard.ray_local import RAY_ADDRESS_VARIABLES
 from tests.broker import URI
+from tests.ray_head import finished
 
 pytestmark = pytest.mark.ray
 
 PROCESSORS = Path(__file__).with_name("processors.py")
-JOB_S = 90.0
 
 
 @pytest.fixture
-def client(ray_address: str, monkeypatch: pytest.MonkeyPatch) -> JobSubmissionClient:
-    for variable in RAY_ADDRESS_VARIABLES:
-        monkeypatch.delenv(variable, raising=False)
-    return JobSubmissionClient(ray_address)
+def client(ray_client: JobSubmissionClient) -> JobSubmissionClient:
+    return ray_client
 
 
 def members_in(folder: Path, count: int) -> list[Member]:
@@ -70,15 +67,6 @@ def submit(
         python=sys.executable,
     )
     return client.submit_job(**kwargs), output
-
-
-def finished(client: JobSubmissionClient, job_id: str) -> JobStatus:
-    deadline = time.monotonic() + JOB_S
-    while not (status := client.get_job_status(job_id)).is_terminal():
-        if time.monotonic() > deadline:
-            pytest.fail(f"job {job_id} still {status}:\n{client.get_job_logs(job_id)}")
-        time.sleep(0.25)
-    return status
 
 
 def results(output: Path) -> list[dict[str, Any]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,11 +34,11 @@ from switchboard.sinks.ray_jobs import RayJobSink
 from switchboard.store.migrate import upgrade
 from switchboard.store.sql import SqlStore
 from switchboard.testing import ListDelivery
+from tests.ray_head import finished
 from tests.test_ray_targets import FIXTURE, file_added
 
 pytestmark = pytest.mark.ray
 
-JOB_S = 90.0
 # What a job runs: it writes the SWITCHBOARD_JOB it got, and one variable the rule set, to argv[1].
 WRITE_JOB = (
     "import json, os, sys; json.dump({'job': json.loads(os.environ['SWITCHBOARD_JOB']),"
@@ -48,20 +47,8 @@ WRITE_JOB = (
 
 
 @pytest.fixture
-def client(ray_address: str, monkeypatch: pytest.MonkeyPatch) -> JobSubmissionClient:
-    for variable in RAY_VARIABLES:
-        monkeypatch.delenv(variable, raising=False)
-    return JobSubmissionClient(ray_address)
-
-
-def finished(client: JobSubmissionClient, job_id: str) -> JobStatus:
-    """Wait for the job to end; its final status."""
-    deadline = time.monotonic() + JOB_S
-    while not (status := client.get_job_status(job_id)).is_terminal():
-        if time.monotonic() > deadline:
-            pytest.fail(f"job {job_id} still {status}:\n{client.get_job_logs(job_id)}")
-        time.sleep(0.2)
-    return status
+def client(ray_client: JobSubmissionClient) -> JobSubmissionClient:
+    return ray_client
 
 
 def ray_row(entrypoint: str, runtime_env: dict[str, Any] | None = None) -> OutboxRow:
