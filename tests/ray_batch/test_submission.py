@@ -89,3 +89,22 @@ def test_write_job_folder_refuses_duplicate_member_ids(tmp_path: Path) -> None:
     twice = [Member("a", "/a"), Member("a", "/b")]
     with pytest.raises(MembersError, match="duplicate id 'a'"):
         write_job_folder(tmp_path, BatchSpec(processor="x:Y"), twice)
+
+
+def test_building_a_batch_job_imports_neither_ray_nor_the_processor(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from pathlib import Path\n"
+        "from switchboard.ray_batch.spec import BatchSpec\n"
+        "from switchboard.ray_batch.submission import batch_submit_kwargs, write_job_folder\n"
+        "folder = write_job_folder(Path(sys.argv[1]), BatchSpec(processor='plotml:C'),"
+        " [{'id': 'a', 'path': '/a'}])\n"
+        "batch_submit_kwargs(folder, submission_id='j', resources={'custom': {'bigdb': 1}})\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('ray', 'plotml')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
