@@ -92,14 +92,18 @@ def run_pool(
     pending = deque(batches_of(members, spec.batch_size))
     stats = PoolStats(batches=len(pending))
     slots = [_Slot(new_actor()) for _ in range(min(spec.concurrency, len(pending)))]
-    in_flight: dict[Any, tuple[_Slot, Any, Batch]] = {}
+    in_flight: dict[Any, tuple[_Slot, Any, Batch, int]] = {}  # ... and its submission number
+    submitted = 0
+    running: dict[int, tuple[Any, int]] = {}  # a dead actor -> the number of its running call
     started = time.monotonic()
     last_warning = started
     while pending or in_flight:
         for slot in slots:
             while pending and slot.in_flight < IN_FLIGHT_PER_ACTOR:
                 batch = pending.popleft()
-                in_flight[slot.actor.process.remote(batch.payload())] = (slot, slot.actor, batch)
+                call = slot.actor.process.remote(batch.payload())
+                in_flight[call] = (slot, slot.actor, batch, submitted)
+                submitted += 1
                 slot.in_flight += 1
         done, _ = ray.wait(list(in_flight), num_returns=1, timeout=WAIT_WARNING_S)
         if not done:
@@ -112,7 +116,7 @@ def run_pool(
                 )
             continue
         for ref in done:
-            slot, actor, batch = in_flight.pop(ref)
+            slot, actor, batch, number = in_flight.pop(ref)
             if slot.actor is actor:
                 slot.in_flight -= 1
             try:
@@ -123,13 +127,23 @@ def run_pool(
                 if slot.actor is actor:  # its other calls fail too; they come back as they do
                     slot.actor, slot.in_flight = new_actor(), 0
                     stats.replaced_actors += 1
+                # An actor runs its calls in order: only its oldest lost call was running when
+                # it died; the ones queued behind it go again without using up a retry.
+                if id(actor) not in running:
+                    lost_numbers = [n for _, a, _, n in in_flight.values() if a is actor]
+                    running[id(actor)] = (actor, min([number, *lost_numbers]))
+                if running[id(actor)][1] != number:
+                    pending.appendleft(batch)
+                    continue
                 batch.attempts += 1
                 if batch.attempts <= spec.max_retries:
                     log.warning("batch %d lost its actor (%s); retrying", batch.index, exc)
                     stats.retried_batches += 1
                     pending.appendleft(batch)
                     continue
-                error = f"actor died {batch.attempts} times: {type(exc).__name__}: {exc}"
+                error = (
+                    f"actor died on every attempt ({batch.attempts}): {type(exc).__name__}: {exc}"
+                )
                 records = [died_record(member, error[:2000]) for member in batch.members]
             if stats.first_result_s is None:
                 stats.first_result_s = time.monotonic() - started

@@ -187,6 +187,32 @@ def test_a_batch_whose_actor_died_is_retried_and_each_member_recorded_once(
     assert all(r["ok"] for r in records)
 
 
+def test_a_batch_that_kills_its_actor_past_its_retries_fails_its_members_alone(
+    client: JobSubmissionClient, tmp_path: Path
+) -> None:
+    members = members_in(tmp_path / "data", 24)
+
+    job, output = submit(
+        client,
+        tmp_path,
+        members,
+        processor_args={"die": ["plot-0013.tif"]},
+        batch_size=4,
+        concurrency=1,  # the batch behind the dying one is queued on the same actor
+        max_retries=0,
+        max_error_fraction=0.5,
+    )
+
+    assert finished(client, job) == JobStatus.SUCCEEDED, client.get_job_logs(job)
+    records = {r["member"]: r for r in results(output)}
+    assert len(records) == 24
+    failed = sorted(member for member, r in records.items() if not r["ok"])
+    assert failed == ["file-0012", "file-0013", "file-0014", "file-0015"]
+    assert records["file-0013"]["error"].startswith(
+        "actor died on every attempt (1): ActorDiedError"
+    )
+
+
 def test_a_job_over_its_error_fraction_exits_non_zero_after_recording_every_member(
     client: JobSubmissionClient, tmp_path: Path
 ) -> None:
