@@ -13,8 +13,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -74,6 +73,11 @@ class LocalRay:
     def headers(self) -> dict[str, str]:
         """The HTTP headers a job client needs for this head (empty without a token)."""
         return {"Authorization": f"Bearer {self.auth_token}"} if self.auth_token else {}
+
+    @property
+    def pid(self) -> int | None:
+        """The process id of `ray start --block` while the head runs (what stops it)."""
+        return self._process.pid if self._process is not None else None
 
     @property
     def log_path(self) -> Path:
@@ -195,14 +199,3 @@ class LocalRay:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
-
-
-@contextmanager
-def local_ray(num_cpus: int = 1, **options: object) -> Iterator[LocalRay]:
-    """`with local_ray(2) as head: head.address` — a started LocalRay, stopped on exit."""
-    head = LocalRay(num_cpus=num_cpus, **options)  # type: ignore[arg-type]
-    head.start()
-    try:
-        yield head
-    finally:
-        head.stop()

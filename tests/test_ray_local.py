@@ -48,8 +48,8 @@ def test_a_head_with_a_token_refuses_requests_without_its_bearer_header_and_stop
         assert status_of(jobs, {"Authorization": "Bearer wrong"}) == 403
         assert status_of(jobs, head.headers) == 200
         assert JobSubmissionClient(address, headers=head.headers).list_jobs() == []
-        assert head._process is not None
-        pid, temp_dir = head._process.pid, Path(head.temp_dir)
+        pid, temp_dir = head.pid, Path(head.temp_dir)
+        assert pid is not None and alive(pid)
 
     assert not alive(pid)
     assert not temp_dir.exists()
