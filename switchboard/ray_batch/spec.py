@@ -118,6 +118,8 @@ def spec_from_mapping(data: object, where: str = SPEC_FILE) -> BatchSpec:
     for key in ("members", "output"):
         if key in data and not (isinstance(data[key], str) and data[key]):
             problems.append((key, "must be a non-empty path"))
+    if data.get("job_id") is not None and not isinstance(data["job_id"], str):
+        problems.append(("job_id", "must be a string"))
     if problems:
         said = "; ".join(f"{key.lstrip('.')}: {reason}" for key, reason in problems)
         raise SpecError(f"{where}: {said}")
