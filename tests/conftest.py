@@ -119,3 +119,29 @@ def root_logging_restored() -> Iterator[None]:
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+@pytest.fixture(scope="session")
+def ray_address() -> Iterator[str]:
+    """One private Ray head per test session (4 logical CPUs, a custom `bigdb` resource).
+
+    Started by `switchboard.ray_local.LocalRay` (own temp dir, free ports, dashboard on
+    127.0.0.1) and stopped by its process id, never `ray stop`; yields the job API's address.
+    """
+    pytest.importorskip("ray.job_submission", reason="Ray is not installed (the dev extra)")
+    from switchboard.ray_local import LocalRay
+
+    with LocalRay(num_cpus=4, resources={"bigdb": 1}) as address:
+        yield address
+
+
+@pytest.fixture
+def ray_client(ray_address: str, monkeypatch: pytest.MonkeyPatch) -> object:
+    """A JobSubmissionClient of the session's head (RAY_ADDRESS unset: Ray would prefer it)."""
+    from ray.job_submission import JobSubmissionClient
+
+    from switchboard.ray_local import RAY_ADDRESS_VARIABLES
+
+    for variable in RAY_ADDRESS_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    return JobSubmissionClient(ray_address)

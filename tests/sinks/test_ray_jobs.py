@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,19 +26,19 @@ from switchboard.model import Submission
 from switchboard.outgoing import extractor_message
 from switchboard.ports import OutboxRow
 from switchboard.processor import Processor
+from switchboard.ray_local import RAY_ADDRESS_VARIABLES as RAY_VARIABLES
+from switchboard.ray_local import free_port
 from switchboard.relay import Relay
 from switchboard.rules import load_rules
 from switchboard.sinks.ray_jobs import RayJobSink
 from switchboard.store.migrate import upgrade
 from switchboard.store.sql import SqlStore
 from switchboard.testing import ListDelivery
+from tests.ray_head import finished
 from tests.test_ray_targets import FIXTURE, file_added
 
 pytestmark = pytest.mark.ray
 
-STARTUP_S = 90.0
-RAY_VARIABLES = ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS")  # Ray prefers them to its argument
-JOB_S = 90.0
 # What a job runs: it writes the SWITCHBOARD_JOB it got, and one variable the rule set, to argv[1].
 WRITE_JOB = (
     "import json, os, sys; json.dump({'job': json.loads(os.environ['SWITCHBOARD_JOB']),"
@@ -54,90 +46,9 @@ WRITE_JOB = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def ray_address() -> Iterator[str]:
-    """A one-CPU Ray head with its dashboard (the job API) on free ports; stopped at the end.
-
-    `ray start --block` stays in the foreground; SIGINT makes it stop every process it started.
-    """
-    ray = Path(sys.executable).with_name("ray")
-    temp = tempfile.mkdtemp(prefix="sbray-")  # short: Ray's socket paths must fit in 107 bytes
-    dashboard = free_port()
-    ports = {
-        "--port": free_port(),
-        "--dashboard-port": dashboard,
-        "--dashboard-agent-listen-port": free_port(),
-        "--ray-client-server-port": free_port(),
-    }
-    command = [
-        str(ray if ray.exists() else shutil.which("ray") or "ray"),
-        "start",
-        "--head",
-        "--block",
-        "--num-cpus=1",
-        "--include-dashboard=true",
-        "--dashboard-host=127.0.0.1",
-        "--node-ip-address=127.0.0.1",
-        "--disable-usage-stats",
-        f"--temp-dir={temp}",
-        *(f"{flag}={port}" for flag, port in ports.items()),
-    ]
-    env = {k: v for k, v in os.environ.items() if k not in RAY_VARIABLES}
-    log_path = Path(temp) / "ray-start.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-    address = f"http://127.0.0.1:{dashboard}"
-    try:
-        _wait_until_up(address, process, log_path)
-        yield address
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)  # the group this fixture started
-            process.wait()
-        shutil.rmtree(temp, ignore_errors=True)
-
-
-def _wait_until_up(address: str, process: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_S
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"ray start exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            JobSubmissionClient(address)
-        except (ConnectionError, RuntimeError):
-            if time.monotonic() > deadline:
-                pytest.fail(f"Ray's dashboard did not answer at {address}:\n{log_path.read_text()}")
-            time.sleep(0.3)
-        else:
-            return
-
-
 @pytest.fixture
-def client(ray_address: str, monkeypatch: pytest.MonkeyPatch) -> JobSubmissionClient:
-    for variable in RAY_VARIABLES:
-        monkeypatch.delenv(variable, raising=False)
-    return JobSubmissionClient(ray_address)
-
-
-def finished(client: JobSubmissionClient, job_id: str) -> JobStatus:
-    """Wait for the job to end; its final status."""
-    deadline = time.monotonic() + JOB_S
-    while not (status := client.get_job_status(job_id)).is_terminal():
-        if time.monotonic() > deadline:
-            pytest.fail(f"job {job_id} still {status}:\n{client.get_job_logs(job_id)}")
-        time.sleep(0.2)
-    return status
+def client(ray_client: JobSubmissionClient) -> JobSubmissionClient:
+    return ray_client
 
 
 def ray_row(entrypoint: str, runtime_env: dict[str, Any] | None = None) -> OutboxRow:

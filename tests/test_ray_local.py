@@ -1,0 +1,63 @@
+"""The private local Ray head: started on free ports, token auth when asked, stopped by its pid."""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ray.job_submission", reason="Ray is not installed (the dev extra)")
+
+from ray.job_submission import JobSubmissionClient
+
+from switchboard.ray_local import RAY_ADDRESS_VARIABLES, LocalRay
+
+pytestmark = pytest.mark.ray
+
+
+def status_of(url: str, headers: dict[str, str]) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as refused:
+        return refused.code
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_head_with_a_token_refuses_requests_without_its_bearer_header_and_stops_by_its_pid(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for variable in (*RAY_ADDRESS_VARIABLES, "RAY_AUTH_MODE", "RAY_AUTH_TOKEN"):
+        monkeypatch.delenv(variable, raising=False)
+    head = LocalRay(num_cpus=1, auth_token=uuid.uuid4().hex)
+
+    with head as address:
+        jobs = f"{address}/api/jobs/"
+        assert status_of(jobs, {}) == 401
+        assert status_of(jobs, {"Authorization": "Bearer wrong"}) == 403
+        assert status_of(jobs, head.headers) == 200
+        assert JobSubmissionClient(address, headers=head.headers).list_jobs() == []
+        pid, temp_dir = head.pid, Path(head.temp_dir)
+        assert pid is not None and alive(pid)
+
+    assert not alive(pid)
+    assert not temp_dir.exists()
+
+
+def test_the_session_head_answers_without_a_token_whatever_the_callers_environment(
+    ray_address: str,
+) -> None:
+    # LocalRay starts heads without a token with RAY_AUTH_MODE=disabled, so a token file in
+    # ~/.ray (which makes `ray start` turn token auth on) cannot lock the daemon's client out.
+    assert status_of(f"{ray_address}/api/jobs/", {}) == 200
