@@ -168,7 +168,7 @@ def _print_explanation(
     click.echo(f"  file {file_desc}")
     click.echo(f"  dataset files {', '.join(view.names()) or '-'}")
     submissions: dict[str, list[Any]] = {}
-    for s in engine.submissions(evaluation):
+    for s in evaluation.submissions:
         submissions.setdefault(s.rule, []).append(s)
     for decision in evaluation.decisions:
         mark = "MATCH" if decision.matched else ("ERROR" if decision.error else "no")

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from .collections.spec import Collected, render_collected
-from .jobids import job_id
 from .model import DatasetView, Decision, Evaluation, Event, Submission, SubmitRequest
 from .rules.fields import EVENT_FIELDS, Subject, event_field, is_secret, walk
 from .rules.index import RuleIndex
@@ -27,6 +26,7 @@ from .rules.isolated import IsolatedRunner, RemoteError
 from .rules.model import Rule, RuleSet
 from .rules.runner import Outcome, RuleRunner
 from .rules.templates import MissingValue
+from .submissions import submission_for
 
 MAX_ERROR_CHARS = 500
 SLOW_CALL_S = 1.0  # an isolated call this long (or killed) is followed by `between` (keepalive)
@@ -38,7 +38,8 @@ class CollectingEvaluation(Evaluation):
     """An Evaluation plus what matching `collect:` rules ask of their collections.
 
     A collect rule's decision is matched (with its firing's requests, for `explain`) but yields
-    no submission here: the processor adds the member and fires when `until` holds.
+    no submission here: the processor adds the member and fires when `until` holds. Its
+    submissions are those of the other matched decisions.
     """
 
     collects: tuple[Collected, ...] = field(default_factory=tuple)
@@ -70,14 +71,16 @@ class Engine:
 
     # -- evaluation ----------------------------------------------------------------------------
 
-    def evaluate(self, event: Event, dataset: DatasetView) -> Evaluation:
+    def evaluate(self, event: Event, dataset: DatasetView) -> CollectingEvaluation:
         """Decisions of the candidate rules (rules the index rules out are omitted).
 
         `dataset` must already include this event's file.
         """
         return self.evaluate_many([(event, dataset)])[0]
 
-    def evaluate_many(self, pairs: Sequence[tuple[Event, DatasetView]]) -> list[Evaluation]:
+    def evaluate_many(
+        self, pairs: Sequence[tuple[Event, DatasetView]]
+    ) -> list[CollectingEvaluation]:
         """`evaluate` for each (event, dataset) in order, with the Python rules of them all run
         in one hand-off to the runner: a thread hand-off per event costs more than a rule.
 
@@ -105,11 +108,18 @@ class Engine:
                 owners.append(index)
         for index, decision in zip(owners, self._run_python(calls), strict=True):
             decided[index][0].append(decision)
-        evaluations: list[Evaluation] = []
+        evaluations: list[CollectingEvaluation] = []
         for (event, _), (decisions, collects) in zip(pairs, decided, strict=True):
             if self._python and len(decisions) > 1:
                 decisions.sort(key=lambda d: self._order[d.rule])
-            evaluations.append(CollectingEvaluation(event, tuple(decisions), tuple(collects)))
+            evaluations.append(
+                CollectingEvaluation(
+                    event,
+                    tuple(decisions),
+                    self._submissions(event, decisions),
+                    tuple(collects),
+                )
+            )
         return evaluations
 
     def explain(self, event: Event, dataset: DatasetView) -> Evaluation:
@@ -140,7 +150,7 @@ class Engine:
                 decisions.append(self._decide_declarative(r, subject, thorough=True))
             else:
                 decisions.append(decided[r])
-        return Evaluation(event, tuple(decisions))
+        return Evaluation(event, tuple(decisions), self._submissions(event, decisions))
 
     def _decide_declarative(
         self, r: Rule, subject: Subject, *, thorough: bool, into: list[Collected] | None = None
@@ -254,48 +264,18 @@ class Engine:
                 return Decision(r.name, False, reasons, error="the extractor name is empty")
         return Decision(r.name, bool(requests), reasons, requests)
 
-    # -- submissions ---------------------------------------------------------------------------
-
-    def submissions(self, evaluation: Evaluation) -> list[Submission]:
-        """One Submission per request of every matched decision, with its deterministic job id.
-
-        The generation is "0", except for manual submissions (`manual.*`), where it is the
-        event's message id so an operator's deliberate re-check submits again.
-        """
-        event = evaluation.event
-        generation = event.message_id if event.kind.value.startswith("manual.") else "0"
-        result: list[Submission] = []
-        seen: set[str] = set()
-        for decision in evaluation.matched:
+    def _submissions(self, event: Event, decisions: Iterable[Decision]) -> tuple[Submission, ...]:
+        """One Submission per request of every matched decision (each job id once); a collect
+        rule's requests are its collection's, fired through the processor, not per event."""
+        result: dict[str, Submission] = {}
+        for decision in decisions:
             found = self.rules.get(decision.rule)
-            if found is not None and found.collect is not None:
-                continue  # a collection fires through the processor, not per event
+            if not decision.matched or (found is not None and found.collect is not None):
+                continue
             for request in decision.requests:
-                if request.resource == "file":
-                    resource_id = event.file.id if event.file is not None else ""
-                else:
-                    resource_id = event.dataset_id or ""
-                jid = job_id(
-                    decision.rule, request.extractor, request.resource, resource_id, generation
-                )
-                if jid in seen:
-                    continue
-                seen.add(jid)
-                result.append(
-                    Submission(
-                        job_id=jid,
-                        rule=decision.rule,
-                        extractor=request.extractor,
-                        resource_type=request.resource,
-                        resource_id=resource_id,
-                        via=request.via,
-                        parameters=request.parameters,
-                        event_message_id=event.message_id,
-                        entrypoint=request.entrypoint,
-                        runtime_env=request.runtime_env,
-                    )
-                )
-        return result
+                submission = submission_for(decision.rule, request, event)
+                result.setdefault(submission.job_id, submission)
+        return tuple(result.values())
 
     @property
     def stuck_rules(self) -> list[str]:

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 from rule_utils.binding import ProgressStore
 
 from .errors import DeliveryFailed
-from .ports import OutboxRow
+from .ports import OutboxRow, Sink
 
 __all__ = [
     "FakeClowder",
@@ -114,6 +114,12 @@ class ListSource:
         self.delayed.append((delivery, reason))
         self.acked.add(delivery.delivery_tag)
 
+    def keepalive(self) -> None:
+        """Nothing to keep alive: a list has no connection."""
+
+    def reconnect(self) -> None:
+        """Nothing to reconnect."""
+
     def stop(self) -> None:
         self.stopped = True
 
@@ -126,11 +132,13 @@ class ListSource:
 # --- sink --------------------------------------------------------------------------------------
 
 
-class RecordingSink:
+class RecordingSink(Sink):
     """A `ports.Sink` that keeps every row sent; told to, it fails the first `fail_times` sends.
 
     `attempts` counts every call, `rows` only the successful ones.
     """
+
+    batched = True  # send_many publishes a chunk in one round trip
 
     def __init__(
         self,

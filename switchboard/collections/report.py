@@ -9,8 +9,8 @@ from typing import Any, TextIO
 from sqlalchemy import Connection, select
 
 from ..store.collection_tables import FIRED, OPEN
+from ..store.manifests import iter_members, load_manifest
 from ..store.progress import collections, firings
-from .manifests import iter_members, load_manifest
 
 BAR_WIDTH = 20
 

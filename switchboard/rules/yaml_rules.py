@@ -12,10 +12,9 @@ from ..errors import Problem
 from ..model import (
     EventKind,
     kinds_matching,
-    plain_runtime_env,
-    ray_target_problems,
     reserved_parameter_problem,
 )
+from ..sink_registry import OPTION_KEYS, VIAS, option_problems, plain_options
 from .conditions import (
     CompileContext,
     Condition,
@@ -34,9 +33,8 @@ if TYPE_CHECKING:
 
 RULE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 RULE_KEYS = ("name", "description", "enabled", "on", "when", "require", "collect", "submit")
-SUBMIT_KEYS = ("extractor", "resource", "via", "parameters", "entrypoint", "runtime_env")
+SUBMIT_KEYS = ("extractor", "resource", "via", "parameters", *OPTION_KEYS)
 RESOURCES = ("file", "dataset")
-VIAS = ("amqp", "clowder-api", "ray")
 
 
 class _Problems:
@@ -296,8 +294,8 @@ def _compile_submit(
             f"{label}: via must be one of {', '.join(VIAS)}, not {via!r}",
         )
         ok = False
-    entrypoint, runtime_env = node.get("entrypoint"), node.get("runtime_env")
-    for key, reason in ray_target_problems(via, entrypoint, runtime_env):
+    options = {k: node[k] for k in OPTION_KEYS if node.get(k) is not None}
+    for key, reason in option_problems(via, options) if via in VIAS else ():
         report(line_of(node, key, line), f"{label}: {reason}")
         ok = False
     parameters = node.get("parameters", {})
@@ -326,7 +324,7 @@ def _compile_submit(
                     ok = False
     if not ok or template is None:
         return None
-    return SubmitSpec(template, resource, via, tree, entrypoint, plain_runtime_env(runtime_env))
+    return SubmitSpec(template, resource, via, tree, plain_options(options))
 
 
 def _template(

@@ -6,7 +6,7 @@ import logging
 from typing import Protocol
 
 from ..clowder import clowder_job_id
-from ..ports import OutboxRow
+from ..ports import OutboxRow, Sink
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ class ExtractionSubmitter(Protocol):
     ) -> dict: ...
 
 
-class ClowderApiSink:
+class ClowderApiSink(Sink):
     """Send `via: clowder-api` rows as Clowder extraction requests (implements `ports.Sink`).
 
     Raises ClowderUnavailable (retry later) or ClowderRejected (give up), as the client does.

@@ -6,15 +6,13 @@ import copy
 import importlib.util
 import json
 import re
-from collections.abc import Mapping
 from typing import Any
 
 from ..amqp import redact_uri
 from ..errors import DeliveryFailed, MessageNotEncodable, SubmissionRejected
-from ..model import RAY_JOB_VARIABLE
-from ..outgoing import RAY_PROPERTY
-from ..ports import OutboxRow
+from ..ports import OutboxRow, Sink
 from ..rules.fields import is_secret
+from ..sink_registry import RAY_JOB_VARIABLE, as_json
 
 DEFAULT_TIMEOUT_S = 60.0
 _STATUS = re.compile(r"status code (\d{3})")
@@ -29,10 +27,10 @@ def ray_job_spec(row: OutboxRow) -> dict[str, Any]:
     job's runtime_env on its dashboard, which has no login by default.
     """
     submission = row.submission
-    ray = row.properties.get(RAY_PROPERTY)
-    if not isinstance(ray, Mapping) or not isinstance(ray.get("entrypoint"), str):
+    options = submission.options
+    if not isinstance(options.get("entrypoint"), str):
         raise SubmissionRejected(f"job {submission.job_id} has no Ray entrypoint in its row")
-    runtime_env = copy.deepcopy(dict(ray.get("runtime_env") or {}))
+    runtime_env = copy.deepcopy(as_json(options).get("runtime_env") or {})
     env_vars = dict(runtime_env.get("env_vars") or {})
     body = {key: value for key, value in row.body.items() if not is_secret(key)}
     try:
@@ -41,7 +39,7 @@ def ray_job_spec(row: OutboxRow) -> dict[str, Any]:
         raise MessageNotEncodable(f"job {submission.job_id}: body is not JSON: {exc}") from exc
     runtime_env["env_vars"] = env_vars
     return {
-        "entrypoint": ray["entrypoint"],
+        "entrypoint": options["entrypoint"],
         "submission_id": submission.job_id,
         "runtime_env": runtime_env,
         "metadata": {
@@ -52,7 +50,7 @@ def ray_job_spec(row: OutboxRow) -> dict[str, Any]:
     }
 
 
-class RayJobSink:
+class RayJobSink(Sink):
     """Send `via: ray` rows as Ray jobs (implements `ports.Sink`).
 
     `address` is the dashboard's HTTP address (`http://ray-head:8265`). Ray is imported on the

@@ -117,6 +117,8 @@ class SubmissionRow(Base):
     event_message_id: Mapped[str] = mapped_column(String)
     body: Mapped[dict[str, Any]]
     properties: Mapped[dict[str, Any]]
+    # the sink's own settings for this row (a Ray entrypoint), see sink_registry
+    options: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'"))
     status: Mapped[str] = mapped_column(String(16), server_default=PENDING)
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     next_attempt_at: Mapped[datetime]

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from rule_utils.binding import ProgressStore
 
+from ..collections.state import CollectionState, Head
 from .collection_tables import (
     FIRED,
     OPEN,
@@ -48,15 +49,6 @@ class Added:
 
 
 @dataclass(frozen=True, slots=True)
-class Head:
-    """A locked collection's current generation, state and member count."""
-
-    generation: int
-    state: str
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
 class _Statements:
     lock_head: Any
     insert_member: Any
@@ -75,22 +67,6 @@ def _statements(dialect: str) -> _Statements:
             index_elements=["rule", "key", "generation", "member"]
         ).returning(members_table.c.member),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class CollectionState:
-    """The current generation of one (rule, key)."""
-
-    rule: str
-    key: str
-    generation: int
-    state: str
-    count: int
-    expected: int | None
-    opened_at: datetime
-    last_member_at: datetime | None
-    quiet_deadline: datetime | None
-    trigger: Mapping[str, Any] | None = None
 
 
 def _utc_now() -> datetime:

@@ -30,6 +30,7 @@ from ..model import Submission
 from ..ports import Clock, OutboxRow
 from .engine import make_engine, redacted, to_json
 from .errors import store_errors
+from .manifests import write_manifest_file
 from .migrate import ensure_current
 from .models import FAILED, PENDING, SENT, STATUSES
 from .scrub import without_secrets
@@ -49,6 +50,7 @@ _OUTBOX_COLUMNS = tuple(
         "event_message_id",
         "body",
         "properties",
+        "options",
         "status",
         "attempts",
         "next_attempt_at",
@@ -97,9 +99,14 @@ class SqlStore:
             Session(self.engine, expire_on_commit=False) as session,
             session.begin(),
         ):
-            uow = SqlUnitOfWork(session, self.clock)
+            uow = SqlUnitOfWork(session, self.clock, self._where)
             yield uow
             uow.flush()  # the buffered inventory rows go in before the commit
+
+    def write_manifest_file(self, manifest_id: str, path: str) -> None:
+        """Write a manifest's JSON file from its members (`ports.ManifestFiles`)."""
+        with store_errors(self._where), self.engine.connect() as connection:
+            write_manifest_file(connection, manifest_id, path)
 
     def due_outbox(self, limit: int, now: datetime | None = None) -> list[OutboxRow]:
         """Pending rows due by `now`, oldest first (a read-only listing; see `claim_due`)."""
@@ -393,6 +400,7 @@ def _outbox_row(row: Row[Any]) -> OutboxRow:
         via=row.via,
         parameters=MappingProxyType(dict(row.parameters or {})),
         event_message_id=row.event_message_id,
+        options=MappingProxyType(dict(row.options or {})),
     )
     return OutboxRow(
         submission=submission,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -10,8 +11,11 @@ from typing import Any
 from sqlalchemy import Connection, Result, select
 from sqlalchemy.orm import Session
 
+from ..collections.state import Manifest
 from ..model import DatasetView, FileInfo, Submission
 from ..ports import Clock
+from .errors import store_errors
+from .manifests import record_manifest
 from .models import PENDING
 from .progress import Progress
 from .statements import DATASET_VIEW, datasets, files, messages, write_statements
@@ -43,8 +47,9 @@ class SqlUnitOfWork:
     flush and the buffer keeps batching.
     """
 
-    def __init__(self, session: Session, clock: Clock) -> None:
+    def __init__(self, session: Session, clock: Clock, where: str = "database") -> None:
         self._session = session
+        self._where = where
         self._clock = clock
         self._sql = write_statements(session.get_bind().dialect.name)
         self._known: dict[str, _KnownDataset] = {}
@@ -74,6 +79,21 @@ class SqlUnitOfWork:
     def progress(self) -> Progress:
         """Collection progress in this unit of work's transaction."""
         return Progress(self._session, self._clock)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction: an exception inside rolls back what it did, then propagates
+        (as StoreError when it means the database is unreachable)."""
+        with store_errors(self._where), self.session.begin_nested():
+            yield
+
+    def record_manifest(
+        self, rule: str, key: str, generation: int, *, file_path: str | None = None
+    ) -> Manifest:
+        """Freeze the generation's members into its manifest, in this transaction."""
+        return record_manifest(
+            self.session, rule, key, generation, now=self.now(), file_path=file_path
+        )
 
     def flush(self) -> None:
         """Write the buffered inventory rows: names first, then files in arrival order.
@@ -242,6 +262,7 @@ class SqlUnitOfWork:
             "event_message_id": submission.event_message_id,
             "body": body,
             "properties": properties,
+            "options": submission.options,
             "status": PENDING,
             "attempts": 0,
             "next_attempt_at": now,

@@ -69,7 +69,7 @@ def test_the_engine_renders_a_collect_decision_and_submits_nothing_itself(tmp_pa
         assert collected.total == 9
         assert [r.extractor for r in collected.requests] == ["terra.geotiff.fieldmosaic"]
         assert evaluation.matched[0].rule == "fullfield-rgb"
-        assert engine.submissions(evaluation) == []
+        assert list(evaluation.submissions) == []
     finally:
         engine.close()
 
