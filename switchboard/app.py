@@ -158,7 +158,7 @@ def build_sinks(settings: Settings) -> dict[str, Sink]:
     return {
         via: kind.build(settings, settings.sink_timeout_s)
         for via, kind in SINKS.items()
-        if kind.build is not None and kind.enabled(settings)
+        if kind.enabled(settings)
     }
 
 

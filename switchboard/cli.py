@@ -322,7 +322,7 @@ def run(
 @click.pass_context
 def status(ctx: click.Context, database: str | None, limit: int) -> None:
     """Show outbox totals, collections and recent submissions."""
-    from .collections.report import collection_lines
+    from .store.collection_report import collection_lines
 
     settings = _settings(ctx, database_url=database)
     with _migrated_store(settings.database_url) as store:
@@ -358,7 +358,7 @@ def status(ctx: click.Context, database: str | None, limit: int) -> None:
 @click.pass_context
 def manifest(ctx: click.Context, manifest_id: str, database: str | None, as_json: bool) -> None:
     """Print one collection firing's manifest: its sorted members with their data."""
-    from .collections.report import write_manifest
+    from .store.collection_report import write_manifest
 
     settings = _settings(ctx, database_url=database)
     with _migrated_store(settings.database_url) as store, store.engine.connect() as connection:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .collections.spec import Collected, render_collected
 from .model import DatasetView, Decision, Evaluation, Event, Submission, SubmitRequest
+from .rules.collect import Collected, render_collected
 from .rules.fields import EVENT_FIELDS, Subject, event_field, is_secret, walk
 from .rules.index import RuleIndex
 from .rules.isolated import IsolatedRunner, RemoteError

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Protocol
 import rule_utils
 
 from .collections.firing import Collector
-from .collections.spec import Collected
 from .dataset_names import rules_need_dataset_names
 from .delays import DEFAULT_MAX_DELAYS, delay_count, gave_up_reason
 from .errors import ClowderRejected, ClowderUnavailable, StoreError
@@ -31,6 +30,7 @@ from .intake import BatchResult, Parsed, Route, Router
 from .model import DatasetView, Event
 from .outbox_queue import MessageBuilder, OutboxQueue
 from .ports import CrashGuard, DatasetNames, Delivery, FilePathLookup, Store, UnitOfWork
+from .rules.collect import Collected
 from .rules.model import RuleSet
 
 if TYPE_CHECKING:

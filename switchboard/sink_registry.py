@@ -3,12 +3,13 @@
 Each `SinkKind` names the setting that enables its sink, the per-submission options a rule may
 give it (checked here, stored in the outbox row's `options` column, read by the sink) and a
 factory. Rules, `submit(...)`, the startup check and the composition root all read this table,
-so a new sink option touches this schema, the sink and a test. Pure: the factories import
-their adapters only when called.
+so a new sink option touches this schema, the sink and a test. Pure: a factory is named by
+its module and imported only when the daemon builds the sink.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,7 +33,17 @@ class SinkKind:
     check: Callable[[Mapping[str, Any]], OptionProblems] = lambda options: []
     variable: str | None = None  # the environment variable whose setting enables it
     enabled: Callable[[Settings], bool] = lambda settings: True
-    build: Callable[[Settings, float], Sink] | None = None  # (settings, per-send timeout)
+    factory: str = ""  # "module:function" building its sink from (settings, per-send timeout)
+
+    def build(self, settings: Settings, timeout_s: float) -> Sink:
+        """The sink, from its module's factory (imported only now: the registry stays pure
+        and free of import cycles)."""
+        module, _, name = self.factory.partition(":")
+        factory: Callable[[Settings, float], Sink] = getattr(
+            importlib.import_module(module),
+            name,  # a registered factory, not a port
+        )
+        return factory(settings, timeout_s)
 
 
 def _ray_problems(options: Mapping[str, Any]) -> OptionProblems:
@@ -64,41 +75,14 @@ def _ray_problems(options: Mapping[str, Any]) -> OptionProblems:
     return problems
 
 
-def _amqp(settings: Settings, timeout_s: float) -> Sink:
-    from .sinks.extractor_queue import ExtractorQueueSink
-
-    client = f"switchboard-sink {settings.queue}"
-    return ExtractorQueueSink(settings.rabbitmq_uri, client_name=client, timeout_s=timeout_s)
-
-
-def _clowder_api(settings: Settings, timeout_s: float) -> Sink:
-    from .clowder import ClowderClient
-    from .sinks.clowder_api import ClowderApiSink
-
-    client = ClowderClient(  # no retries of its own: the relay retries
-        settings.clowder_url,
-        settings.clowder_key,
-        api_version=2 if settings.clowder_version == 2 else 1,
-        timeout_s=timeout_s,
-        retries=0,
-    )
-    return ClowderApiSink(client)
-
-
-def _ray(settings: Settings, timeout_s: float) -> Sink:
-    from .sinks.ray_jobs import RayJobSink  # imports Ray only when it sends
-
-    return RayJobSink(settings.ray_address, timeout_s=timeout_s / RayJobSink.REQUESTS_PER_SEND)
-
-
 SINKS: Mapping[str, SinkKind] = MappingProxyType(
     {
-        "amqp": SinkKind("amqp", build=_amqp),
+        "amqp": SinkKind("amqp", factory="switchboard.sinks.extractor_queue:from_settings"),
         "clowder-api": SinkKind(
             "clowder-api",
             variable="CLOWDER_URL",
             enabled=lambda settings: bool(settings.clowder_url),
-            build=_clowder_api,
+            factory="switchboard.sinks.clowder_api:from_settings",
         ),
         "ray": SinkKind(
             "ray",
@@ -106,7 +90,7 @@ SINKS: Mapping[str, SinkKind] = MappingProxyType(
             check=_ray_problems,
             variable="RAY_ADDRESS",
             enabled=lambda settings: bool(settings.ray_address),
-            build=_ray,
+            factory="switchboard.sinks.ray_jobs:from_settings",
         ),
     }
 )

@@ -15,9 +15,9 @@ from typing import Any
 from ..model import Event, Submission
 from ..outbox_queue import OutboxQueue
 from ..ports import UnitOfWork
+from ..rules.collect import Collected, RenderedCall, Until
 from ..submissions import collection_job_id, submission_for
 from .manifests import manifest_id, manifest_path
-from .spec import Collected, RenderedCall, Until
 from .state import FIRED, OPEN
 from .totals import Totals
 from .triggers import trigger_of

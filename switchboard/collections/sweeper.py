@@ -17,9 +17,9 @@ from typing import Protocol
 from ..errors import StoreError
 from ..outbox_queue import MessageBuilder, OutboxQueue
 from ..ports import Store, UnitOfWork
+from ..rules.collect import Collected
 from ..rules.model import RuleSet
 from .firing import Collector, Firing, holds
-from .spec import Collected
 from .state import CollectionState
 from .triggers import event_of, requests_of
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from ..events import parse_event
 from ..model import Event, SubmitRequest
+from ..rules.collect import Collected
 from ..sink_registry import as_json, plain_options
-from .spec import Collected
 
 _OLD_RAY_KEYS = ("entrypoint", "runtime_env")  # options kept beside the request before 0.5
 

@@ -12,7 +12,7 @@ from .conditions import Condition, Requirement
 from .templates import Template, ValueTree, render_value
 
 if TYPE_CHECKING:
-    from ..collections.spec import CollectSpec
+    from .collect import CollectSpec
 
 RuleKind = Literal["yaml", "python"]
 DEFAULT_ON: tuple[str, ...] = (EventKind.FILE_ADDED.value,)

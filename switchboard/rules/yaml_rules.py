@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import Problem
 from ..model import (
@@ -15,6 +15,7 @@ from ..model import (
     reserved_parameter_problem,
 )
 from ..sink_registry import OPTION_KEYS, VIAS, option_problems, plain_options
+from .collect import CollectCompiler, CollectSpec
 from .conditions import (
     CompileContext,
     Condition,
@@ -27,9 +28,6 @@ from .model import DEFAULT_ON, Rule, SubmitSpec
 from .operators import did_you_mean
 from .templates import Template, TemplateError, compile_value, parse_template, tree_templates
 from .yaml_source import line_of, line_of_node, load_yaml
-
-if TYPE_CHECKING:
-    from ..collections.spec import CollectSpec
 
 RULE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 RULE_KEYS = ("name", "description", "enabled", "on", "when", "require", "collect", "submit")
@@ -184,7 +182,6 @@ def _compile_collect(
 ) -> CollectSpec | None:
     if "collect" not in node:
         return None
-    from ..collections.spec import CollectCompiler  # imported late: it imports this package
 
     def fields_known(fields: tuple[str, ...], at: int) -> bool:
         return _fields_known(fields, at, label, captures, report)

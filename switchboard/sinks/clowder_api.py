@@ -7,6 +7,7 @@ from typing import Protocol
 
 from ..clowder import clowder_job_id
 from ..ports import OutboxRow, Sink
+from ..settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -50,3 +51,17 @@ class ClowderApiSink(Sink):
             extra={"job_id": submission.job_id, "clowder_job_id": clowder_job},
         )
         return clowder_job
+
+
+def from_settings(settings: Settings, timeout_s: float) -> ClowderApiSink:
+    """The `via: clowder-api` sink of `sink_registry`."""
+    from ..clowder import ClowderClient
+
+    client = ClowderClient(  # no retries of its own: the relay retries
+        settings.clowder_url,
+        settings.clowder_key,
+        api_version=2 if settings.clowder_version == 2 else 1,
+        timeout_s=timeout_s,
+        retries=0,
+    )
+    return ClowderApiSink(client)

@@ -15,6 +15,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 from .. import amqp
 from ..errors import BrokerError, DeliveryFailed, MessageNotEncodable
 from ..ports import OutboxRow, Sink
+from ..settings import Settings
 
 MAX_NAME_BYTES = 255  # AMQP short strings: queue names, routing keys, most properties
 PIKA_HEARTBEAT_GRACE_S = 5  # pika closes a silent connection `heartbeat + 5` s after its last frame
@@ -245,3 +246,9 @@ class ExtractorQueueSink(Sink):
         self._link.drop()
         self._confirm_channel = self._tx_channel = None
         self._declared.clear()
+
+
+def from_settings(settings: Settings, timeout_s: float) -> ExtractorQueueSink:
+    """The `via: amqp` sink of `sink_registry`."""
+    client = f"switchboard-sink {settings.queue}"
+    return ExtractorQueueSink(settings.rabbitmq_uri, client_name=client, timeout_s=timeout_s)

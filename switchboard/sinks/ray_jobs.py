@@ -12,6 +12,7 @@ from ..amqp import redact_uri
 from ..errors import DeliveryFailed, MessageNotEncodable, SubmissionRejected
 from ..ports import OutboxRow, Sink
 from ..rules.fields import is_secret
+from ..settings import Settings
 from ..sink_registry import RAY_JOB_VARIABLE, as_json
 
 DEFAULT_TIMEOUT_S = 60.0
@@ -154,3 +155,8 @@ def _short(exc: Exception, limit: int = 500) -> str:
     if len(lines) > 1:
         text = f"{lines[0]} ... {text}"
     return text[:limit]
+
+
+def from_settings(settings: Settings, timeout_s: float) -> RayJobSink:
+    """The `via: ray` sink of `sink_registry` (imports Ray only when it sends)."""
+    return RayJobSink(settings.ray_address, timeout_s=timeout_s / RayJobSink.REQUESTS_PER_SEND)

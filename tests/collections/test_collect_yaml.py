@@ -8,10 +8,10 @@ from textwrap import dedent
 
 import pytest
 
-from switchboard.collections.spec import PythonTotal, parse_duration
 from switchboard.engine import Engine
 from switchboard.errors import RuleLoadError
 from switchboard.rules import load_rules
+from switchboard.rules.collect import PythonTotal, parse_duration
 from tests.rules.events import make_event, view_of
 
 FULL = """\

@@ -8,9 +8,9 @@ from typing import Any, TextIO
 
 from sqlalchemy import Connection, select
 
-from ..store.collection_tables import FIRED, OPEN
-from ..store.manifests import iter_members, load_manifest
-from ..store.progress import collections, firings
+from .collection_tables import FIRED, OPEN
+from .manifests import iter_members, load_manifest
+from .progress import collections, firings
 
 BAR_WIDTH = 20
 

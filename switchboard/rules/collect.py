@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
+from ..collections.callables import CallableRefused, resolve
 from ..limits import MAX_ID_BYTES, over_id_limit, utf8_length
 from ..model import SubmitRequest
-from ..rules.operators import did_you_mean
-from ..rules.templates import (
+from .operators import did_you_mean
+from .templates import (
     Template,
     TemplateError,
     ValueTree,
@@ -30,8 +31,7 @@ from ..rules.templates import (
     render_value,
     tree_templates,
 )
-from ..rules.yaml_source import line_of, line_of_node
-from .callables import CallableRefused, resolve
+from .yaml_source import line_of, line_of_node
 
 AfterFire = Literal["ignore", "next_generation"]
 COLLECT_KEYS = ("key", "member", "data", "until", "after_fire", "manifest_file")
