@@ -198,7 +198,9 @@ def _quiet_unless_asked(ctx: click.Context) -> None:
         logging.getLogger().setLevel(logging.WARNING)
 
 
-def _replay_and_report(settings: Settings, records: list[dict], database: str | None) -> None:
+def _replay_and_report(
+    settings: Settings, records: list[dict[str, Any]], database: str | None
+) -> None:
     from .engine import Engine
     from .outgoing import extractor_message
     from .replay import replay

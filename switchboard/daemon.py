@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from .errors import BrokerError, RuleLoadError, StoreError
 from .intake import BatchResult
@@ -56,13 +56,13 @@ class Daemon:
 
     def __init__(
         self,
-        source: Source,
+        source: Source[Any],
         intake: Intake,
         relay: Relay | RelayThreads,
         *,
         batch_size: int = 200,
         batch_wait_s: float = 0.05,
-        heartbeat: Callable[[], None] | None = None,
+        heartbeat: Callable[[], object] | None = None,
         heartbeat_interval_s: float = 300.0,
         reload_rules: Callable[[], object] | None = None,
         backoff: Backoff | None = None,
@@ -123,7 +123,7 @@ class Daemon:
             try:
                 self._run_batches()
             except (BrokerError, StoreError) as exc:
-                if self.stopping:
+                if self._stop.is_set():  # (not `stopping`: mypy would narrow it to False)
                     break
                 delay_s = self.backoff.next_delay_s()
                 log.warning("connection lost (%s); retrying in %.1f s", exc, delay_s)

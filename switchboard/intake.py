@@ -26,6 +26,7 @@ from .ports import CrashGuard, Delivery
 log = logging.getLogger(__name__)
 
 M = TypeVar("M")
+M_co = TypeVar("M_co", covariant=True)
 M_contra = TypeVar("M_contra", contravariant=True)
 
 
@@ -43,11 +44,11 @@ class BatchResult:
 
 
 @dataclass(frozen=True)
-class Parsed(Generic[M]):
+class Parsed(Generic[M_co]):
     """One delivery and the message parsed from it."""
 
     delivery: Delivery
-    message: M
+    message: M_co
 
 
 class Handler(Protocol[M_contra]):

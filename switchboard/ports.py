@@ -6,7 +6,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from rule_utils.binding import ProgressStore
 
@@ -179,22 +179,31 @@ class ManifestFiles(Protocol):
 
 
 class Delivery(Protocol):
-    """One message taken from the input queue, not yet acknowledged."""
+    """One message taken from the input queue, not yet acknowledged (read-only)."""
 
-    delivery_tag: int
-    body: bytes
-    properties: Mapping[str, Any]
-    routing_key: str
-    redelivered: bool
+    @property
+    def delivery_tag(self) -> int: ...
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def properties(self) -> Mapping[str, Any]: ...
+    @property
+    def routing_key(self) -> str: ...
+    @property
+    def redelivered(self) -> bool: ...
 
 
-class Source(Protocol):
-    """Where events come from (a RabbitMQ queue, or a list in tests)."""
+D = TypeVar("D", bound=Delivery)
 
-    def batches(self, max_size: int, max_wait_s: float) -> Iterator[Sequence[Delivery]]: ...
+
+class Source(Protocol[D]):
+    """Where events come from (a RabbitMQ queue, or a list in tests), as deliveries of type D
+    that only this source settles."""
+
+    def batches(self, max_size: int, max_wait_s: float) -> Iterator[Sequence[D]]: ...
     def ack_through(self, delivery_tag: int) -> None: ...
-    def dead_letter(self, delivery: Delivery, reason: str) -> None: ...
-    def delay(self, delivery: Delivery, reason: str) -> None:
+    def dead_letter(self, delivery: D, reason: str) -> None: ...
+    def delay(self, delivery: D, reason: str) -> None:
         """Park a delivery that waits on Clowder, to come back later (dead-letter it if the
         source has nowhere to park it)."""
         ...

@@ -250,7 +250,8 @@ class FakeClowder:
         if self._server is None:
             raise RuntimeError("FakeClowder is not running; use it as a context manager")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        shown = host.decode() if isinstance(host, bytes) else host
+        return f"http://{shown}:{port}"
 
     def extractions(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == "POST"]
@@ -288,7 +289,7 @@ class FakeClowder:
     # --- answering -----------------------------------------------------------------------------
 
     def _answer(
-        self, method: str, raw_path: str, body: bytes, headers: Mapping[str, str] | None = None
+        self, method: str, raw_path: str, body: bytes, headers: Any = None
     ) -> tuple[int, Any]:
         split = urlsplit(raw_path)
         query = {k: v[-1] for k, v in parse_qs(split.query).items()}

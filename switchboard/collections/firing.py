@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from ..model import Event, Submission
@@ -116,7 +117,7 @@ class Collector:
                 spec.until,
                 count,
                 total,
-                lambda c=collected, g=generation: progress.has_all(rule, key, g, c.all_of),
+                partial(progress.has_all, rule, key, generation, collected.all_of),
             ):
                 continue
             flush()

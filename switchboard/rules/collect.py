@@ -231,7 +231,9 @@ class CollectCompiler:
             return None
         return CollectSpec(key, member, until, data, after_fire, manifest_file)
 
-    def _unknown(self, node: Mapping[str, Any], known: tuple[str, ...], line: int, where: str):
+    def _unknown(
+        self, node: Mapping[str, Any], known: tuple[str, ...], line: int, where: str
+    ) -> None:
         for k in node:
             if k not in known:
                 self.problem(

@@ -376,7 +376,7 @@ def rules_from_legacy(
         rules.append(
             Rule(
                 name=name,
-                kind="legacy",  # type: ignore[arg-type]  # RuleKind predates legacy rules
+                kind="legacy",
                 on=LEGACY_ON,
                 kinds=kinds,
                 source=f"{shown_module}:{line}",

@@ -14,7 +14,7 @@ from .templates import Template, ValueTree, render_value
 if TYPE_CHECKING:
     from .collect import CollectSpec
 
-RuleKind = Literal["yaml", "python"]
+RuleKind = Literal["yaml", "python", "legacy"]
 DEFAULT_ON: tuple[str, ...] = (EventKind.FILE_ADDED.value,)
 
 

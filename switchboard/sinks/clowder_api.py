@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..clowder import clowder_job_id
 from ..ports import OutboxRow, Sink
@@ -16,8 +16,8 @@ class ExtractionSubmitter(Protocol):
     """What the sink needs of `clowder.ClowderClient`."""
 
     def submit_extraction(
-        self, resource_type: str, resource_id: str, extractor: str, parameters: dict
-    ) -> dict: ...
+        self, resource_type: str, resource_id: str, extractor: str, parameters: dict[str, Any]
+    ) -> Any: ...
 
 
 class ClowderApiSink(Sink):

@@ -93,9 +93,8 @@ def iter_members(bind: Session | Connection, mid: str) -> Iterator[tuple[str, An
 
 def path_of(member: str, data: Any) -> str:
     """What the JSON file lists for a member: its data's `path` if it has one, else the member."""
-    if isinstance(data, Mapping) and isinstance(data.get("path"), str):
-        return data["path"]
-    return member
+    path = data.get("path") if isinstance(data, Mapping) else None
+    return path if isinstance(path, str) else member
 
 
 def write_manifest_file(bind: Session | Connection, mid: str, path: str) -> None:

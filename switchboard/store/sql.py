@@ -356,10 +356,10 @@ def _mark_sent(
             .returning(submissions.c.job_id)
         )
         return set(connection.execute(statement).scalars())
-    ids = [job_id for job_id, _ in bodies]
+    job_ids = [job_id for job_id, _ in bodies]
     statement = (
         update(submissions)
-        .where(submissions.c.job_id.in_(ids), *fence)
+        .where(submissions.c.job_id.in_(job_ids), *fence)
         .values(**sent)
         .returning(submissions.c.job_id)
     )

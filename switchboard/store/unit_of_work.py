@@ -271,11 +271,10 @@ class SqlUnitOfWork:
 
     def _load_many(self, dataset_ids: list[str]) -> dict[str, _KnownDataset]:
         """The stored views of `dataset_ids` with this transaction's buffered writes laid over."""
-        names = dict(
-            self._execute(
-                select(datasets.c.id, datasets.c.name).where(datasets.c.id.in_(dataset_ids))
-            ).all()
+        named = self._execute(
+            select(datasets.c.id, datasets.c.name).where(datasets.c.id.in_(dataset_ids))
         )
+        names: dict[str, str | None] = {row.id: row.name for row in named}
         loaded = {d: _KnownDataset(names.get(d)) for d in dataset_ids}
         rows = self._execute(
             select(
@@ -284,15 +283,18 @@ class SqlUnitOfWork:
             .where(files.c.dataset_id.in_(dataset_ids))
             .order_by(files.c.dataset_id, files.c.position, files.c.first_seen_at, files.c.file_id)
         )
-        for dataset_id, file_id, file_name, mime_type, size in rows:
-            loaded[dataset_id].files[file_id] = FileInfo(file_id, file_name, mime_type, size)
+        for row in rows:
+            loaded[row.dataset_id].files[row.file_id] = FileInfo(
+                row.file_id, row.name, row.mime_type, row.size
+            )
         return self._with_buffered_writes(loaded)
 
     def _load_one(self, dataset_id: str) -> _KnownDataset:
         """One dataset's stored view (one round trip) with the buffered writes laid over."""
         rows = self._execute(DATASET_VIEW, {"dataset_id": dataset_id}).all()
         known = _KnownDataset(rows[0].dataset_name if rows else None)
-        for _name, file_id, file_name, mime_type, size in rows:
+        for row in rows:
+            _name, file_id, file_name, mime_type, size = tuple(row)
             if file_id is not None:
                 known.files[file_id] = FileInfo(file_id, file_name, mime_type, size)
         return self._with_buffered_writes({dataset_id: known})[dataset_id]
@@ -304,10 +306,10 @@ class SqlUnitOfWork:
             if buffered_name is not None:
                 known.name = buffered_name["name"]
         for (dataset_id, file_id), row in self._file_rows.items():
-            known = loaded.get(dataset_id)
-            if known is not None:
+            into = loaded.get(dataset_id)
+            if into is not None:
                 again = FileInfo(file_id, row["name"], row["mime_type"], row["size"])
-                known.files[file_id] = _merged(known.files.get(file_id), again)
+                into.files[file_id] = _merged(into.files.get(file_id), again)
         return loaded
 
 
