@@ -70,7 +70,9 @@ class Collector:
         `until` holds; the firings and (rule, message id, error) for totals that failed.
 
         The collection is locked once and counted once per group (plus once per firing), so a
-        batch costs one round trip per member rather than three.
+        batch costs one round trip per member rather than three. (Longer than 60 lines: one
+        loop keeps the locked collection's generation, state and count in step; split up, the
+        parts would pass all of them back and forth.)
         """
         rule, key, spec = group[0][1].rule, group[0][1].key, group[0][1].spec
         progress = uow.progress

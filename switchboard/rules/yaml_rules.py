@@ -15,7 +15,8 @@ from ..model import (
     reserved_parameter_problem,
 )
 from ..sink_registry import OPTION_KEYS, VIAS, option_problems, plain_options
-from .collect import CollectCompiler, CollectSpec
+from .collect import CollectSpec
+from .collect_compiler import CollectCompiler
 from .conditions import (
     CompileContext,
     Condition,
@@ -295,9 +296,21 @@ def _compile_submit(
     for key, reason in option_problems(via, options) if via in VIAS else ():
         report(line_of(node, key, line), f"{label}: {reason}")
         ok = False
+    tree = _compile_parameters(node, line, label, captures, report)
+    ok = ok and tree is not None
+    if not ok or template is None:
+        return None
+    return SubmitSpec(template, resource, via, tree or {}, plain_options(options))
+
+
+def _compile_parameters(
+    node: Mapping[str, Any], line: int, label: str, captures: set[str], report: _Problems
+) -> dict[str, Any] | None:
+    """A submit's `parameters` as template trees; None (reported) if any is wrong."""
     parameters = node.get("parameters", {})
     p_line = line_of(node, "parameters", line)
-    tree: Any = {}
+    ok = True
+    tree: dict[str, Any] = {}
     if not isinstance(parameters, Mapping):
         report(p_line, f"{label}: parameters must be a mapping")
         ok = False
@@ -319,9 +332,7 @@ def _compile_submit(
             for t in tree_templates(tree[key]):
                 if not _fields_known(t.fields, key_line, label, captures, report):
                     ok = False
-    if not ok or template is None:
-        return None
-    return SubmitSpec(template, resource, via, tree, plain_options(options))
+    return tree if ok else None
 
 
 def _template(

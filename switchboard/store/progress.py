@@ -12,10 +12,9 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
-from sqlalchemy import Connection, Table, func, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.orm import Session
 
 from rule_utils.binding import ProgressStore
@@ -24,15 +23,9 @@ from ..collections.state import CollectionState, Head
 from .collection_tables import (
     FIRED,
     OPEN,
-    CollectionFiring,
-    CollectionMember,
-    CollectionRow,
 )
+from .progress_statements import collections, firings, members_table, new_head, state_of, statements
 from .statements import upsert
-
-collections = cast(Table, CollectionRow.__table__)
-members_table = cast(Table, CollectionMember.__table__)
-firings = cast(Table, CollectionFiring.__table__)
 
 AfterFire = Literal["add", "ignore", "next_generation"]
 
@@ -46,27 +39,6 @@ class Added:
     count: int
     state: str
     reopened: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class _Statements:
-    lock_head: Any
-    insert_member: Any
-
-
-@cache
-def _statements(dialect: str) -> _Statements:
-    """Built once per dialect; each call only binds values (building costs more than running)."""
-    head = upsert(dialect, collections)
-    member = upsert(dialect, members_table)
-    return _Statements(
-        lock_head=head.on_conflict_do_update(
-            index_elements=["rule", "key"], set_={"generation": collections.c.generation}
-        ).returning(collections.c.generation, collections.c.state, collections.c.member_count),
-        insert_member=member.on_conflict_do_nothing(
-            index_elements=["rule", "key", "generation", "member"]
-        ).returning(members_table.c.member),
-    )
 
 
 def _utc_now() -> datetime:
@@ -83,7 +55,7 @@ class Progress(ProgressStore):
         self._clock = clock
         dialect = bind.get_bind().dialect if isinstance(bind, Session) else bind.dialect
         self._dialect = dialect.name
-        self._sql = _statements(dialect.name)
+        self._sql = statements(dialect.name)
 
     # -- the rule_utils contract (documented on ProgressStore) ------------------------------
 
@@ -179,7 +151,7 @@ class Progress(ProgressStore):
         now = self._clock()
         insert = upsert(self._dialect, collections)
         statement = (
-            insert.values(_new_head(rule, key, now))
+            insert.values(new_head(rule, key, now))
             .on_conflict_do_update(
                 index_elements=["rule", "key"],
                 set_={
@@ -238,7 +210,7 @@ class Progress(ProgressStore):
         Callers holding several collections should lock them in one order (sorted), or two
         transactions can deadlock.
         """
-        row = {**_new_head(rule, key, self._clock())}
+        row = {**new_head(rule, key, self._clock())}
         generation, state, count = self._bind.execute(self._sql.lock_head, row).one()
         return Head(int(generation), str(state), int(count))
 
@@ -298,7 +270,7 @@ class Progress(ProgressStore):
         row = self._bind.execute(
             select(collections).where(collections.c.rule == rule, collections.c.key == key)
         ).first()
-        return None if row is None else _state(row)
+        return None if row is None else state_of(row)
 
     def has_all(self, rule: str, key: str, generation: int, expected: frozenset[str]) -> bool:
         """Whether every one of `expected` is a member of that generation."""
@@ -333,7 +305,7 @@ class Progress(ProgressStore):
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        return [_state(row) for row in self._bind.execute(query)]
+        return [state_of(row) for row in self._bind.execute(query)]
 
     def _counts(self, where: Any, rule: str | None) -> dict[str, int]:
         c = collections
@@ -361,29 +333,3 @@ class Progress(ProgressStore):
             counts.update({key: 0 for key in shared})
             counts.update({key: int(n) for key, n in self._bind.execute(distinct)})
         return dict(sorted(counts.items()))
-
-
-def _new_head(rule: str, key: str, now: datetime) -> dict[str, Any]:
-    return {
-        "rule": rule,
-        "key": key,
-        "generation": 1,
-        "state": OPEN,
-        "member_count": 0,
-        "opened_at": now,
-    }
-
-
-def _state(row: Any) -> CollectionState:
-    return CollectionState(
-        rule=row.rule,
-        key=row.key,
-        generation=row.generation,
-        state=row.state,
-        count=row.member_count,
-        expected=row.expected,
-        opened_at=row.opened_at,
-        last_member_at=row.last_member_at,
-        quiet_deadline=row.quiet_deadline,
-        trigger=row.trigger,
-    )
