@@ -54,9 +54,6 @@ def _ray_problems(options: Mapping[str, Any]) -> OptionProblems:
         problems.append(("via", "via: ray needs an entrypoint (the command the Ray job runs)"))
     elif not isinstance(entrypoint, str) or not entrypoint.strip():
         problems.append(("entrypoint", "entrypoint must be a non-empty command line"))
-    cpus = options.get("entrypoint_num_cpus")
-    if cpus is not None and (isinstance(cpus, bool) or not isinstance(cpus, int | float)):
-        problems.append(("entrypoint_num_cpus", "entrypoint_num_cpus must be a number"))
     if runtime_env is None:
         return problems
     if not isinstance(runtime_env, Mapping):
@@ -89,7 +86,7 @@ SINKS: Mapping[str, SinkKind] = MappingProxyType(
         ),
         "ray": SinkKind(
             "ray",
-            options=("entrypoint", "runtime_env", "entrypoint_num_cpus"),
+            options=("entrypoint", "runtime_env"),
             check=_ray_problems,
             variable="RAY_ADDRESS",
             enabled=lambda settings: bool(settings.ray_address),

@@ -39,11 +39,7 @@ def ray_job_spec(row: OutboxRow) -> dict[str, Any]:
     except (TypeError, ValueError, RecursionError) as exc:  # this row's fault alone: fail it
         raise MessageNotEncodable(f"job {submission.job_id}: body is not JSON: {exc}") from exc
     runtime_env["env_vars"] = env_vars
-    extra = {}
-    if options.get("entrypoint_num_cpus") is not None:
-        extra["entrypoint_num_cpus"] = options["entrypoint_num_cpus"]
     return {
-        **extra,
         "entrypoint": options["entrypoint"],
         "submission_id": submission.job_id,
         "runtime_env": runtime_env,

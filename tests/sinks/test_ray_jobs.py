@@ -320,23 +320,3 @@ def test_a_body_that_is_not_json_fails_its_ray_row_for_good_before_any_request()
     row = replace(row, body={**row.body, "parameters": {"when": object()}})
     with pytest.raises(MessageNotEncodable, match=row.submission.job_id):
         RayJobSink("http://127.0.0.1:1").send(row)  # nothing listens there: no request made
-
-
-def test_a_yaml_rules_entrypoint_num_cpus_reaches_the_ray_job_spec(tmp_path) -> None:
-    from switchboard.engine import Engine
-    from switchboard.rules import load_rules
-    from switchboard.sinks.ray_jobs import ray_job_spec
-    from tests.rules.events import make_event, view_of
-
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(
-        "- name: r\n  submit:\n    extractor: x\n    via: ray\n"
-        "    entrypoint: run\n    entrypoint_num_cpus: 2\n"
-    )
-    engine = Engine(load_rules([str(rules)]))
-    event = make_event()
-    [submission] = engine.evaluate(event, view_of(event)).submissions
-    engine.close()
-    body, properties = extractor_message(event, submission)
-    row = OutboxRow(submission, body, properties, "pending", 0, datetime.now(UTC))
-    assert ray_job_spec(row)["entrypoint_num_cpus"] == 2
