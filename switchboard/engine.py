@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from .model import DatasetView, Decision, Evaluation, Event, Submission, SubmitRequest
 from .rules.collect import Collected, render_collected
@@ -64,6 +64,7 @@ class Engine:
         self._declarative = [r for r in self.rules if r.declarative and r.enabled]
         self._index = RuleIndex(self._declarative)
         self._order = {r.name: i for i, r in enumerate(self.rules)}
+        self._collecting = frozenset(r.name for r in self.rules if r.collect is not None)
         self._python = [r for r in self.rules if not r.declarative and r.enabled]
         self._python_index = RuleIndex(self._python)  # by their `when=` prefilters
         self._runner = RuleRunner(rule_timeout_s)
@@ -112,12 +113,10 @@ class Engine:
         for (event, _), (decisions, collects) in zip(pairs, decided, strict=True):
             if self._python and len(decisions) > 1:
                 decisions.sort(key=lambda d: self._order[d.rule])
+            frozen = tuple(decisions)
             evaluations.append(
                 CollectingEvaluation(
-                    event,
-                    tuple(decisions),
-                    self._submissions(event, decisions),
-                    tuple(collects),
+                    event, frozen, _Submissions(self, event, frozen), tuple(collects)
                 )
             )
         return evaluations
@@ -150,7 +149,8 @@ class Engine:
                 decisions.append(self._decide_declarative(r, subject, thorough=True))
             else:
                 decisions.append(decided[r])
-        return Evaluation(event, tuple(decisions), self._submissions(event, decisions))
+        frozen = tuple(decisions)
+        return Evaluation(event, frozen, _Submissions(self, event, frozen))
 
     def _decide_declarative(
         self, r: Rule, subject: Subject, *, thorough: bool, into: list[Collected] | None = None
@@ -264,18 +264,19 @@ class Engine:
                 return Decision(r.name, False, reasons, error="the extractor name is empty")
         return Decision(r.name, bool(requests), reasons, requests)
 
-    def _submissions(self, event: Event, decisions: Iterable[Decision]) -> tuple[Submission, ...]:
+    def submissions_of(self, event: Event, decisions: Iterable[Decision]) -> tuple[Submission, ...]:
         """One Submission per request of every matched decision (each job id once); a collect
         rule's requests are its collection's, fired through the processor, not per event."""
-        result: dict[str, Submission] = {}
+        result: dict[str, Submission] | None = None
         for decision in decisions:
-            found = self.rules.get(decision.rule)
-            if not decision.matched or (found is not None and found.collect is not None):
+            if not decision.matched or decision.rule in self._collecting:
                 continue
             for request in decision.requests:
                 submission = submission_for(decision.rule, request, event)
+                if result is None:
+                    result = {}
                 result.setdefault(submission.job_id, submission)
-        return tuple(result.values())
+        return () if result is None else tuple(result.values())
 
     @property
     def stuck_rules(self) -> list[str]:
@@ -286,6 +287,41 @@ class Engine:
         """Stop the idle rule worker threads and every isolated rule's worker process."""
         self._runner.close()
         self._isolated.close()
+
+
+class _Submissions(Sequence[Submission]):
+    """An evaluation's submissions, built when first read: matching alone (`explain`, the
+    match benchmark) need not pay for job ids it never uses."""
+
+    __slots__ = ("_decisions", "_engine", "_event", "_made")
+
+    def __init__(self, engine: Engine, event: Event, decisions: tuple[Decision, ...]) -> None:
+        self._engine, self._event, self._decisions = engine, event, decisions
+        self._made: tuple[Submission, ...] | None = None
+
+    def _all(self) -> tuple[Submission, ...]:
+        if self._made is None:
+            self._made = self._engine.submissions_of(self._event, self._decisions)
+        return self._made
+
+    @overload
+    def __getitem__(self, index: int) -> Submission: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Submission]: ...
+    def __getitem__(self, index: int | slice) -> Submission | Sequence[Submission]:
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        return tuple(self) == (tuple(other) if isinstance(other, Sequence) else other)
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+    def __repr__(self) -> str:
+        return repr(self._all())
 
 
 def _module_path(r: Rule) -> str:

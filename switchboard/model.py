@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
@@ -200,7 +200,7 @@ class Evaluation:
 
     event: Event
     decisions: tuple[Decision, ...] = field(default_factory=tuple)
-    submissions: tuple[Submission, ...] = field(default_factory=tuple)  # of matched decisions
+    submissions: Sequence[Submission] = ()  # of the matched decisions (built when first read)
 
     @property
     def matched(self) -> list[Decision]:
