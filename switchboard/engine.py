@@ -116,7 +116,10 @@ class Engine:
             frozen = tuple(decisions)
             evaluations.append(
                 CollectingEvaluation(
-                    event, frozen, _Submissions(self, event, frozen), tuple(collects)
+                    event,
+                    frozen,
+                    _Submissions(self, event, frozen) if frozen else (),  # most events: none
+                    tuple(collects) if collects else (),
                 )
             )
         return evaluations
