@@ -1,4 +1,9 @@
-"""The composition root: the one place where settings, adapters, engine and loop are wired."""
+"""The composition root: the one place where settings, adapters, engine and loop are wired.
+
+Each object is built with what it needs (nothing is wired by setting attributes afterwards);
+reloading rules builds a new engine and swaps it in through `Processor.swap_engine`, which
+closes the old one.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,9 @@ from typing import Any
 from .daemon import Backoff, Daemon
 from .engine import Engine
 from .errors import NotMigrated, Problem, RuleLoadError, StoreError
+from .metrics import Metrics
 from .outgoing import extractor_message
+from .ports import Sink
 from .processor import Processor
 from .relay import Relay
 from .relay_threads import RelayThreads, RelayWorker
@@ -20,6 +27,7 @@ from .rules import load_rules
 from .rules.legacy import LegacyContext
 from .rules.model import RuleSet
 from .settings import Settings
+from .sink_registry import SINKS
 from .store.intake_attempts import SqlCrashGuard
 from .store.migrate import ensure_current
 from .store.sql import SqlStore
@@ -28,31 +36,52 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
+class RuleLoader:
+    """Loads the configured rules into an engine: at startup, and again on each reload."""
+
+    settings: Settings
+    legacy: LegacyContext  # shared by every load, so its file-path cache is too
+    between: Callable[[], None] | None = None  # broker heartbeats while isolated rules are killed
+
+    def ruleset(self) -> RuleSet:
+        """The rules; RuleLoadError if they are broken or submit to a sink that is not set up."""
+        ruleset = load_rules(
+            self.settings.rules, legacy=self.legacy, python_allowlist=self.settings.python_allowlist
+        )
+        refuse_rules_without_their_sink(ruleset, self.settings)
+        return ruleset
+
+    def engine(self, ruleset: RuleSet | None = None) -> Engine:
+        rules = self.ruleset() if ruleset is None else ruleset
+        return Engine(rules, rule_timeout_s=self.settings.rule_timeout_s, between=self.between)
+
+
+@dataclass
 class App:
     """Everything `switchboard run` needs, built from one Settings value."""
 
     settings: Settings
     store: SqlStore
-    engine: Engine
+    processor: Processor
+    loader: RuleLoader
     daemon: Daemon
     closers: list[Callable[[], Any]]
-    legacy: LegacyContext | None = None  # shared by every load, so its file-path cache is too
+
+    @property
+    def engine(self) -> Engine:
+        engine = self.processor.engine
+        assert isinstance(engine, Engine)
+        return engine
 
     def reload_rules(self) -> None:
-        """Swap in freshly loaded rules; raises RuleLoadError and keeps the old ones if broken."""
-        ruleset = load_rules(
-            self.settings.rules,
-            legacy=self.legacy or LegacyContext.from_settings(self.settings),
-            python_allowlist=self.settings.python_allowlist,
-        )
-        refuse_rules_without_their_sink(ruleset, self.settings)
-        timeout_s, between = self.settings.rule_timeout_s, self.engine.between
-        old, self.engine = self.engine, Engine(ruleset, rule_timeout_s=timeout_s, between=between)
-        self.daemon.processor.engine = self.engine
-        old.close()  # its rule threads and isolated rules' worker processes, or each reload leaks
+        """Swap in freshly loaded rules; raises RuleLoadError and keeps the old ones if broken.
+
+        The old engine is closed by the swap (its rule threads and isolated rules' worker
+        processes), or each reload would leak them."""
+        self.processor.swap_engine(self.loader.engine())
 
     def close(self) -> None:
-        self.engine.close()
+        self.processor.engine.close()
         for close in reversed(self.closers):
             try:
                 close()
@@ -66,84 +95,37 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
     `periodic` hooks run once per loop iteration after the relay (see `Daemon.run_periodic`).
     With `settings.metrics_port` set, Prometheus metrics are served on that port.
     """
-    from .clowder import ClowderClient
     from .collections.sweeper import Sweeper
-    from .dataset_names import DatasetNameLookup
     from .heartbeat import Heartbeat
-    from .sinks.clowder_api import ClowderApiSink
-    from .sinks.extractor_queue import ExtractorQueueSink
     from .source import RabbitSource
 
     ensure_current(settings.database_url)
-    legacy = LegacyContext.from_settings(settings)
-    ruleset = load_rules(settings.rules, legacy=legacy, python_allowlist=settings.python_allowlist)
-    refuse_rules_without_their_sink(ruleset, settings)
-    if not settings.manifest_dir and (
-        wanting := [r.name for r in ruleset if r.collect and r.collect.manifest_file]
-    ):
-        log.warning("SWITCHBOARD_MANIFEST_DIR is not set: rules %s get no manifest file", wanting)
-    engine = Engine(ruleset, rule_timeout_s=settings.rule_timeout_s)
     store = SqlStore(settings.database_url)
     closers: list[Callable[[], Any]] = [store.close]
     metrics = None
     if settings.metrics_port:
-        from .metrics import Metrics
-
         metrics = Metrics()
         server = metrics.serve(settings.metrics_port, settings.metrics_host)
         closers += [server.shutdown, server.server_close]
     source = RabbitSource(settings, client_name=f"switchboard {settings.queue}", metrics=metrics)
-    engine.between = source.keepalive  # broker heartbeats while isolated rules are killed
-    if legacy.file_paths is not None:
-        legacy.file_paths.guard.between = source.keepalive  # broker heartbeats during slow lookups
-    # Every sink gives up on a send well within the claim on its row (see Relay: fencing).
-    timeout_s = settings.sink_timeout_s
-    sink = ExtractorQueueSink(
-        settings.rabbitmq_uri, client_name=f"switchboard-sink {settings.queue}", timeout_s=timeout_s
-    )
-    closers.append(sink.close)
-    sinks: dict[str, Any] = {"amqp": sink}
-    version = 2 if settings.clowder_version == 2 else 1
-    if settings.clowder_url:
-        sinks["clowder-api"] = ClowderApiSink(  # no retries of its own: the relay retries
-            ClowderClient(
-                settings.clowder_url,
-                settings.clowder_key,
-                api_version=version,
-                timeout_s=timeout_s,
-                retries=0,
-            )
-        )
-    # Lookups hold up a batch: one quick retry, then the events wait in the retry queue.
-    # Without CLOWDER_URL they go to each event's own host, as pyclowder's calls do.
-    names = DatasetNameLookup(
-        clowder_url=settings.clowder_url,
-        clowder_key=settings.clowder_key,
-        api_version=version,
-        timeout_s=5.0,
-        retries=1,
-        cooldown_s=settings.clowder_retry_delay_s,
-        between=source.keepalive,
-    )
+    legacy = LegacyContext.from_settings(settings, between=source.keepalive)
+    loader = RuleLoader(settings, legacy, between=source.keepalive)
+    ruleset = loader.ruleset()
+    warn_about_manifest_dir(ruleset, settings)
     warn_about_dataset_names(ruleset, settings)
-    if settings.ray_address:
-        from .sinks.ray_jobs import RayJobSink  # imports Ray only when it sends
-
-        sinks["ray"] = RayJobSink(
-            settings.ray_address, timeout_s=timeout_s / RayJobSink.REQUESTS_PER_SEND
-        )
-        closers.append(sinks["ray"].close)
     processor = Processor(
-        engine,
+        loader.engine(ruleset),
         store,
         extractor_message,
         max_event_bytes=settings.max_event_bytes,
-        dataset_names=names,
+        dataset_names=dataset_names(settings, between=source.keepalive),
         manifest_dir=settings.manifest_dir,
         max_delays=settings.max_delays,
         file_paths=legacy.file_paths,
         crash_guard=SqlCrashGuard(store, settings.max_crashes),
     )
+    sinks = build_sinks(settings)
+    closers += [sink.close for sink in sinks.values()]
     relay = relay_threads(settings, store, sinks, metrics)
     # closers run last to first: the threads stop (each ends its send in hand) before their sinks
     closers.append(lambda: relay.close(timeout_s=settings.sink_timeout_s))
@@ -156,18 +138,51 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
     closers.append(heartbeat.close)
     daemon = Daemon(
         source,
-        processor,
+        processor.router,
         relay,
         batch_size=settings.batch_size,
         batch_wait_s=settings.batch_wait_s,
         heartbeat=heartbeat.beat,
         heartbeat_interval_s=settings.heartbeat_interval_s,
+        reload_rules=lambda: processor.swap_engine(loader.engine()),
         periodic=[Sweeper(processor), *retention(settings, store), *periodic],
         metrics=metrics,
     )
-    app = App(settings, store, engine, daemon, closers, legacy)
-    daemon.reload_rules = app.reload_rules
-    return app
+    return App(settings, store, processor, loader, daemon, closers)
+
+
+def build_sinks(settings: Settings) -> dict[str, Sink]:
+    """A sink for every via whose setting is set (see `sink_registry`).
+
+    Every sink gives up on a send well within the claim on its row (see Relay: fencing)."""
+    return {
+        via: kind.build(settings, settings.sink_timeout_s)
+        for via, kind in SINKS.items()
+        if kind.enabled(settings)
+    }
+
+
+def dataset_names(settings: Settings, *, between: Callable[[], None]) -> Any:
+    """Dataset-name lookups: they hold up a batch, so one quick retry, then the events wait in
+    the retry queue. Without CLOWDER_URL they go to each event's own host, as pyclowder's do."""
+    from .dataset_names import DatasetNameLookup
+
+    return DatasetNameLookup(
+        clowder_url=settings.clowder_url,
+        clowder_key=settings.clowder_key,
+        api_version=2 if settings.clowder_version == 2 else 1,
+        timeout_s=5.0,
+        retries=1,
+        cooldown_s=settings.clowder_retry_delay_s,
+        between=between,
+    )
+
+
+def warn_about_manifest_dir(ruleset: RuleSet, settings: Settings) -> None:
+    """Say which rules get no manifest file because SWITCHBOARD_MANIFEST_DIR is not set."""
+    wanting = [r.name for r in ruleset if r.collect and r.collect.manifest_file]
+    if wanting and not settings.manifest_dir:
+        log.warning("SWITCHBOARD_MANIFEST_DIR is not set: rules %s get no manifest file", wanting)
 
 
 def warn_about_dataset_names(ruleset: RuleSet, settings: Settings) -> None:
@@ -184,7 +199,7 @@ def warn_about_dataset_names(ruleset: RuleSet, settings: Settings) -> None:
 
 
 def relay_threads(
-    settings: Settings, store: SqlStore, sinks: dict[str, Any], metrics: Any
+    settings: Settings, store: SqlStore, sinks: dict[str, Sink], metrics: Metrics | None
 ) -> RelayThreads:
     """One relay thread per target, plus one that fails rows whose target has no sink.
 
@@ -193,22 +208,24 @@ def relay_threads(
     """
     from .collections.manifests import with_manifest_files
 
-    options: dict[str, Any] = {
-        "max_attempts": settings.relay_max_attempts,
-        "backoff_s": settings.relay_backoff_s,
-        "lease_s": settings.relay_lease_s,
-        "metrics": metrics,
-    }
-    wrapped = with_manifest_files(sinks, store.engine, settings.manifest_dir)  # before sending
-    workers = [
-        RelayWorker(
-            via,
-            Relay(store, {via: sink}, vias=[via], **options),
-            idle=getattr(sinks[via], "keepalive", None),
+    wrapped = with_manifest_files(sinks, store, settings.manifest_dir)  # before sending
+
+    def relay(sinks: dict[str, Sink], **which: Any) -> Relay:
+        return Relay(
+            store,
+            sinks,
+            max_attempts=settings.relay_max_attempts,
+            backoff_s=settings.relay_backoff_s,
+            lease_s=settings.relay_lease_s,
+            metrics=metrics,
+            **which,
         )
+
+    workers = [
+        RelayWorker(via, relay({via: sink}, vias=[via]), idle=sink.keepalive)
         for via, sink in wrapped.items()
     ]
-    workers.append(RelayWorker("unrouted", Relay(store, {}, exclude_vias=list(wrapped), **options)))
+    workers.append(RelayWorker("unrouted", relay({}, exclude_vias=list(wrapped))))
     return RelayThreads(workers)
 
 
@@ -221,15 +238,9 @@ def retention(settings: Settings, store: SqlStore) -> list[Callable[[], None]]:
     return [Pruner(store, retention_days=settings.retention_days)]
 
 
-SINK_SETTINGS = {  # via -> (the setting that configures its sink, its environment variable)
-    "ray": ("ray_address", "RAY_ADDRESS"),
-    "clowder-api": ("clowder_url", "CLOWDER_URL"),
-}
-
-
 def refuse_rules_without_their_sink(ruleset: RuleSet, settings: Settings) -> None:
-    """RuleLoadError if a YAML rule submits `via: ray` or `via: clowder-api` and the setting that
-    configures that target (RAY_ADDRESS, CLOWDER_URL) is not set.
+    """RuleLoadError if a YAML rule submits through a via whose enabling setting (RAY_ADDRESS,
+    CLOWDER_URL; see `sink_registry`) is not set.
 
     Checked when the daemon starts or reloads, not when rules load, so `check`, `explain`,
     `replay` and `demo` still work anywhere. A Python rule's targets are known only when it
@@ -237,11 +248,11 @@ def refuse_rules_without_their_sink(ruleset: RuleSet, settings: Settings) -> Non
     """
     problems = []
     for r in ruleset:
-        for via in sorted({spec.via for spec in r.submits} & SINK_SETTINGS.keys()):
-            field_name, variable = SINK_SETTINGS[via]
-            if getattr(settings, field_name):
+        for via in sorted({spec.via for spec in r.submits}):
+            kind = SINKS.get(via)
+            if kind is None or kind.enabled(settings):
                 continue
-            reason = f"rule {r.name!r} submits via {via} but {variable} is not set"
+            reason = f"rule {r.name!r} submits via {via} but {kind.variable} is not set"
             problems.append(Problem.at(r.source, reason))
     if problems:
         raise RuleLoadError(problems)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .cli_reports import print_explanation, replay_and_report
 from .errors import MalformedEvent, NotMigrated, RuleLoadError, SettingsError, SwitchboardError
 from .settings import Settings
 
@@ -146,47 +146,9 @@ def explain(
     try:
         # Rules that keep progress through rule_utils see an empty store that is thrown away.
         with rule_utils.bound(InMemoryProgress()):
-            _print_explanation(engine, event, extra_files, dataset_name)
+            print_explanation(engine, event, extra_files, dataset_name)
     finally:
         engine.close()
-
-
-def _print_explanation(
-    engine: Any, event: Any, extra_files: Sequence[str], dataset_name: str | None
-) -> None:
-    from .model import DatasetView, FileInfo
-
-    files = [event.file] if event.file else []
-    files += [FileInfo(id=f"extra-{i}", name=n) for i, n in enumerate(extra_files)]
-    name = dataset_name or event.dataset_name
-    view = DatasetView(id=event.dataset_id or "", name=name, files=tuple(files))
-    evaluation = engine.explain(event, view)
-    file_desc = f"{event.file.name} ({event.file.id})" if event.file else "-"
-    shown_name = repr(name) if name else "unknown (the daemon asks Clowder; see --dataset-name)"
-    click.echo(f"event {event.kind.value}  message {event.message_id}")
-    click.echo(f"  dataset {event.dataset_id or '-'}  name {shown_name}")
-    click.echo(f"  file {file_desc}")
-    click.echo(f"  dataset files {', '.join(view.names()) or '-'}")
-    submissions: dict[str, list[Any]] = {}
-    for s in engine.submissions(evaluation):
-        submissions.setdefault(s.rule, []).append(s)
-    for decision in evaluation.decisions:
-        mark = "MATCH" if decision.matched else ("ERROR" if decision.error else "no")
-        click.echo(f"{mark:<5} {decision.rule}")
-        for reason in decision.reasons:
-            click.echo(f"        {reason}")
-        if decision.error:
-            click.echo(f"        error: {decision.error}")
-        for s in submissions.get(decision.rule, []):
-            click.echo(
-                f"        -> {s.extractor} {s.resource_type} {s.resource_id} via {s.via} "
-                f"job {s.job_id} parameters {dict(s.parameters)}"
-            )
-    matched = sum(1 for d in evaluation.decisions if d.matched)
-    total = sum(len(v) for v in submissions.values())
-    click.echo(f"{matched} of {len(evaluation.decisions)} rule(s) match; {total} submission(s)")
-    if evaluation.decisions and any(r.kind != "yaml" for r in engine.rules):
-        click.echo("note: Python rules saw empty collection progress; nothing was kept")
 
 
 def _quiet_unless_asked(ctx: click.Context) -> None:
@@ -196,49 +158,6 @@ def _quiet_unless_asked(ctx: click.Context) -> None:
     root = ctx.find_root()
     if root.get_parameter_source("log_level") is click.core.ParameterSource.DEFAULT:
         logging.getLogger().setLevel(logging.WARNING)
-
-
-def _replay_and_report(settings: Settings, records: list[dict], database: str | None) -> None:
-    from .engine import Engine
-    from .outgoing import extractor_message
-    from .replay import replay
-    from .store.migrate import upgrade
-    from .store.sql import SqlStore
-
-    ruleset = _load_rules(settings.rules, settings)
-    engine = Engine(ruleset, rule_timeout_s=settings.rule_timeout_s)
-    with tempfile.TemporaryDirectory() as tmp, contextlib.closing(engine):
-        url = database or f"sqlite:///{Path(tmp) / 'replay.db'}"
-        upgrade(url)
-        store = SqlStore(url)
-        try:
-            if sys.stdout.isatty():
-                with click.progressbar(length=len(records), label="replaying") as bar:
-                    summary = replay(
-                        records,
-                        engine,
-                        store,
-                        extractor_message,
-                        batch_size=settings.batch_size,
-                        on_progress=bar.update,
-                    )
-            else:
-                summary = replay(
-                    records, engine, store, extractor_message, batch_size=settings.batch_size
-                )
-        finally:
-            store.close()
-    click.echo(
-        f"{summary.events} events, {sum(summary.per_target.values())} submissions, "
-        f"{summary.duplicates} duplicates, {len(summary.malformed)} malformed, "
-        f"{len(summary.rule_errors)} rule errors"
-    )
-    width = max((len(t) for t in summary.per_target), default=6)
-    click.echo(f"{'TARGET'.ljust(width)}  SUBMISSIONS")
-    for target, count in sorted(summary.per_target.items()):
-        click.echo(f"{target.ljust(width)}  {count}")
-    for line in summary.malformed + summary.poison + summary.rule_errors:
-        click.echo(f"  ! {line}", err=True)
 
 
 @main.command(name="replay")
@@ -262,7 +181,7 @@ def replay_command(
         records = [record for _, record in read_records(events_file)]
     except MalformedEvent as exc:
         raise click.ClickException(exc.reason) from None
-    _replay_and_report(settings, records, database)
+    replay_and_report(settings, _load_rules(settings.rules, settings), records, database)
 
 
 @main.command()
@@ -285,7 +204,7 @@ def demo(ctx: click.Context, rule_paths: tuple[str, ...]) -> None:
     click.echo(
         f"demo: {len(records)} events of one TERRA-like day, rules from {', '.join(settings.rules)}"
     )
-    _replay_and_report(settings, records, None)
+    replay_and_report(settings, _load_rules(settings.rules, settings), records, None)
 
 
 @main.command()
@@ -322,7 +241,7 @@ def run(
 @click.pass_context
 def status(ctx: click.Context, database: str | None, limit: int) -> None:
     """Show outbox totals, collections and recent submissions."""
-    from .collections.report import collection_lines
+    from .store.collection_report import collection_lines
 
     settings = _settings(ctx, database_url=database)
     with _migrated_store(settings.database_url) as store:
@@ -358,7 +277,7 @@ def status(ctx: click.Context, database: str | None, limit: int) -> None:
 @click.pass_context
 def manifest(ctx: click.Context, manifest_id: str, database: str | None, as_json: bool) -> None:
     """Print one collection firing's manifest: its sorted members with their data."""
-    from .collections.report import write_manifest
+    from .store.collection_report import write_manifest
 
     settings = _settings(ctx, database_url=database)
     with _migrated_store(settings.database_url) as store, store.engine.connect() as connection:

@@ -7,11 +7,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import BrokerError, RuleLoadError, StoreError
-from .ports import Source
-from .processor import BatchResult, Processor
+from .intake import BatchResult
+from .ports import Delivery, Metrics, NullMetrics, Source
 from .relay import Relay
 from .relay_threads import RelayThreads
 
@@ -36,8 +36,18 @@ class Backoff:
         self.current_s = 0.0
 
 
+class Intake(Protocol):
+    """What turns a batch of deliveries into a `BatchResult` (an `intake.Router`, or a
+    `Processor`, which routes events only)."""
+
+    def process(self, deliveries: Sequence[Delivery]) -> BatchResult: ...
+
+
 class Daemon:
-    """Consume batches from `source`, commit them through `processor`, ack, then relay.
+    """Consume batches from `source`, dispatch them through `intake` (the message router),
+    ack, then relay.
+
+    `reload_rules` is called on a reload request (see `request_reload`).
 
     Every step that can lose a connection raises BrokerError or StoreError; the loop backs off,
     reconnects and carries on, so only a stop request ends it. Nothing is acked before its
@@ -46,22 +56,22 @@ class Daemon:
 
     def __init__(
         self,
-        source: Source,
-        processor: Processor,
+        source: Source[Any],
+        intake: Intake,
         relay: Relay | RelayThreads,
         *,
         batch_size: int = 200,
         batch_wait_s: float = 0.05,
-        heartbeat: Callable[[], None] | None = None,
+        heartbeat: Callable[[], object] | None = None,
         heartbeat_interval_s: float = 300.0,
         reload_rules: Callable[[], object] | None = None,
         backoff: Backoff | None = None,
         periodic: Sequence[Callable[[], None]] = (),
-        metrics: Any = None,
+        metrics: Metrics | None = None,
         relay_rounds: int = 10,
     ) -> None:
         self.source = source
-        self.processor = processor
+        self.intake = intake
         self.relay = relay
         self.batch_size = batch_size
         self.batch_wait_s = batch_wait_s
@@ -70,7 +80,7 @@ class Daemon:
         self.reload_rules = reload_rules
         self.backoff = backoff or Backoff()
         self.periodic = list(periodic)
-        self.metrics = metrics
+        self.metrics: Metrics = metrics if metrics is not None else NullMetrics()
         self.relay_rounds = max(1, relay_rounds)
         self._stop = threading.Event()
         self._reload = threading.Event()
@@ -113,7 +123,7 @@ class Daemon:
             try:
                 self._run_batches()
             except (BrokerError, StoreError) as exc:
-                if self.stopping:
+                if self._stop.is_set():  # (not `stopping`: mypy would narrow it to False)
                     break
                 delay_s = self.backoff.next_delay_s()
                 log.warning("connection lost (%s); retrying in %.1f s", exc, delay_s)
@@ -132,7 +142,7 @@ class Daemon:
             self.run_periodic()
             self.backoff.reset()
 
-    def handle(self, batch: Sequence[Any]) -> BatchResult:
+    def handle(self, batch: Sequence[Delivery]) -> BatchResult:
         """Commit one batch, dead-letter or delay what must not be committed, then ack.
 
         Moved deliveries (dead-lettered, delayed) are acked one by one by the source once
@@ -140,18 +150,14 @@ class Daemon:
         highest remaining tag, and only after the commit.
         """
         started = time.monotonic()
-        result = self.processor.process(batch)
+        result = self.intake.process(batch)
         self._keepalive()
         moved: set[int] = set()
         for delivery, reason in result.malformed + result.poison:
             self.source.dead_letter(delivery, reason)
             moved.add(delivery.delivery_tag)
-        delay = getattr(self.source, "delay", None)
         for delivery, reason in result.delayed:
-            if delay is None:
-                self.source.dead_letter(delivery, reason)
-            else:
-                delay(delivery, reason)
+            self.source.delay(delivery, reason)
             moved.add(delivery.delivery_tag)
         remaining = [d.delivery_tag for d in batch if d.delivery_tag not in moved]
         if remaining:
@@ -184,13 +190,12 @@ class Daemon:
         A relay on threads of its own (RelayThreads, what `switchboard run` uses) is only woken:
         sending never happens on this thread, so a hung target cannot hold up intake.
         """
-        wake = getattr(self.relay, "wake", None)
-        if wake is not None:
-            wake()
+        if isinstance(self.relay, RelayThreads):
+            self.relay.wake()
             return
         for _ in range(self.relay_rounds):
             stats = self.relay.run_once()
-            if not getattr(stats, "more", False) or self.stopping:
+            if not stats.more or self.stopping:
                 return
             self._keepalive()
 
@@ -202,29 +207,23 @@ class Daemon:
             except (BrokerError, StoreError):
                 raise
             except Exception:  # a broken hook must not stop the daemon; it runs again next loop
-                log.exception("periodic task %s failed", getattr(hook, "__name__", repr(hook)))
+                name = getattr(hook, "__name__", repr(hook))  # a callable, not a port
+                log.exception("periodic task %s failed", name)
             self._keepalive()
 
     def _keepalive(self) -> None:
-        keepalive = getattr(self.source, "keepalive", None)
-        if keepalive is not None:
-            keepalive()
+        self.source.keepalive()
 
-    def _count_batch(self, batch: Sequence[Any], result: BatchResult, duration_s: float) -> None:
+    def _count_batch(
+        self, batch: Sequence[Delivery], result: BatchResult, duration_s: float
+    ) -> None:
         metrics = self.metrics
-        if metrics is None:
-            return
-        metrics.events.inc(len(batch))
-        metrics.batches.inc()
-        metrics.duplicates.inc(result.duplicates)
-        metrics.batch_seconds.observe(duration_s)
-        if result.malformed:
-            metrics.dead_letters.labels("malformed").inc(len(result.malformed))
-        if result.poison:
-            metrics.dead_letters.labels("poison").inc(len(result.poison))
-        metrics.delayed.inc(len(result.delayed))
+        metrics.batch(len(batch), result.duplicates, duration_s)
+        metrics.dead_lettered("malformed", len(result.malformed))
+        metrics.dead_lettered("poison", len(result.poison))
+        metrics.delayed_events(len(result.delayed))
         for submission in result.submissions:
-            metrics.submissions.labels(submission.extractor, "queued").inc()
+            metrics.submission(submission.extractor, "queued")
 
     def _maybe_heartbeat(self) -> None:
         if self.heartbeat is None or time.monotonic() < self._next_heartbeat:
@@ -247,11 +246,8 @@ class Daemon:
             log.exception("rules not reloaded (unexpected error), keeping the last good ones")
 
     def _reconnect(self) -> None:
-        reconnect = getattr(self.source, "reconnect", None)
-        if reconnect is None:
-            return
         try:
-            reconnect()
+            self.source.reconnect()
         except BrokerError as exc:
             log.warning("reconnect failed: %s", exc)
 

@@ -16,11 +16,10 @@ import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
-from .collections.spec import Collected, render_collected
-from .jobids import job_id
 from .model import DatasetView, Decision, Evaluation, Event, Submission, SubmitRequest
+from .rules.collect import Collected, render_collected
 from .rules.fields import EVENT_FIELDS, Subject, event_field
 from .rules.index import RuleIndex
 from .rules.isolated import IsolatedRunner, RemoteError
@@ -28,6 +27,7 @@ from .rules.model import Rule, RuleSet
 from .rules.runner import Outcome, RuleRunner
 from .rules.templates import MissingValue
 from .secrets import REDACTED, replace_secrets, secret_values
+from .submissions import submission_for
 
 MAX_ERROR_CHARS = 500
 SLOW_CALL_S = 1.0  # an isolated call this long (or killed) is followed by `between` (keepalive)
@@ -39,7 +39,8 @@ class CollectingEvaluation(Evaluation):
     """An Evaluation plus what matching `collect:` rules ask of their collections.
 
     A collect rule's decision is matched (with its firing's requests, for `explain`) but yields
-    no submission here: the processor adds the member and fires when `until` holds.
+    no submission here: the processor adds the member and fires when `until` holds. Its
+    submissions are those of the other matched decisions.
     """
 
     collects: tuple[Collected, ...] = field(default_factory=tuple)
@@ -64,6 +65,7 @@ class Engine:
         self._declarative = [r for r in self.rules if r.declarative and r.enabled]
         self._index = RuleIndex(self._declarative)
         self._order = {r.name: i for i, r in enumerate(self.rules)}
+        self._collecting = frozenset(r.name for r in self.rules if r.collect is not None)
         self._python = [r for r in self.rules if not r.declarative and r.enabled]
         self._python_index = RuleIndex(self._python)  # by their `when=` prefilters
         self._runner = RuleRunner(rule_timeout_s)
@@ -71,14 +73,16 @@ class Engine:
 
     # -- evaluation ----------------------------------------------------------------------------
 
-    def evaluate(self, event: Event, dataset: DatasetView) -> Evaluation:
+    def evaluate(self, event: Event, dataset: DatasetView) -> CollectingEvaluation:
         """Decisions of the candidate rules (rules the index rules out are omitted).
 
         `dataset` must already include this event's file.
         """
         return self.evaluate_many([(event, dataset)])[0]
 
-    def evaluate_many(self, pairs: Sequence[tuple[Event, DatasetView]]) -> list[Evaluation]:
+    def evaluate_many(
+        self, pairs: Sequence[tuple[Event, DatasetView]]
+    ) -> list[CollectingEvaluation]:
         """`evaluate` for each (event, dataset) in order, with the Python rules of them all run
         in one hand-off to the runner: a thread hand-off per event costs more than a rule.
 
@@ -106,11 +110,19 @@ class Engine:
                 owners.append(index)
         for index, decision in zip(owners, self._run_python(calls), strict=True):
             decided[index][0].append(decision)
-        evaluations: list[Evaluation] = []
+        evaluations: list[CollectingEvaluation] = []
         for (event, _), (decisions, collects) in zip(pairs, decided, strict=True):
             if self._python and len(decisions) > 1:
                 decisions.sort(key=lambda d: self._order[d.rule])
-            evaluations.append(CollectingEvaluation(event, tuple(decisions), tuple(collects)))
+            frozen = tuple(decisions)
+            evaluations.append(
+                CollectingEvaluation(
+                    event,
+                    frozen,
+                    _Submissions(self, event, frozen) if frozen else (),  # most events: none
+                    tuple(collects) if collects else (),
+                )
+            )
         return evaluations
 
     def explain(self, event: Event, dataset: DatasetView) -> Evaluation:
@@ -141,7 +153,8 @@ class Engine:
                 decisions.append(self._decide_declarative(r, subject, thorough=True))
             else:
                 decisions.append(decided[r])
-        return Evaluation(event, tuple(decisions))
+        frozen = tuple(decisions)
+        return Evaluation(event, frozen, _Submissions(self, event, frozen))
 
     def _decide_declarative(
         self, r: Rule, subject: Subject, *, thorough: bool, into: list[Collected] | None = None
@@ -255,48 +268,19 @@ class Engine:
                 return Decision(r.name, False, reasons, error="the extractor name is empty")
         return Decision(r.name, bool(requests), reasons, requests)
 
-    # -- submissions ---------------------------------------------------------------------------
-
-    def submissions(self, evaluation: Evaluation) -> list[Submission]:
-        """One Submission per request of every matched decision, with its deterministic job id.
-
-        The generation is "0", except for manual submissions (`manual.*`), where it is the
-        event's message id so an operator's deliberate re-check submits again.
-        """
-        event = evaluation.event
-        generation = event.message_id if event.kind.value.startswith("manual.") else "0"
-        result: list[Submission] = []
-        seen: set[str] = set()
-        for decision in evaluation.matched:
-            found = self.rules.get(decision.rule)
-            if found is not None and found.collect is not None:
-                continue  # a collection fires through the processor, not per event
+    def submissions_of(self, event: Event, decisions: Iterable[Decision]) -> tuple[Submission, ...]:
+        """One Submission per request of every matched decision (each job id once); a collect
+        rule's requests are its collection's, fired through the processor, not per event."""
+        result: dict[str, Submission] | None = None
+        for decision in decisions:
+            if not decision.matched or decision.rule in self._collecting:
+                continue
             for request in decision.requests:
-                if request.resource == "file":
-                    resource_id = event.file.id if event.file is not None else ""
-                else:
-                    resource_id = event.dataset_id or ""
-                jid = job_id(
-                    decision.rule, request.extractor, request.resource, resource_id, generation
-                )
-                if jid in seen:
-                    continue
-                seen.add(jid)
-                result.append(
-                    Submission(
-                        job_id=jid,
-                        rule=decision.rule,
-                        extractor=request.extractor,
-                        resource_type=request.resource,
-                        resource_id=resource_id,
-                        via=request.via,
-                        parameters=request.parameters,
-                        event_message_id=event.message_id,
-                        entrypoint=request.entrypoint,
-                        runtime_env=request.runtime_env,
-                    )
-                )
-        return result
+                submission = submission_for(decision.rule, request, event)
+                if result is None:
+                    result = {}
+                result.setdefault(submission.job_id, submission)
+        return () if result is None else tuple(result.values())
 
     @property
     def stuck_rules(self) -> list[str]:
@@ -307,6 +291,41 @@ class Engine:
         """Stop the idle rule worker threads and every isolated rule's worker process."""
         self._runner.close()
         self._isolated.close()
+
+
+class _Submissions(Sequence[Submission]):
+    """An evaluation's submissions, built when first read: matching alone (`explain`, the
+    match benchmark) need not pay for job ids it never uses."""
+
+    __slots__ = ("_decisions", "_engine", "_event", "_made")
+
+    def __init__(self, engine: Engine, event: Event, decisions: tuple[Decision, ...]) -> None:
+        self._engine, self._event, self._decisions = engine, event, decisions
+        self._made: tuple[Submission, ...] | None = None
+
+    def _all(self) -> tuple[Submission, ...]:
+        if self._made is None:
+            self._made = self._engine.submissions_of(self._event, self._decisions)
+        return self._made
+
+    @overload
+    def __getitem__(self, index: int) -> Submission: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Submission]: ...
+    def __getitem__(self, index: int | slice) -> Submission | Sequence[Submission]:
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        return tuple(self) == (tuple(other) if isinstance(other, Sequence) else other)
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+    def __repr__(self) -> str:
+        return repr(self._all())
 
 
 def _module_path(r: Rule) -> str:

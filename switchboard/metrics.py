@@ -16,6 +16,7 @@ class Metrics:
     """Counters and one histogram in a registry of their own (so tests can make many).
 
     Labels are rule-free on purpose: targets (extractors) are few, rules may be many.
+    Implements `ports.Metrics` (the counters keep their names for the source's use).
     """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
@@ -54,6 +55,24 @@ class Metrics:
             buckets=BATCH_SECONDS_BUCKETS,
             registry=self.registry,
         )
+
+    # -- ports.Metrics ---------------------------------------------------------------------------
+
+    def batch(self, events: int, duplicates: int, duration_s: float) -> None:
+        self.events.inc(events)
+        self.batches.inc()
+        self.duplicates.inc(duplicates)
+        self.batch_seconds.observe(duration_s)
+
+    def dead_lettered(self, reason: str, count: int) -> None:
+        if count:
+            self.dead_letters.labels(reason).inc(count)
+
+    def delayed_events(self, count: int) -> None:
+        self.delayed.inc(count)
+
+    def submission(self, extractor: str, status: str) -> None:
+        self.submissions.labels(extractor, status).inc()
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> Any:
         """Expose `/metrics` on `addr:port` from a background thread; returns the server.

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import fnmatch
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Literal
 
+from .sink_registry import SINKS, VIAS, option_problems, plain_options
+
 ResourceType = Literal["file", "dataset"]
-Via = Literal["amqp", "clowder-api", "ray"]
 
 
 class EventKind(StrEnum):
@@ -120,111 +120,67 @@ def reserved_parameter_problem(parameters: Iterable[str]) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class SubmitRequest:
-    """What a rule asks for: send this resource to that extractor (parameters already rendered)."""
+    """What a rule asks for: send this resource to that extractor (parameters already rendered).
+
+    `options` are the sink's own settings for this submission (via ray: `entrypoint`,
+    `runtime_env`); `sink_registry` says which options each via takes and checks them.
+    """
 
     extractor: str
     resource: ResourceType = "dataset"
-    via: Via = "amqp"
+    via: str = "amqp"
     parameters: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
-    entrypoint: str | None = None  # via ray: the command the Ray job runs
-    runtime_env: Mapping[str, Any] | None = None  # via ray: Ray's runtime environment
-
-
-RAY_JOB_VARIABLE = "SWITCHBOARD_JOB"
-
-
-def ray_target_problems(via: str, entrypoint: Any, runtime_env: Any) -> list[tuple[str, str]]:
-    """(key, reason) for each mistake in a submit's Ray options; shared by YAML and `submit`.
-
-    `entrypoint` and `runtime_env` belong to `via: ray` only, and ray needs an entrypoint.
-    """
-    problems: list[tuple[str, str]] = []
-    if via != "ray":
-        for key, value in (("entrypoint", entrypoint), ("runtime_env", runtime_env)):
-            if value is not None:
-                problems.append((key, f"{key} is only for via: ray, not via: {via}"))
-        return problems
-    if entrypoint is None:
-        problems.append(("via", "via: ray needs an entrypoint (the command the Ray job runs)"))
-    elif not isinstance(entrypoint, str) or not entrypoint.strip():
-        problems.append(("entrypoint", "entrypoint must be a non-empty command line"))
-    if runtime_env is None:
-        return problems
-    if not isinstance(runtime_env, Mapping):
-        problems.append(("runtime_env", "runtime_env must be a mapping (Ray's runtime_env)"))
-        return problems
-    env_vars = runtime_env.get("env_vars", {})
-    if not isinstance(env_vars, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in env_vars.items()
-    ):
-        problems.append(("runtime_env", "runtime_env.env_vars must map names to text"))
-    elif RAY_JOB_VARIABLE in env_vars:
-        problems.append(
-            ("runtime_env", f"runtime_env.env_vars must not set {RAY_JOB_VARIABLE} (it is ours)")
-        )
-    try:
-        json.dumps(runtime_env)
-    except (TypeError, ValueError):
-        problems.append(("runtime_env", "runtime_env must be plain JSON data"))
-    return problems
-
-
-def plain_runtime_env(runtime_env: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    """A read-only plain-data copy (YAML's line-tracking mappings and caller's dicts dropped)."""
-    if runtime_env is None:
-        return None
-    return MappingProxyType(json.loads(json.dumps(runtime_env)))
+    options: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
 
 
 def submit(
     extractor: str,
     *,
     resource: ResourceType = "dataset",
-    via: Via = "amqp",
+    via: str = "amqp",
     parameters: Mapping[str, Any] | None = None,
-    entrypoint: str | None = None,
-    runtime_env: Mapping[str, Any] | None = None,
+    **options: Any,
 ) -> SubmitRequest:
     """Build the value a Python rule returns to send work to `extractor`.
 
-    `via="ray"` submits a Ray job that runs `entrypoint` (required) in `runtime_env`.
-    `parameters` may not use the names collections set (`RESERVED_PARAMETERS`): ValueError.
+    Further keyword arguments are the target's options: `via="ray"` submits a Ray job that
+    runs `entrypoint` (required) in `runtime_env`. `parameters` may not use the names
+    collections set (`RESERVED_PARAMETERS`). Any mistake is a ValueError.
     """
     if resource not in ("file", "dataset"):
         raise ValueError(f"resource must be 'file' or 'dataset', not {resource!r}")
-    if via not in ("amqp", "clowder-api", "ray"):
-        raise ValueError(f"via must be 'amqp', 'clowder-api' or 'ray', not {via!r}")
-    problems = ray_target_problems(via, entrypoint, runtime_env)
+    if via not in SINKS:
+        names = ", ".join(repr(v) for v in VIAS)
+        raise ValueError(f"via must be one of {names}, not {via!r}")
+    given = {k: v for k, v in options.items() if v is not None}
+    problems = option_problems(via, given)
     if problems:
         raise ValueError("; ".join(reason for _, reason in problems))
     reserved = reserved_parameter_problem(parameters or {})
     if reserved is not None:
         raise ValueError(reserved)
     return SubmitRequest(
-        extractor,
-        resource,
-        via,
-        MappingProxyType(dict(parameters or {})),
-        entrypoint,
-        plain_runtime_env(runtime_env),
+        extractor, resource, via, MappingProxyType(dict(parameters or {})), plain_options(given)
     )
 
 
 @dataclass(frozen=True, slots=True)
 class Submission:
-    """One unit of outgoing work with its deterministic job id (the idempotency key)."""
+    """One unit of outgoing work with its deterministic job id (the idempotency key).
+
+    Built by `submissions.submission_for` only; `options` are its request's (the outbox keeps
+    them in a column of their own for the sink).
+    """
 
     job_id: str
     rule: str
     extractor: str
     resource_type: ResourceType
     resource_id: str
-    via: Via
+    via: str
     parameters: Mapping[str, Any]
     event_message_id: str
-    # via ray only; the outbox keeps them in the row's properties (outgoing.RAY_PROPERTY)
-    entrypoint: str | None = None
-    runtime_env: Mapping[str, Any] | None = None
+    options: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +200,7 @@ class Evaluation:
 
     event: Event
     decisions: tuple[Decision, ...] = field(default_factory=tuple)
+    submissions: Sequence[Submission] = ()  # of the matched decisions (built when first read)
 
     @property
     def matched(self) -> list[Decision]:

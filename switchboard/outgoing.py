@@ -10,11 +10,12 @@ from .model import Event, EventKind, Submission
 
 RULE_HEADER = "x-switchboard-rule"
 DATASET_EVENT_KEY = "clowder.dataset.file.added"  # pyclowder: `.dataset.` -> a dataset resource
-RAY_PROPERTY = "ray"  # a via-ray row's {"entrypoint", "runtime_env"}; never an AMQP property
 _INCOMING_JOB_KEYS = ("jobid", "job_id")
 
 
-def extractor_message(event: Event, submission: Submission) -> tuple[dict, dict]:
+def extractor_message(
+    event: Event, submission: Submission
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The (body, properties) to publish to `submission.extractor` for `event`.
 
     The body is the event's own body, so pyclowder still finds `host`, `secretKey`,
@@ -31,8 +32,8 @@ def extractor_message(event: Event, submission: Submission) -> tuple[dict, dict]
       `extractors.<extractor>` with `id == datasetId`;
     - a file submission is `extractors.<extractor>` with `id` = the file.
 
-    A `via: ray` submission's entrypoint and runtime_env ride in the properties under
-    `RAY_PROPERTY`; the body is the same for every via.
+    The body and properties are the same for every via; a sink's own options (a Ray
+    entrypoint) are the submission's `options`, kept in an outbox column of their own.
     """
     body: dict[str, Any] = dict(event.body)
     incoming_job = next((body[k] for k in _INCOMING_JOB_KEYS if body.get(k)), None)
@@ -133,10 +134,4 @@ def _properties(event: Event, submission: Submission) -> dict[str, Any]:
     }
     if event.reply_to:
         properties["reply_to"] = event.reply_to
-    if submission.via == "ray":
-        runtime_env = submission.runtime_env
-        properties[RAY_PROPERTY] = {
-            "entrypoint": submission.entrypoint,
-            "runtime_env": None if runtime_env is None else dict(runtime_env),
-        }
     return properties

@@ -6,32 +6,15 @@ import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
 
 from .clock import utc_now
 from .errors import BrokerError, ClowderUnavailable, DeliveryFailed, StoreError, SubmissionRejected
-from .ports import OutboxRow, Sink, Store
+from .ports import Metrics, NullMetrics, OutboxRow, SendResult, Sink, Store
 
 log = logging.getLogger(__name__)
 
 RETRYABLE = (DeliveryFailed, ClowderUnavailable)
 CONNECTION_LOST = (BrokerError, StoreError)  # propagate: the caller reconnects
-
-
-class BatchSink(Protocol):
-    """A sink that can publish many rows at once (the extractor-queue sink)."""
-
-    def send_many(self, rows: Sequence[OutboxRow]) -> list[tuple[OutboxRow, Exception | None]]: ...
-
-
-def sends_in_batches(sink: Sink) -> bool:
-    """Whether `sink` sends a chunk in one round trip. A wrapper (ManifestFileSink, `inner`)
-    offers `send_many` whatever it wraps; a chunk for a one-by-one sink would be sent under a
-    single claim check however long its rows take, so such rows go one at a time."""
-    inner = getattr(sink, "inner", None)
-    if inner is not None:
-        return sends_in_batches(inner)
-    return hasattr(sink, "send_many")
 
 
 @dataclass
@@ -51,14 +34,14 @@ class Relay:
     """Send due outbox rows through the sink for their `via`; retry with backoff, then give up.
 
     Fencing: rows are claimed under a fresh token for `lease_s`. Right before each send (a
-    row, or a chunk for sinks with `send_many`) the claim is renewed; a row whose claim
+    row, or a chunk for batched sinks) the claim is renewed; a row whose claim
     another relay has taken meanwhile is not sent, and outcomes are recorded only under the
     token it was claimed with, so a relay that was stuck past its lease neither sends those
     rows afterwards nor overwrites what the new holder recorded. A sink's own timeout must be
     shorter than `lease_s` (app.py derives them from it) so a send always ends within the
     claim it was checked under.
 
-    Rows whose sink has `send_many` go out in chunks of `chunk_size` (one broker round trip
+    Rows whose sink is `batched` go out in chunks of `chunk_size` (one broker round trip
     per chunk instead of per row); others one by one. `keepalive`, if given, is called
     between chunks and sends (the single-threaded relay keeps the input connection's
     heartbeats going with it; a relay on its own thread must not be given one). A lost
@@ -85,7 +68,7 @@ class Relay:
         chunk_size: int = 500,
         clock: Callable[[], datetime] = utc_now,
         keepalive: Callable[[], None] | None = None,
-        metrics: Any = None,
+        metrics: Metrics | None = None,
         vias: Collection[str] | None = None,
         exclude_vias: Collection[str] = (),
         should_stop: Callable[[], bool] = lambda: False,
@@ -99,7 +82,7 @@ class Relay:
         self.chunk_size = max(1, chunk_size)
         self.clock = clock
         self.keepalive = keepalive
-        self.metrics = metrics
+        self.metrics: Metrics = metrics if metrics is not None else NullMetrics()
         self.vias = None if vias is None else frozenset(vias)
         self.exclude_vias = frozenset(exclude_vias)
         self.should_stop = should_stop
@@ -147,7 +130,7 @@ class Relay:
     def _batches(self, via: str, group: list[OutboxRow]) -> list[list[OutboxRow]]:
         """Chunks for a batch sink, single rows otherwise (each sent under a renewed claim)."""
         sink = self.sinks.get(via)
-        size = self.chunk_size if sink is not None and sends_in_batches(sink) else 1
+        size = self.chunk_size if sink is not None and sink.batched else 1
         return [group[start : start + size] for start in range(0, len(group), size)]
 
     def _relay(self, via: str, batch: list[OutboxRow], stats: RelayStats) -> None:
@@ -159,7 +142,7 @@ class Relay:
         held = self._still_held(batch, stats)
         if not held:
             return
-        if sends_in_batches(sink):
+        if sink.batched:
             results = self._send_many(sink, held)
         else:
             results = [(row, self._send_one(sink, row)) for row in held]
@@ -197,9 +180,7 @@ class Relay:
             return exc
         return None
 
-    def _send_many(
-        self, sink: BatchSink, chunk: Sequence[OutboxRow]
-    ) -> list[tuple[OutboxRow, Exception | None]]:
+    def _send_many(self, sink: Sink, chunk: Sequence[OutboxRow]) -> list[SendResult]:
         """The sink's per-row results; an unexpected error of the whole call fails every row."""
         try:
             return list(sink.send_many(chunk))
@@ -286,8 +267,7 @@ class Relay:
             log.info("could not hand back %d claimed submissions: %s", len(rows), exc)
 
     def _count(self, row: OutboxRow, status: str) -> None:
-        if self.metrics is not None:
-            self.metrics.submissions.labels(row.submission.extractor, status).inc()
+        self.metrics.submission(row.submission.extractor, status)
 
     def _keepalive(self) -> None:
         if self.keepalive is not None:

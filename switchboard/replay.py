@@ -9,8 +9,9 @@ from typing import Any
 
 from .collections.firing import Collector
 from .errors import ClowderRejected
+from .outbox_queue import MessageBuilder
 from .ports import Store
-from .processor import BatchResult, MessageBuilder, Processor
+from .processor import BatchResult, Processor
 from .records import message_from_record
 
 

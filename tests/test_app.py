@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 
 def _switchboard_script() -> str:
@@ -72,23 +73,29 @@ def test_startup_warns_where_dataset_names_come_from_when_rules_read_them_withou
     assert "CLOWDER_URL" in record.getMessage()
 
 
+def _reloadable_app(settings: Any) -> Any:
+    """An App over real rules whose store and daemon are not needed for reloading."""
+    from switchboard.app import App, RuleLoader
+    from switchboard.outgoing import extractor_message
+    from switchboard.processor import Processor
+    from switchboard.rules.legacy import LegacyContext
+
+    loader = RuleLoader(settings, LegacyContext.from_settings(settings))
+    processor = Processor(loader.engine(), None, extractor_message)  # type: ignore[arg-type]  # no store: nothing is processed
+    return App(settings, None, processor, loader, None, [])  # type: ignore[arg-type]  # as above
+
+
 def test_reloading_rules_stops_the_old_engines_isolated_workers_and_closing_the_new_ones(
     tmp_path: Path,
 ) -> None:
-    from types import SimpleNamespace
-
-    from switchboard.app import App
-    from switchboard.engine import Engine
-    from switchboard.rules import load_rules
     from switchboard.settings import Settings
     from tests.rules.events import make_event, view_of
 
     (tmp_path / "isolated.py").write_text(
         "from switchboard import rule\n\n@rule(isolated=True)\ndef r(event, dataset):\n    pass\n"
     )
-    settings = Settings(rules=(str(tmp_path),))
-    engine = Engine(load_rules(settings.rules))
-    app = App(settings, None, engine, SimpleNamespace(processor=SimpleNamespace(engine=engine)), [])  # type: ignore[arg-type]
+    app = _reloadable_app(Settings(rules=(str(tmp_path),)))
+    engine = app.engine
 
     def worker_after_one_event() -> int:
         event = make_event()
@@ -99,11 +106,58 @@ def test_reloading_rules_stops_the_old_engines_isolated_workers_and_closing_the_
 
     first = worker_after_one_event()
     app.reload_rules()
-    assert app.daemon.processor.engine is app.engine is not engine
+    assert app.processor.engine is app.engine is not engine
     assert not _alive(first)
     second = worker_after_one_event()
     app.close()
     assert not _alive(second)
+
+
+def test_twenty_reloads_with_python_rules_leak_no_thread_and_no_worker_process(
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    from switchboard.settings import Settings
+    from tests.rules.events import make_event, view_of
+
+    (tmp_path / "rules.py").write_text(
+        "from switchboard import rule\n\n"
+        "@rule\ndef threaded(event, dataset):\n    pass\n\n"
+        "@rule(isolated=True)\ndef isolated(event, dataset):\n    pass\n"
+    )
+    app = _reloadable_app(Settings(rules=(str(tmp_path),)))
+
+    def run_rules() -> None:  # starts the engine's rule thread and its isolated worker
+        event = make_event()
+        evaluation = app.engine.evaluate(event, view_of(event))
+        assert [d.error for d in evaluation.decisions] == [None, None]
+
+    run_rules()
+    threads_before = len(threading.enumerate())
+    children_before = len(_children())
+    for _ in range(20):
+        app.reload_rules()
+        run_rules()
+    assert len(threading.enumerate()) <= threads_before
+    assert len(_children()) <= children_before
+    app.close()
+
+
+def _children() -> list[int]:
+    """This process's live child processes (from /proc, so nothing else is needed)."""
+    me = str(os.getpid())
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me and fields[0] != "Z":
+            found.append(int(entry.name))
+    return found
 
 
 def _alive(pid: int) -> bool:

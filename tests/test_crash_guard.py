@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from switchboard.engine import Engine
+from switchboard.failures import delivery_fingerprint
 from switchboard.outgoing import extractor_message
-from switchboard.processor import Processor, delivery_fingerprint
+from switchboard.processor import Processor
 from switchboard.rules import load_rules
 from switchboard.store.intake_attempts import SqlCrashGuard
 from switchboard.store.sql import SqlStore
@@ -36,7 +37,7 @@ class CountingEngine:
         return self.engine.evaluate(event, dataset)
 
     def submissions(self, evaluation: Any) -> Any:
-        return self.engine.submissions(evaluation)
+        return list(evaluation.submissions)
 
 
 @pytest.fixture

@@ -110,8 +110,8 @@ def test_explain_shows_every_condition_even_after_one_failed(engine: Engine) -> 
 
 def test_job_ids_are_stable_and_follow_the_resource(engine: Engine) -> None:
     event = make_event()
-    first = engine.submissions(engine.evaluate(event, view_of(event)))
-    again = engine.submissions(engine.evaluate(event, view_of(event)))
+    first = list(engine.evaluate(event, view_of(event)).submissions)
+    again = list(engine.evaluate(event, view_of(event)).submissions)
     assert first == again
     (submission,) = first
     assert submission.resource_type == "file"
@@ -122,8 +122,8 @@ def test_job_ids_are_stable_and_follow_the_resource(engine: Engine) -> None:
 def test_a_manual_submission_gets_a_new_generation_per_message(engine: Engine) -> None:
     one = make_event(kind=EventKind.MANUAL_FILE, message_id="m-1")
     two = make_event(kind=EventKind.MANUAL_FILE, message_id="m-2")
-    (a,) = engine.submissions(engine.evaluate(one, view_of(one)))
-    (b,) = engine.submissions(engine.evaluate(two, view_of(two)))
+    (a,) = list(engine.evaluate(one, view_of(one)).submissions)
+    (b,) = list(engine.evaluate(two, view_of(two)).submissions)
     assert a.job_id == job_id("left-tif", "terra.plotclipper", "file", "file-1", "m-1")
     assert a.job_id != b.job_id
 
@@ -257,7 +257,7 @@ def test_python_rules_see_the_dataset_view_including_this_file() -> None:
     with running([counts]) as engine:
         event = make_event("b.bin")
         evaluation = engine.evaluate(event, view_of(event, FileInfo("f0", "a.bin")))
-        submissions = engine.submissions(evaluation)
+        submissions = list(evaluation.submissions)
     assert [(s.extractor, s.resource_type, s.resource_id) for s in submissions] == [
         ("a", "dataset", "dataset-1"),
         ("b", "file", "file-1"),

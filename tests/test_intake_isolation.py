@@ -17,10 +17,11 @@ from switchboard import processor as processor_module
 from switchboard.engine import Engine
 from switchboard.errors import MalformedEvent, StoreError
 from switchboard.events import parse_event
+from switchboard.failures import describe_failure
 from switchboard.limits import MAX_ID_BYTES, MAX_NESTING
 from switchboard.model import submit
 from switchboard.outgoing import extractor_message
-from switchboard.processor import Processor, describe_failure
+from switchboard.processor import Processor
 from switchboard.rules import RuleSet, load_rules, rule
 from switchboard.store.errors import is_outage_sqlstate
 from switchboard.store.models import ProcessedMessage

@@ -442,7 +442,6 @@ def test_with_neither_clowder_nor_a_template_other_files_get_their_bare_name(
 def test_a_datasets_listing_is_cached_until_a_file_it_lacks_arrives(clowder: FakeClowder) -> None:
     clowder.dataset_files["ds1"] = [{"id": "f1", "filename": "a.tif", "filepath": "/d/a.tif"}]
     paths = clowder_paths(clowder)
-    paths.in_use = True
     first = make_event("a.tif", file_id="f1", dataset_id="ds1")
     assert paths.prepare([first, first]) == {}
     assert paths.prepare([first]) == {}
@@ -460,7 +459,6 @@ def test_a_dataset_clowder_cannot_list_is_delayed_and_listed_once_clowder_is_bac
     paths = FilePaths(
         ClowderClient(clowder.url, clowder.api_key, retries=0, backoff_s=0), cooldown_s=0
     )
-    paths.in_use = True
     event = make_event("a.tif", file_id="f1", dataset_id="ds1")
     clowder.fail_next(1, 503)
     waiting = paths.prepare([event])
@@ -475,7 +473,6 @@ def test_a_dataset_clowder_refuses_falls_back_to_the_template_without_delay(
     clowder: FakeClowder,
 ) -> None:
     paths = clowder_paths(clowder, "/data/{filename}")
-    paths.in_use = True
     event = make_event("a.tif", file_id="f1", dataset_id="unknown-to-clowder")
     assert paths.prepare([event]) == {}
     assert paths.path("unknown-to-clowder", "f1", "a.tif", "") == "/data/a.tif"
@@ -494,15 +491,25 @@ def test_an_unprepared_rule_during_a_clowder_outage_is_that_rules_error(
     assert "cannot list the dataset's file paths" in (decision.error or "")
 
 
-def test_nothing_is_looked_up_while_no_legacy_rule_uses_the_paths(clowder: FakeClowder) -> None:
+def test_nothing_is_looked_up_while_no_legacy_rule_is_loaded(
+    clowder: FakeClowder, sql_store: SqlStore, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("- name: any\n  submit: {extractor: x}\n")
+    engine = Engine(load_rules([str(rules)]))
     paths = clowder_paths(clowder)
-    assert paths.prepare([make_event(file_id="f00000l", dataset_id="ds00000")]) == {}
+    processor = Processor(engine, sql_store, extractor_message, file_paths=paths)
+    record = json.loads((FIXTURES / "v1_dataset_file_added.json").read_text())
+    try:
+        result = processor.process([RecordedDelivery.from_record(1, record)])
+    finally:
+        engine.close()
+    assert [d.delivery_tag for d in result.committed] == [1]
     assert clowder.requests == []
 
 
 def test_only_dataset_events_legacy_rules_see_are_looked_up(clowder: FakeClowder) -> None:
     paths = clowder_paths(clowder)
-    paths.in_use = True
     body = json.loads((FIXTURES / "v1_dataset_file_added.json").read_text())["body"]
     file_event = make_event(kind=EventKind.FILE_CREATED, dataset_id="ds00001")
     assert paths.prepare([parse_event(json.dumps(body).encode(), {}), file_event]) == {}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -119,38 +118,6 @@ def test_a_dataset_job_asked_for_by_every_event_of_a_batch_is_queued_once(
     assert queued.parameters == {"n": 1}
     [row] = sql_store.due_outbox(10)
     assert row.submission.job_id == queued.job_id
-
-
-class _OneByOneStore:
-    """The store with a unit of work that can only queue submissions one at a time."""
-
-    def __init__(self, store: SqlStore) -> None:
-        self._store = store
-
-    @contextmanager
-    def unit_of_work(self) -> Iterator[object]:
-        with self._store.unit_of_work() as uow:
-            yield _OneByOne(uow)
-
-
-class _OneByOne:
-    def __init__(self, uow: object) -> None:
-        self._uow = uow
-
-    def __getattr__(self, name: str) -> object:
-        if name == "add_submissions":
-            raise AttributeError(name)
-        return getattr(self._uow, name)
-
-
-def test_a_unit_of_work_without_batch_queueing_queues_the_same_submissions(
-    sql_store: SqlStore, engine: Engine
-) -> None:
-    store = _OneByOneStore(sql_store)
-    result = Processor(engine, store, extractor_message).process(deliveries(1, 2, 1, 3))
-    assert result.duplicates == 1
-    assert jobs(result) == expected(1, 2, 3)
-    assert sorted(row.submission.job_id for row in sql_store.due_outbox(10)) == expected(1, 2, 3)
 
 
 def test_events_a_stuck_python_rule_could_not_evaluate_are_each_its_rule_error(

@@ -33,7 +33,7 @@ def test_a_rule_author_can_test_a_rule_with_the_public_api_alone() -> None:
     engine = switchboard.Engine([tiffs])
     try:
         evaluation = engine.evaluate(event, switchboard.DatasetView("d1"))
-        targets = [s.extractor for s in engine.submissions(evaluation)]
+        targets = [s.extractor for s in evaluation.submissions]
     finally:
         engine.close()
     assert targets == ["terra.tif"]

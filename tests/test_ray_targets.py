@@ -17,10 +17,11 @@ from switchboard.engine import Engine
 from switchboard.errors import RuleLoadError
 from switchboard.events import event_from_record
 from switchboard.model import Submission
-from switchboard.outgoing import RAY_PROPERTY, extractor_message
+from switchboard.outgoing import extractor_message
 from switchboard.processor import Processor
 from switchboard.rules import load_rules
 from switchboard.settings import Settings
+from switchboard.sink_registry import as_json
 from switchboard.store.migrate import upgrade
 from switchboard.store.sql import SqlStore
 from switchboard.testing import ListDelivery
@@ -61,8 +62,8 @@ def test_a_ray_submit_loads_with_its_entrypoint_and_runtime_env(tmp_path: Path) 
     [rule] = load(tmp_path, RAY_RULE)
     [spec] = rule.submits
     assert spec.via == "ray"
-    assert spec.entrypoint == "python -m fieldmosaic --out {file.name}"  # not a template
-    assert spec.runtime_env == {"env_vars": {"MOSAIC_MODE": "full"}, "pip": ["numpy"]}
+    assert spec.options["entrypoint"] == "python -m fieldmosaic --out {file.name}"  # no template
+    assert spec.options["runtime_env"] == {"env_vars": {"MOSAIC_MODE": "full"}, "pip": ["numpy"]}
 
 
 def test_via_ray_without_an_entrypoint_is_refused_at_its_via_line(tmp_path: Path) -> None:
@@ -118,8 +119,8 @@ def test_a_python_rule_submits_to_ray_with_an_entrypoint() -> None:
     env = {"env_vars": {"A": "1"}}
     request = submit("fieldmosaic", via="ray", entrypoint="python -m fieldmosaic", runtime_env=env)
     env["env_vars"]["A"] = "changed later"
-    assert (request.via, request.entrypoint) == ("ray", "python -m fieldmosaic")
-    assert request.runtime_env == {"env_vars": {"A": "1"}}  # a copy, as the rule returned it
+    assert (request.via, request.options["entrypoint"]) == ("ray", "python -m fieldmosaic")
+    assert request.options["runtime_env"] == {"env_vars": {"A": "1"}}  # a copy, as returned
 
 
 @pytest.mark.parametrize(
@@ -135,33 +136,29 @@ def test_python_submit_refuses_ray_options_that_do_not_fit(kwargs: dict, message
         submit("fieldmosaic", **kwargs)
 
 
-def submission(via: str, **ray: object) -> Submission:
+def submission(via: str, **options: object) -> Submission:
     return Submission(
         job_id="job-1",
         rule="mosaic-on-ray",
         extractor="fieldmosaic",
         resource_type="dataset",
         resource_id="65a1f0a0e4b0a1b2c3d4e500",
-        via=via,  # type: ignore[arg-type]
+        via=via,
         parameters={"manifest_id": "m-1"},
         event_message_id="msg-1",
-        **ray,  # type: ignore[arg-type]
+        options=options,
     )
 
 
-def test_a_ray_row_carries_its_entrypoint_in_the_properties_and_the_usual_body() -> None:
+def test_a_ray_submission_gets_the_usual_body_and_properties_its_options_stay_its_own() -> None:
     event = event_from_record(json.loads(FIXTURE.read_text(encoding="utf-8")))
     amqp_body, amqp_properties = extractor_message(event, submission("amqp"))
     ray_body, ray_properties = extractor_message(
         event, submission("ray", entrypoint="python -m x", runtime_env={"pip": ["numpy"]})
     )
     assert ray_body == amqp_body
-    assert RAY_PROPERTY not in amqp_properties
-    assert ray_properties[RAY_PROPERTY] == {
-        "entrypoint": "python -m x",
-        "runtime_env": {"pip": ["numpy"]},
-    }
-    assert {k: v for k, v in ray_properties.items() if k != RAY_PROPERTY} == amqp_properties
+    amqp_properties.pop("correlation_id"), ray_properties.pop("correlation_id")  # fresh uuids
+    assert ray_properties == amqp_properties  # no Ray options smuggled in AMQP properties
 
 
 def test_the_daemon_refuses_ray_rules_without_ray_address(tmp_path: Path) -> None:
@@ -251,8 +248,9 @@ def test_a_swept_ray_collection_keeps_its_entrypoint(tmp_path: Path, store, cloc
         processor.engine.close()
     [row] = store.due_outbox(10, now=clock.now + timedelta(seconds=1))
     assert row.submission.job_id == firing.submissions[0].job_id
-    assert row.properties[RAY_PROPERTY] == {
+    assert as_json(row.submission.options) == {
         "entrypoint": "python -m fieldmosaic",
         "runtime_env": {"env_vars": {"MOSAIC_MODE": "full"}},
     }
+    assert "ray" not in row.properties
     assert row.body["parameters"]["member_count"] == 2

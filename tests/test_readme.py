@@ -79,7 +79,7 @@ def test_the_geotiff_example_submits_what_its_templates_say(tmp_path: Path) -> N
     view = DatasetView(event.dataset_id or "", "RGB GeoTIFFs - 2017-05-01__10-20-30-123")
     engine = Engine(load_rules([tmp_path]))
     try:
-        submissions = engine.submissions(engine.evaluate(event, view.with_file(event.file)))
+        submissions = list(engine.evaluate(event, view.with_file(event.file)).submissions)
     finally:
         engine.close()
     assert [(s.extractor, s.resource_type, s.via, dict(s.parameters)) for s in submissions] == [

@@ -15,6 +15,7 @@ from switchboard.errors import (
     StoreError,
 )
 from switchboard.metrics import Metrics
+from switchboard.ports import Sink
 from switchboard.relay import Relay
 from switchboard.store.migrate import upgrade
 from switchboard.store.sql import SqlStore
@@ -23,7 +24,7 @@ from tests.conftest import FakeClock
 from tests.store.helpers import submission
 
 
-class OneByOneSink:
+class OneByOneSink(Sink):
     """A sink without `send_many`, like the Clowder REST sink."""
 
     def __init__(self, errors: list[Exception] | None = None) -> None:
@@ -209,7 +210,7 @@ def test_an_unwritable_manifest_dir_retries_the_firing_then_marks_it_failed(stor
     sink = RecordingSink()
     relay = Relay(
         store,
-        with_manifest_files({"amqp": sink}, store.engine, str(blocker / "manifests")),
+        with_manifest_files({"amqp": sink}, store, str(blocker / "manifests")),
         max_attempts=2,
         clock=clock,
     )

@@ -10,6 +10,7 @@ import pytest
 
 from switchboard.collections.manifests import with_manifest_files
 from switchboard.errors import DeliveryFailed
+from switchboard.ports import Sink
 from switchboard.relay import Relay, RelayStats
 from switchboard.store.migrate import upgrade
 from switchboard.store.sql import SqlStore
@@ -31,7 +32,7 @@ def replicas(pg_url: str, pg_schema: str, clock: FakeClock) -> Iterator[tuple[Sq
     second.close()
 
 
-class StuckSink:
+class StuckSink(Sink):
     """Hangs on its first call until released (a Ray dashboard that never answers), then ends
     that call as told: `late_success` returns, otherwise it raises its own timeout."""
 
@@ -40,13 +41,12 @@ class StuckSink:
         self.entered = threading.Event()
         self.release = threading.Event()
         self.calls: list[list[str]] = []
-        if batches:
-            self.send_many = self._send_many
+        self.batched = batches
 
     def send(self, row) -> None:
         self._call([row])
 
-    def _send_many(self, rows):
+    def send_many(self, rows):
         self._call(rows)
         return [(row, None) for row in rows]
 
@@ -59,7 +59,7 @@ class StuckSink:
                 raise DeliveryFailed("timed out after 15 s")
 
 
-class HealthySink:
+class HealthySink(Sink):
     def __init__(self, pause_s: float = 0.0) -> None:
         self.pause_s = pause_s  # a real target takes a moment, so two relays interleave
         self.sent: list[str] = []
@@ -93,14 +93,14 @@ def run_in_thread(relay: Relay) -> tuple[threading.Thread, list[RelayStats]]:
     ids=["one-by-one", "chunks", "one-by-one-behind-manifest-files"],
 )
 def test_a_relay_stuck_past_its_lease_neither_sends_nor_marks_the_rows_another_relay_took_over(
-    replicas, clock: FakeClock, late_success: bool, batches: bool, wrapped: bool, tmp_path
+    replicas, clock: FakeClock, late_success: bool, batches: bool, wrapped: bool
 ) -> None:
     store_a, store_b = replicas
     jobs = queue_jobs(store_a, 3, via="ray")
     stuck = StuckSink(late_success=late_success, batches=batches)
     sinks = {"ray": stuck}
     if wrapped:  # as app.py wires every sink; the wrapper has send_many whatever it wraps
-        sinks = with_manifest_files(sinks, store_a.engine, str(tmp_path))
+        sinks = with_manifest_files(sinks, store_a, "")
     chunk_size = 1 if batches else 500
     relay_a = Relay(store_a, sinks, lease_s=LEASE_S, chunk_size=chunk_size, clock=clock)
     thread, results = run_in_thread(relay_a)

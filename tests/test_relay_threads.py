@@ -15,6 +15,7 @@ from switchboard.clowder import ClowderClient
 from switchboard.daemon import Backoff, Daemon
 from switchboard.engine import Engine
 from switchboard.outgoing import extractor_message
+from switchboard.ports import Sink
 from switchboard.processor import Processor
 from switchboard.relay import Relay
 from switchboard.relay_threads import RelayThreads, RelayWorker
@@ -110,13 +111,13 @@ def test_a_hung_clowder_endpoint_does_not_delay_an_amqp_submission_queued_after_
 
 def test_the_threaded_relay_never_touches_the_input_connection(sql_store: SqlStore) -> None:
     settings = Settings(relay_lease_s=30)
-    threads = relay_threads(settings, sql_store, {"amqp": object(), "ray": object()}, None)
+    threads = relay_threads(settings, sql_store, {"amqp": Sink(), "ray": Sink()}, None)
     assert [w.name for w in threads.workers] == ["amqp", "ray", "unrouted"]
     assert all(w.relay.keepalive is None for w in threads.workers)
     assert threads.workers[2].relay.exclude_vias == {"amqp", "ray"}
 
 
-class BlockingSink:
+class BlockingSink(Sink):
     """Blocks every send until released."""
 
     def __init__(self) -> None:

@@ -16,6 +16,7 @@ from switchboard.events import parse_event
 from switchboard.model import Submission
 from switchboard.ports import OutboxRow, Sink, Source
 from switchboard.processor import BatchResult
+from switchboard.relay import RelayStats
 from switchboard.testing import FakeClowder, ListSource, RecordingSink
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -94,7 +95,7 @@ class _AckEverything:
 
 class _NoRelay:
     def run_once(self):
-        return None
+        return RelayStats()
 
 
 def test_a_daemon_fed_by_a_list_source_processes_everything_and_stops():

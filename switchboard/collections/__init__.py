@@ -1,1 +1,4 @@
-"""Collections: YAML `collect:` specs, firing, manifests, the quiet-period sweeper and reports."""
+"""Collections: firing, manifests, the quiet-period sweeper and Python totals.
+
+The `collect:` compiler is `rules.collect`; the SQL behind collections is in `store`.
+"""

@@ -18,7 +18,7 @@ import importlib
 import importlib.util
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 DEFAULT_ALLOWLIST: tuple[str, ...] = ("switchboard.collections.totals:count_files",)
 ALLOWLIST_SETTING = "SWITCHBOARD_PYTHON_ALLOWLIST"
@@ -46,7 +46,7 @@ def resolve(target: str, base_dir: str = "", allowlist: Iterable[str] = ()) -> C
             f"{function_name!r} is not defined in {module_name} itself "
             f"('{module_name}:*' allows only what the module defines)"
         )
-    return function
+    return cast(Callable[..., Any], function)  # checked callable just above
 
 
 def _local_file(name: str, base_dir: str) -> Path:

@@ -8,28 +8,27 @@ job id derives from (rule, target, key, generation).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from types import MappingProxyType
+from functools import partial
 from typing import Any
 
-from ..jobids import job_id
-from ..model import Event, Submission, SubmitRequest
-from ..store.collection_tables import FIRED, OPEN
-from ..store.progress import Progress
-from .manifests import manifest_id, manifest_path, record_manifest
-from .spec import Collected, RenderedCall, Until
+from ..model import Event, Submission
+from ..outbox_queue import OutboxQueue
+from ..ports import UnitOfWork
+from ..rules.collect import Collected, RenderedCall, Until
+from ..submissions import collection_job_id, submission_for
+from .manifests import manifest_id, manifest_path
+from .state import FIRED, OPEN
 from .totals import Totals
+from .triggers import trigger_of
 
 log = logging.getLogger(__name__)
-
-MessageBuilder = Callable[[Event, Submission], tuple[Mapping[str, Any], Mapping[str, Any]]]
-COLLECTION_RESOURCE = "collection"
 
 
 @dataclass(frozen=True, slots=True)
 class Firing:
-    """What one firing queued (the submissions actually added to the outbox)."""
+    """What one firing queued (its submissions, on their way to the outbox)."""
 
     rule: str
     key: str
@@ -65,16 +64,18 @@ class Collector:
         self._warned: set[str] = set()
 
     def apply(
-        self, uow: Any, group: Sequence[tuple[Event, Collected]], build: MessageBuilder
+        self, uow: UnitOfWork, group: Sequence[tuple[Event, Collected]], queue: OutboxQueue
     ) -> tuple[list[Firing], list[tuple[str, str, str]]]:
         """Add the members one batch brings to ONE collection, in arrival order, firing when
         `until` holds; the firings and (rule, message id, error) for totals that failed.
 
         The collection is locked once and counted once per group (plus once per firing), so a
-        batch costs one round trip per member rather than three.
+        batch costs one round trip per member rather than three. (Longer than 60 lines: one
+        loop keeps the locked collection's generation, state and count in step; split up, the
+        parts would pass all of them back and forth.)
         """
         rule, key, spec = group[0][1].rule, group[0][1].key, group[0][1].spec
-        progress: Progress = uow.progress
+        progress = uow.progress
         head = progress.lock(rule, key)
         generation, state, count = head.generation, head.state, head.count
         quiet = spec.until.quiet_for
@@ -118,11 +119,11 @@ class Collector:
                 spec.until,
                 count,
                 total,
-                lambda c=collected, g=generation: progress.has_all(rule, key, g, c.all_of),
+                partial(progress.has_all, rule, key, generation, collected.all_of),
             ):
                 continue
             flush()
-            firing = self.fire(uow, event, collected, generation, build)
+            firing = self.fire(uow, event, collected, generation, queue)
             state = FIRED
             if firing is not None:
                 firings.append(firing)
@@ -131,37 +132,25 @@ class Collector:
 
     def fire(
         self,
-        uow: Any,
+        uow: UnitOfWork,
         event: Event,
         collected: Collected,
         generation: int,
-        build: MessageBuilder,
+        queue: OutboxQueue,
     ) -> Firing | None:
-        """Fire (rule, key, generation) unless some transaction already did; None then."""
+        """Fire (rule, key, generation) unless some transaction already did; None then.
+
+        Its submissions go into `queue` (the caller flushes it into the outbox)."""
         rule, key = collected.rule, collected.key
-        progress: Progress = uow.progress
-        jobs = [_job_id(rule, r, key, generation) for r in collected.requests]
         mid = manifest_id(rule, key, generation)
-        if not progress.mark_fired(
-            rule, key, generation, manifest_id=mid, job_id=jobs[0] if jobs else None
-        ):
+        file_path = self._file_path(rule, mid) if collected.spec.manifest_file else None
+        requests = collected.requests
+        first_job = collection_job_id(rule, requests[0], key, generation) if requests else None
+        if not uow.progress.mark_fired(rule, key, generation, manifest_id=mid, job_id=first_job):
             return None
-        file_path = None
-        if collected.spec.manifest_file:
-            if self.manifest_dir:
-                file_path = manifest_path(self.manifest_dir, mid)
-            elif self.warn_without_manifest_dir and rule not in self._warned:
-                self._warned.add(rule)
-                log.warning(
-                    "rule %s asks for a manifest file but SWITCHBOARD_MANIFEST_DIR is not set: "
-                    "its firings carry the manifest id only",
-                    rule,
-                )
-        manifest = record_manifest(
-            uow.session, rule, key, generation, now=uow.now(), file_path=file_path
-        )
+        manifest = uow.record_manifest(rule, key, generation, file_path=file_path)
         queued = []
-        for request, jid in zip(collected.requests, jobs, strict=True):
+        for request in requests:
             parameters: dict[str, Any] = dict(request.parameters)
             parameters.update(
                 manifest_id=mid,
@@ -171,21 +160,11 @@ class Collector:
             )
             if file_path is not None:
                 parameters["file_paths"] = file_path
-            submission = Submission(
-                job_id=jid,
-                rule=rule,
-                extractor=request.extractor,
-                resource_type=request.resource,
-                resource_id=_resource_id(event, request),
-                via=request.via,
-                parameters=MappingProxyType(parameters),
-                event_message_id=event.message_id,
-                entrypoint=request.entrypoint,
-                runtime_env=request.runtime_env,
+            submission = submission_for(
+                rule, request, event, collection=(key, generation), parameters=parameters
             )
-            body, properties = build(event, submission)
-            if uow.add_submission(submission, body, properties):
-                queued.append(submission)
+            queue.add(event, submission)
+            queued.append(submission)
         log.info(
             "collection %s %r generation %d fired with %d members (manifest %s)",
             rule,
@@ -196,55 +175,20 @@ class Collector:
         )
         return Firing(rule, key, generation, mid, tuple(queued))
 
+    def _file_path(self, rule: str, mid: str) -> str | None:
+        """Where the firing's manifest file goes; None (warned once per rule) without a folder."""
+        if self.manifest_dir:
+            return manifest_path(self.manifest_dir, mid)
+        if self.warn_without_manifest_dir and rule not in self._warned:
+            self._warned.add(rule)
+            log.warning(
+                "rule %s asks for a manifest file but SWITCHBOARD_MANIFEST_DIR is not set: "
+                "its firings carry the manifest id only",
+                rule,
+            )
+        return None
+
     def _total(self, total: int | RenderedCall | None) -> int | None:
         if isinstance(total, RenderedCall):
             return self.totals.total(total)
         return total
-
-
-def _job_id(rule: str, request: SubmitRequest, key: str, generation: int) -> str:
-    return job_id(rule, request.extractor, COLLECTION_RESOURCE, key, str(generation))
-
-
-def _resource_id(event: Event, request: SubmitRequest) -> str:
-    if request.resource == "file":
-        return event.file.id if event.file is not None else ""
-    return event.dataset_id or ""
-
-
-def trigger_of(event: Event, collected: Collected) -> dict[str, Any]:
-    """What the sweeper needs to fire later without the event: the event and rendered targets.
-
-    The event is kept as its original body text (`raw`), not as a re-encoded object: the
-    sweeper parses exactly what arrived, however it was escaped (see `Sweeper`). Triggers armed
-    by older versions hold `body` (an object) instead.
-    """
-    return {
-        **_stored_body(event),
-        "routing_key": event.routing_key,
-        "properties": {
-            k: v for k, v in event.properties.items() if k in ("reply_to", "correlation_id")
-        },
-        "total": collected.total if isinstance(collected.total, int) else None,
-        "all_of": sorted(collected.all_of),
-        "requests": [
-            {
-                "extractor": r.extractor,
-                "resource": r.resource,
-                "via": r.via,
-                "parameters": dict(r.parameters),
-                "entrypoint": r.entrypoint,
-                "runtime_env": None if r.runtime_env is None else dict(r.runtime_env),
-            }
-            for r in collected.requests
-        ],
-    }
-
-
-def _stored_body(event: Event) -> dict[str, Any]:
-    """`{"raw": <body text>}`, or `{"body": <object>}` for an event built without its bytes."""
-    try:
-        raw = bytes(event.raw).decode("utf-8")
-    except UnicodeDecodeError:  # parse_event refuses such bodies; a hand-made Event may not
-        raw = ""
-    return {"raw": raw} if raw else {"body": dict(event.body)}

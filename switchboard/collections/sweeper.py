@@ -9,23 +9,35 @@ cleared, and the others still fire.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Callable, Mapping
-from types import MappingProxyType
-from typing import Any
+from collections.abc import Callable
+from typing import Protocol
 
-from ..events import parse_event
-from ..model import Event, SubmitRequest, plain_runtime_env
-from ..store.errors import is_connection_failure
-from ..store.progress import CollectionState
-from .firing import Firing, holds
-from .spec import Collected
+from ..errors import StoreError
+from ..outbox_queue import MessageBuilder, OutboxQueue
+from ..ports import Store, UnitOfWork
+from ..rules.collect import Collected
+from ..rules.model import RuleSet
+from .firing import Collector, Firing, holds
+from .state import CollectionState
+from .triggers import event_of, requests_of
 
 log = logging.getLogger(__name__)
 
 MAX_REASON_CHARS = 1000
+
+
+class SweptRules(Protocol):
+    """Where the sweeper finds the current rules, store, collector and message builder (the
+    processor: rules reload under it)."""
+
+    @property
+    def rules(self) -> RuleSet: ...
+
+    store: Store
+    collector: Collector
+    message_builder: MessageBuilder
 
 
 class Sweeper:
@@ -33,7 +45,7 @@ class Sweeper:
 
     def __init__(
         self,
-        processor: Any,
+        processor: SweptRules,
         *,
         interval_s: float = 1.0,
         limit: int = 100,
@@ -65,21 +77,20 @@ class Sweeper:
         fired: list[Firing] = []
         self.failures = []
         with self.processor.store.unit_of_work() as uow:
-            session = uow.session
             for state in uow.progress.quiet_due(uow.now(), self.limit):
                 try:
-                    with session.begin_nested():
+                    with uow.savepoint():
                         firing = self._settle(uow, state)
+                except StoreError:
+                    raise  # an outage, not this collection's fault: the whole sweep waits
                 except Exception as exc:
-                    if is_connection_failure(exc):
-                        raise  # an outage, not this collection's fault: the whole sweep waits
                     self._give_up(uow, state, exc)
                     continue
                 if firing is not None:
                     fired.append(firing)
         return fired
 
-    def _give_up(self, uow: Any, state: CollectionState, exc: Exception) -> None:
+    def _give_up(self, uow: UnitOfWork, state: CollectionState, exc: Exception) -> None:
         reason = f"{type(exc).__name__}: {exc}"
         if len(reason) > MAX_REASON_CHARS:
             reason = reason[: MAX_REASON_CHARS - 3] + "..."
@@ -95,8 +106,8 @@ class Sweeper:
         self.failures.append((state.rule, state.key, reason))
         uow.progress.clear_deadline(state.rule, state.key)
 
-    def _settle(self, uow: Any, state: CollectionState) -> Firing | None:
-        rule = self.processor.engine.rules.get(state.rule)
+    def _settle(self, uow: UnitOfWork, state: CollectionState) -> Firing | None:
+        rule = self.processor.rules.get(state.rule)
         spec = rule.collect if rule is not None else None
         if spec is None or spec.until.quiet_for is None or not state.trigger:
             uow.progress.clear_deadline(state.rule, state.key)  # the rule changed or went away
@@ -112,18 +123,8 @@ class Sweeper:
         if not ready:
             uow.progress.clear_deadline(state.rule, state.key)  # the next member re-arms it
             return None
-        event = _trigger_event(trigger)
-        requests = tuple(
-            SubmitRequest(
-                r["extractor"],
-                r["resource"],
-                r["via"],
-                MappingProxyType(r["parameters"]),
-                r.get("entrypoint"),  # absent from triggers armed before Ray targets existed
-                plain_runtime_env(r.get("runtime_env")),
-            )
-            for r in trigger.get("requests") or ()
-        )
+        event = event_of(trigger)
+        requests = requests_of(trigger)
         collected = Collected(
             rule=state.rule,
             key=state.key,
@@ -134,26 +135,7 @@ class Sweeper:
             all_of=all_of,
             requests=requests,
         )
-        return self.processor.collector.fire(
-            uow, event, collected, state.generation, self.processor.message_builder
-        )
-
-
-def _trigger_event(trigger: Mapping[str, Any]) -> Event:
-    """The trigger's event, parsed from the body text it arrived as.
-
-    No intake size limit applies: the body passed it when it arrived, and the limit may have
-    been lowered since. A trigger armed by an older version holds the parsed `body`; it is
-    re-encoded without ASCII escapes, so its size stays what arrived.
-    """
-    raw = trigger.get("raw")
-    if isinstance(raw, str):
-        data = raw.encode("utf-8")
-    else:
-        data = json.dumps(trigger.get("body"), ensure_ascii=False).encode("utf-8")
-    return parse_event(
-        data,
-        trigger.get("properties") or {},
-        routing_key=trigger.get("routing_key") or "",
-        max_bytes=len(data),
-    )
+        queue = OutboxQueue(self.processor.message_builder)
+        firing = self.processor.collector.fire(uow, event, collected, state.generation, queue)
+        queue.flush(uow)
+        return firing

@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..rules.collect import RenderedCall
 from .callables import resolve
-from .spec import RenderedCall
 
 __all__ = ["CACHE_S", "Totals", "count_files", "resolve"]
 

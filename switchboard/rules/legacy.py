@@ -21,7 +21,7 @@ import inspect
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -64,8 +64,12 @@ class LegacyContext:
     file_paths: FilePaths | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> LegacyContext:
+    def from_settings(
+        cls, settings: Any, *, between: Callable[[], None] | None = None
+    ) -> LegacyContext:
         """From a `Settings` (clowder_url, clowder_key, mounted_paths, queue, legacy_file_path).
+
+        `between` runs between slow file-list lookups (the daemon's broker keepalive).
 
         With CLOWDER_URL set, file paths come from Clowder's file list (one quick retry, then
         the events wait, like dataset-name lookups); the template covers what Clowder leaves out.
@@ -81,7 +85,7 @@ class LegacyContext:
         file_paths = None
         if listing is not None or template:
             cooldown_s = float(getattr(settings, "clowder_retry_delay_s", 30.0))
-            file_paths = FilePaths(listing, template, cooldown_s=cooldown_s)
+            file_paths = FilePaths(listing, template, cooldown_s=cooldown_s, between=between)
         return cls(
             host=url,
             secret_key=key,
@@ -375,7 +379,7 @@ def rules_from_legacy(
         rules.append(
             Rule(
                 name=name,
-                kind="legacy",  # type: ignore[arg-type]  # RuleKind predates legacy rules
+                kind="legacy",
                 on=LEGACY_ON,
                 kinds=kinds,
                 source=SourceLocation(shown_module, line),
@@ -383,6 +387,4 @@ def rules_from_legacy(
                 function=LegacyCall(function, entry, context),
             )
         )
-    if rules and not problems and context.file_paths is not None:
-        context.file_paths.in_use = True  # from now on the processor looks paths up
     return (rules if not problems else []), problems

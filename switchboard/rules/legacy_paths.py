@@ -66,9 +66,8 @@ class FilePaths:
 
     Thread-safe: `prepare` runs on the daemon's thread, `path` on the engine's rule workers.
     Requests go through `clowder.FailFast` (`cooldown_s`, `between`): while Clowder is known to
-    be down, lookups fail at once instead of one timeout per dataset. Nothing is looked up until
-    a legacy rule is loaded with this (`in_use`), so Switchboards without legacy rules never ask
-    Clowder.
+    be down, lookups fail at once instead of one timeout per dataset. The processor calls
+    `prepare` only while a legacy rule is loaded, so Switchboards without one never ask Clowder.
     """
 
     def __init__(
@@ -88,7 +87,6 @@ class FilePaths:
         self.ttl_s = ttl_s
         self.max_datasets = max(1, max_datasets)
         self.guard = FailFast(cooldown_s, between=between, clock=clock)
-        self.in_use = False
         self._clock = clock
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, _Listing] = OrderedDict()
@@ -98,7 +96,7 @@ class FilePaths:
     def prepare(self, events: Iterable[Event]) -> dict[str, str]:
         """Look up the datasets these events need; {dataset id: reason} for those to delay."""
         waiting: dict[str, str] = {}
-        if self.listing is None or not self.in_use:
+        if self.listing is None:
             return waiting
         for event in events:
             dataset_id = event.dataset_id

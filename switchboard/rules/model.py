@@ -8,14 +8,14 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..locations import NOWHERE, SourceLocation
-from ..model import DatasetView, Event, EventKind, ResourceType, SubmitRequest, Via
+from ..model import EMPTY, DatasetView, Event, EventKind, ResourceType, SubmitRequest
 from .conditions import Condition, Requirement
 from .templates import Template, ValueTree, render_value
 
 if TYPE_CHECKING:
-    from ..collections.spec import CollectSpec
+    from .collect import CollectSpec
 
-RuleKind = Literal["yaml", "python"]
+RuleKind = Literal["yaml", "python", "legacy"]
 DEFAULT_ON: tuple[str, ...] = (EventKind.FILE_ADDED.value,)
 
 
@@ -25,10 +25,11 @@ class SubmitSpec:
 
     extractor: Template
     resource: ResourceType = "dataset"
-    via: Via = "amqp"
+    via: str = "amqp"
     parameters: ValueTree = field(default_factory=dict)
-    entrypoint: str | None = None  # via ray; literal text, never a template (it meets a shell)
-    runtime_env: Mapping[str, Any] | None = None
+    # the sink's options (see sink_registry), literal data, never templates (an entrypoint
+    # meets a shell)
+    options: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
 
     def render(self, lookup: Callable[[str], Any]) -> SubmitRequest:
         """The concrete request for one event; MissingValue if a template field is absent."""
@@ -38,8 +39,7 @@ class SubmitSpec:
             self.resource,
             self.via,
             MappingProxyType(parameters),
-            self.entrypoint,
-            self.runtime_env,
+            self.options,
         )
 
 

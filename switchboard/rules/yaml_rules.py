@@ -6,18 +6,19 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import Problem
 from ..locations import SourceLocation
 from ..model import (
     EventKind,
     kinds_matching,
-    plain_runtime_env,
-    ray_target_problems,
     reserved_parameter_problem,
 )
 from ..secrets import is_secret
+from ..sink_registry import OPTION_KEYS, VIAS, option_problems, plain_options
+from .collect import CollectSpec
+from .collect_compiler import CollectCompiler
 from .condition_compiler import CompileContext, compile_condition, compile_requirement
 from .conditions import Condition, Requirement
 from .fields import FieldError, event_field
@@ -26,14 +27,10 @@ from .operators import did_you_mean
 from .templates import Template, TemplateError, compile_value, parse_template, tree_templates
 from .yaml_source import line_of, line_of_node, load_yaml
 
-if TYPE_CHECKING:
-    from ..collections.spec import CollectSpec
-
 RULE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 RULE_KEYS = ("name", "description", "enabled", "on", "when", "require", "collect", "submit")
-SUBMIT_KEYS = ("extractor", "resource", "via", "parameters", "entrypoint", "runtime_env")
+SUBMIT_KEYS = ("extractor", "resource", "via", "parameters", *OPTION_KEYS)
 RESOURCES = ("file", "dataset")
-VIAS = ("amqp", "clowder-api", "ray")
 
 
 class _Problems:
@@ -186,7 +183,6 @@ def _compile_collect(
 ) -> CollectSpec | None:
     if "collect" not in node:
         return None
-    from ..collections.spec import CollectCompiler  # imported late: it imports this package
 
     def fields_known(fields: tuple[str, ...], at: int) -> bool:
         return _fields_known(fields, at, label, captures, report)
@@ -296,13 +292,25 @@ def _compile_submit(
             f"{label}: via must be one of {', '.join(VIAS)}, not {via!r}",
         )
         ok = False
-    entrypoint, runtime_env = node.get("entrypoint"), node.get("runtime_env")
-    for key, reason in ray_target_problems(via, entrypoint, runtime_env):
+    options = {k: node[k] for k in OPTION_KEYS if node.get(k) is not None}
+    for key, reason in option_problems(via, options) if via in VIAS else ():
         report(line_of(node, key, line), f"{label}: {reason}")
         ok = False
+    tree = _compile_parameters(node, line, label, captures, report)
+    ok = ok and tree is not None
+    if not ok or template is None:
+        return None
+    return SubmitSpec(template, resource, via, tree or {}, plain_options(options))
+
+
+def _compile_parameters(
+    node: Mapping[str, Any], line: int, label: str, captures: set[str], report: _Problems
+) -> dict[str, Any] | None:
+    """A submit's `parameters` as template trees; None (reported) if any is wrong."""
     parameters = node.get("parameters", {})
     p_line = line_of(node, "parameters", line)
-    tree: Any = {}
+    ok = True
+    tree: dict[str, Any] = {}
     if not isinstance(parameters, Mapping):
         report(p_line, f"{label}: parameters must be a mapping")
         ok = False
@@ -324,9 +332,7 @@ def _compile_submit(
             for t in tree_templates(tree[key]):
                 if not _fields_known(t.fields, key_line, label, captures, report):
                     ok = False
-    if not ok or template is None:
-        return None
-    return SubmitSpec(template, resource, via, tree, entrypoint, plain_runtime_env(runtime_env))
+    return tree if ok else None
 
 
 def _template(

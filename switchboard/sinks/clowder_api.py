@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..clowder import clowder_job_id
-from ..ports import OutboxRow
+from ..ports import OutboxRow, Sink
+from ..settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -15,11 +16,11 @@ class ExtractionSubmitter(Protocol):
     """What the sink needs of `clowder.ClowderClient`."""
 
     def submit_extraction(
-        self, resource_type: str, resource_id: str, extractor: str, parameters: dict
-    ) -> dict: ...
+        self, resource_type: str, resource_id: str, extractor: str, parameters: dict[str, Any]
+    ) -> Any: ...
 
 
-class ClowderApiSink:
+class ClowderApiSink(Sink):
     """Send `via: clowder-api` rows as Clowder extraction requests (implements `ports.Sink`).
 
     Raises ClowderUnavailable (retry later) or ClowderRejected (give up), as the client does.
@@ -50,3 +51,17 @@ class ClowderApiSink:
             extra={"job_id": submission.job_id, "clowder_job_id": clowder_job},
         )
         return clowder_job
+
+
+def from_settings(settings: Settings, timeout_s: float) -> ClowderApiSink:
+    """The `via: clowder-api` sink of `sink_registry`."""
+    from ..clowder import ClowderClient
+
+    client = ClowderClient(  # no retries of its own: the relay retries
+        settings.clowder_url,
+        settings.clowder_key,
+        api_version=2 if settings.clowder_version == 2 else 1,
+        timeout_s=timeout_s,
+        retries=0,
+    )
+    return ClowderApiSink(client)

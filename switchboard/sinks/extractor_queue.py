@@ -14,7 +14,8 @@ from pika.adapters.blocking_connection import BlockingChannel
 
 from .. import amqp
 from ..errors import BrokerError, DeliveryFailed, MessageNotEncodable
-from ..ports import OutboxRow
+from ..ports import OutboxRow, Sink
+from ..settings import Settings
 
 MAX_NAME_BYTES = 255  # AMQP short strings: queue names, routing keys, most properties
 PIKA_HEARTBEAT_GRACE_S = 5  # pika closes a silent connection `heartbeat + 5` s after its last frame
@@ -67,7 +68,7 @@ def heartbeat_for(timeout_s: float) -> int:
     return max(1, math.floor(timeout_s) - PIKA_HEARTBEAT_GRACE_S)
 
 
-class ExtractorQueueSink:
+class ExtractorQueueSink(Sink):
     """Send `via: amqp` rows to the queue named by the row's extractor (implements `ports.Sink`).
 
     Each target queue is declared exactly as pyclowder declares it (durable, no arguments)
@@ -82,6 +83,8 @@ class ExtractorQueueSink:
     after about that long (broker heartbeats and pika's blocked-connection timeout): the
     relay keeps it below its claim on the rows.
     """
+
+    batched = True  # send_many publishes a chunk in one round trip
 
     def __init__(
         self,
@@ -243,3 +246,9 @@ class ExtractorQueueSink:
         self._link.drop()
         self._confirm_channel = self._tx_channel = None
         self._declared.clear()
+
+
+def from_settings(settings: Settings, timeout_s: float) -> ExtractorQueueSink:
+    """The `via: amqp` sink of `sink_registry`."""
+    client = f"switchboard-sink {settings.queue}"
+    return ExtractorQueueSink(settings.rabbitmq_uri, client_name=client, timeout_s=timeout_s)

@@ -6,15 +6,14 @@ import copy
 import importlib.util
 import json
 import re
-from collections.abc import Mapping
 from typing import Any
 
 from ..errors import DeliveryFailed, MessageNotEncodable, SubmissionRejected
-from ..model import RAY_JOB_VARIABLE
-from ..outgoing import RAY_PROPERTY
-from ..ports import OutboxRow
+from ..ports import OutboxRow, Sink
 from ..secrets import is_secret
 from ..secrets import redact_url as redact_uri
+from ..settings import Settings
+from ..sink_registry import RAY_JOB_VARIABLE, as_json
 
 DEFAULT_TIMEOUT_S = 60.0
 _STATUS = re.compile(r"status code (\d{3})")
@@ -29,10 +28,10 @@ def ray_job_spec(row: OutboxRow) -> dict[str, Any]:
     job's runtime_env on its dashboard, which has no login by default.
     """
     submission = row.submission
-    ray = row.properties.get(RAY_PROPERTY)
-    if not isinstance(ray, Mapping) or not isinstance(ray.get("entrypoint"), str):
+    options = submission.options
+    if not isinstance(options.get("entrypoint"), str):
         raise SubmissionRejected(f"job {submission.job_id} has no Ray entrypoint in its row")
-    runtime_env = copy.deepcopy(dict(ray.get("runtime_env") or {}))
+    runtime_env = copy.deepcopy(as_json(options).get("runtime_env") or {})
     env_vars = dict(runtime_env.get("env_vars") or {})
     body = {key: value for key, value in row.body.items() if not is_secret(key)}
     try:
@@ -41,7 +40,7 @@ def ray_job_spec(row: OutboxRow) -> dict[str, Any]:
         raise MessageNotEncodable(f"job {submission.job_id}: body is not JSON: {exc}") from exc
     runtime_env["env_vars"] = env_vars
     return {
-        "entrypoint": ray["entrypoint"],
+        "entrypoint": options["entrypoint"],
         "submission_id": submission.job_id,
         "runtime_env": runtime_env,
         "metadata": {
@@ -52,7 +51,7 @@ def ray_job_spec(row: OutboxRow) -> dict[str, Any]:
     }
 
 
-class RayJobSink:
+class RayJobSink(Sink):
     """Send `via: ray` rows as Ray jobs (implements `ports.Sink`).
 
     `address` is the dashboard's HTTP address (`http://ray-head:8265`). Ray is imported on the
@@ -156,3 +155,8 @@ def _short(exc: Exception, limit: int = 500) -> str:
     if len(lines) > 1:
         text = f"{lines[0]} ... {text}"
     return text[:limit]
+
+
+def from_settings(settings: Settings, timeout_s: float) -> RayJobSink:
+    """The `via: ray` sink of `sink_registry` (imports Ray only when it sends)."""
+    return RayJobSink(settings.ray_address, timeout_s=timeout_s / RayJobSink.REQUESTS_PER_SEND)

@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ..collections.state import FIRED as FIRED  # re-exported: the states
+from ..collections.state import OPEN as OPEN
 from .models import Base
-
-OPEN, FIRED = "open", "fired"
 
 
 class CollectionRow(Base):

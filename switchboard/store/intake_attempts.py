@@ -20,6 +20,7 @@ from .engine import redacted
 from .errors import store_errors
 from .models import Base
 from .statements import upsert
+from .unit_of_work import SqlUnitOfWork
 
 if TYPE_CHECKING:
     from .sql import SqlStore
@@ -76,10 +77,9 @@ class SqlCrashGuard:
 
     def forget_in(self, uow: UnitOfWork, fingerprint: str) -> None:
         """Delete the counter in `uow`'s transaction (the one committing the event)."""
-        session = getattr(uow, "session", None)
-        if session is None:
+        if not isinstance(uow, SqlUnitOfWork):
             raise TypeError(f"{type(uow).__name__} has no SQL session for the attempt counter")
-        session.execute(self._delete(fingerprint))
+        uow.session.execute(self._delete(fingerprint))
 
     def attempts(self, fingerprint: str) -> int:
         """The stored count (0 when none): for `status` and tests."""

@@ -53,9 +53,10 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        stored: datetime = value  # the driver's datetime
+        if stored.tzinfo is None:
+            return stored.replace(tzinfo=UTC)
+        return stored.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -117,6 +118,8 @@ class SubmissionRow(Base):
     event_message_id: Mapped[str] = mapped_column(String)
     body: Mapped[dict[str, Any]]
     properties: Mapped[dict[str, Any]]
+    # the sink's own settings for this row (a Ray entrypoint), see sink_registry
+    options: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'"))
     status: Mapped[str] = mapped_column(String(16), server_default=PENDING)
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     next_attempt_at: Mapped[datetime]

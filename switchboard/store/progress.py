@@ -12,30 +12,23 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import Any, Literal
 
-from sqlalchemy import Connection, Table, func, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.orm import Session
 
 from rule_utils.binding import ProgressStore
 
 from ..clock import utc_now
+from ..collections.state import CollectionState, Head
 from .collection_tables import (
     FIRED,
     OPEN,
-    CollectionFiring,
-    CollectionMember,
-    CollectionRow,
 )
+from .progress_statements import collections, firings, members_table, new_head, state_of, statements
 from .statements import upsert
 
-if TYPE_CHECKING:
-    from ..collections.spec import AfterFire  # the rule setting; `add` is this store's default
-
-collections = cast(Table, CollectionRow.__table__)
-members_table = cast(Table, CollectionMember.__table__)
-firings = cast(Table, CollectionFiring.__table__)
+AfterFire = Literal["add", "ignore", "next_generation"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,52 +42,6 @@ class Added:
     reopened: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Head:
-    """A locked collection's current generation, state and member count."""
-
-    generation: int
-    state: str
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Statements:
-    lock_head: Any
-    insert_member: Any
-
-
-@cache
-def _statements(dialect: str) -> _Statements:
-    """Built once per dialect; each call only binds values (building costs more than running)."""
-    head = upsert(dialect, collections)
-    member = upsert(dialect, members_table)
-    return _Statements(
-        lock_head=head.on_conflict_do_update(
-            index_elements=["rule", "key"], set_={"generation": collections.c.generation}
-        ).returning(collections.c.generation, collections.c.state, collections.c.member_count),
-        insert_member=member.on_conflict_do_nothing(
-            index_elements=["rule", "key", "generation", "member"]
-        ).returning(members_table.c.member),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class CollectionState:
-    """The current generation of one (rule, key)."""
-
-    rule: str
-    key: str
-    generation: int
-    state: str
-    count: int
-    expected: int | None
-    opened_at: datetime
-    last_member_at: datetime | None
-    quiet_deadline: datetime | None
-    trigger: Mapping[str, Any] | None = None
-
-
 class Progress(ProgressStore):
     """Collection progress bound to one open transaction (a Session or a Connection)."""
 
@@ -103,7 +50,7 @@ class Progress(ProgressStore):
         self._clock = clock
         dialect = bind.get_bind().dialect if isinstance(bind, Session) else bind.dialect
         self._dialect = dialect.name
-        self._sql = _statements(dialect.name)
+        self._sql = statements(dialect.name)
 
     # -- the rule_utils contract (documented on ProgressStore) ------------------------------
 
@@ -199,7 +146,7 @@ class Progress(ProgressStore):
         now = self._clock()
         insert = upsert(self._dialect, collections)
         statement = (
-            insert.values(_new_head(rule, key, now))
+            insert.values(new_head(rule, key, now))
             .on_conflict_do_update(
                 index_elements=["rule", "key"],
                 set_={
@@ -226,7 +173,7 @@ class Progress(ProgressStore):
         data: Mapping[str, Any] | None = None,
         *,
         extractor: str | None = None,
-        after_fire: AfterFire | Literal["add"] = "add",
+        after_fire: AfterFire = "add",
         quiet_for: timedelta | None = None,
         trigger: Mapping[str, Any] | None = None,
         expected: int | None = None,
@@ -258,7 +205,7 @@ class Progress(ProgressStore):
         Callers holding several collections should lock them in one order (sorted), or two
         transactions can deadlock.
         """
-        row = {**_new_head(rule, key, self._clock())}
+        row = {**new_head(rule, key, self._clock())}
         generation, state, count = self._bind.execute(self._sql.lock_head, row).one()
         return Head(int(generation), str(state), int(count))
 
@@ -318,7 +265,7 @@ class Progress(ProgressStore):
         row = self._bind.execute(
             select(collections).where(collections.c.rule == rule, collections.c.key == key)
         ).first()
-        return None if row is None else _state(row)
+        return None if row is None else state_of(row)
 
     def has_all(self, rule: str, key: str, generation: int, expected: frozenset[str]) -> bool:
         """Whether every one of `expected` is a member of that generation."""
@@ -353,7 +300,7 @@ class Progress(ProgressStore):
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        return [_state(row) for row in self._bind.execute(query)]
+        return [state_of(row) for row in self._bind.execute(query)]
 
     def _counts(self, where: Any, rule: str | None) -> dict[str, int]:
         c = collections
@@ -381,29 +328,3 @@ class Progress(ProgressStore):
             counts.update({key: 0 for key in shared})
             counts.update({key: int(n) for key, n in self._bind.execute(distinct)})
         return dict(sorted(counts.items()))
-
-
-def _new_head(rule: str, key: str, now: datetime) -> dict[str, Any]:
-    return {
-        "rule": rule,
-        "key": key,
-        "generation": 1,
-        "state": OPEN,
-        "member_count": 0,
-        "opened_at": now,
-    }
-
-
-def _state(row: Any) -> CollectionState:
-    return CollectionState(
-        rule=row.rule,
-        key=row.key,
-        generation=row.generation,
-        state=row.state,
-        count=row.member_count,
-        expected=row.expected,
-        opened_at=row.opened_at,
-        last_member_at=row.last_member_at,
-        quiet_deadline=row.quiet_deadline,
-        trigger=row.trigger,
-    )

@@ -10,30 +10,23 @@ from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
-    Connection,
     Row,
-    String,
-    Text,
-    bindparam,
-    cast,
-    column,
     delete,
     func,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from ..clock import utc_now
 from ..model import Submission
 from ..ports import Clock, OutboxRow
-from ..secrets import without_secrets
-from .engine import make_engine, redacted, to_json
+from .engine import make_engine, redacted
 from .errors import store_errors
+from .manifests import write_manifest_file
 from .migrate import ensure_current
 from .models import FAILED, PENDING, SENT, STATUSES
+from .outbox_sent import held, mark_sent, scrub_bodies
 from .statements import messages, submissions
 from .unit_of_work import SqlUnitOfWork
 
@@ -50,6 +43,7 @@ _OUTBOX_COLUMNS = tuple(
         "event_message_id",
         "body",
         "properties",
+        "options",
         "status",
         "attempts",
         "next_attempt_at",
@@ -94,9 +88,14 @@ class SqlStore:
             Session(self.engine, expire_on_commit=False) as session,
             session.begin(),
         ):
-            uow = SqlUnitOfWork(session, self.clock)
+            uow = SqlUnitOfWork(session, self.clock, self._where)
             yield uow
             uow.flush()  # the buffered inventory rows go in before the commit
+
+    def write_manifest_file(self, manifest_id: str, path: str) -> None:
+        """Write a manifest's JSON file from its members (`ports.ManifestFiles`)."""
+        with store_errors(self._where), self.engine.connect() as connection:
+            write_manifest_file(connection, manifest_id, path)
 
     def due_outbox(self, limit: int, now: datetime | None = None) -> list[OutboxRow]:
         """Pending rows due by `now`, oldest first (a read-only listing; see `claim_due`)."""
@@ -200,7 +199,7 @@ class SqlStore:
             body = connection.execute(
                 select(submissions.c.body).where(submissions.c.job_id == job_id)
             ).scalar_one_or_none()
-            marked = _mark_sent(connection, [(job_id, body)], claim_token, self.clock())
+            marked = mark_sent(connection, [(job_id, body)], claim_token, self.clock())
         return job_id in marked
 
     def mark_sent_many(self, rows: Sequence[OutboxRow]) -> set[str]:
@@ -217,7 +216,7 @@ class SqlStore:
         now = self.clock()
         with store_errors(self._where), self.engine.begin() as connection:
             for token, bodies in by_token.items():
-                marked |= _mark_sent(connection, list(bodies.items()), token, now)
+                marked |= mark_sent(connection, list(bodies.items()), token, now)
         return marked
 
     def mark_attempt_failed(
@@ -244,7 +243,7 @@ class SqlStore:
             values["next_attempt_at"] = retry_at or self.clock()
         statement = (
             update(submissions)
-            .where(*_held(job_id, claim_token))
+            .where(*held(job_id, claim_token))
             .values(**values)
             .returning(submissions.c.body)
         )
@@ -253,7 +252,7 @@ class SqlStore:
             if body is None:
                 return False
             if give_up:
-                _scrub_bodies(connection, [(job_id, body)])
+                scrub_bodies(connection, [(job_id, body)])
         return True
 
     def prune(self, before: datetime, limit: int) -> tuple[int, int]:
@@ -300,86 +299,6 @@ class SqlStore:
             return counts
 
 
-def _held(job_id: str, claim_token: str | None) -> list[Any]:
-    """The WHERE clauses of an outcome update: pending, and under `claim_token` if given."""
-    clauses = [submissions.c.job_id == job_id, submissions.c.status == PENDING]
-    if claim_token is not None:
-        clauses.append(submissions.c.claim_token == claim_token)
-    return clauses
-
-
-def _mark_sent(
-    connection: Connection,
-    bodies: Sequence[tuple[str, Any]],
-    claim_token: str | None,
-    now: datetime,
-) -> set[str]:
-    """Mark the pending rows of `bodies` (held under `claim_token`, if given) sent and scrub
-    their stored bodies; the job ids marked.
-
-    On PostgreSQL one `UPDATE ... FROM unnest(ids, bodies)` does both, with two array
-    parameters (each row written once); SQLite scrubs in a second statement.
-    """
-    if not bodies:
-        return set()
-    fence = [submissions.c.status == PENDING]
-    if claim_token is not None:
-        fence.append(submissions.c.claim_token == claim_token)
-    sent = {
-        "status": SENT,
-        "sent_at": now,
-        "attempts": submissions.c.attempts + 1,
-        "claimed_until": None,
-    }
-    if connection.dialect.name == "postgresql":
-        ids = bindparam("ids", [job_id for job_id, _ in bodies], type_=ARRAY(String))
-        texts = bindparam("bodies", [_scrubbed_json(b) for _, b in bodies], type_=ARRAY(Text))
-        scrubbed = (
-            func.unnest(ids, texts)
-            .table_valued(column("job_id", String), column("body", Text))
-            .render_derived(name="scrubbed")
-        )
-        statement = (
-            update(submissions)
-            .where(submissions.c.job_id == scrubbed.c.job_id, *fence)
-            .values(**sent, body=func.coalesce(cast(scrubbed.c.body, JSON), submissions.c.body))
-            .returning(submissions.c.job_id)
-        )
-        return set(connection.execute(statement).scalars())
-    ids = [job_id for job_id, _ in bodies]
-    statement = (
-        update(submissions)
-        .where(submissions.c.job_id.in_(ids), *fence)
-        .values(**sent)
-        .returning(submissions.c.job_id)
-    )
-    marked = set(connection.execute(statement).scalars())
-    _scrub_bodies(connection, [(job_id, body) for job_id, body in bodies if job_id in marked])
-    return marked
-
-
-def _scrubbed_json(body: Any) -> str | None:
-    """The body without its secrets as JSON text, or None if it had none (kept as it is)."""
-    scrubbed = without_secrets(body)
-    return None if scrubbed == body else to_json(scrubbed)
-
-
-def _scrub_bodies(connection: Connection, bodies: Sequence[tuple[str, Any]]) -> None:
-    """Store each body without its secrets (only those that had any)."""
-    changed = []
-    for job_id, body in bodies:
-        scrubbed = without_secrets(body)
-        if scrubbed != body:
-            changed.append({"b_job_id": job_id, "b_body": scrubbed})
-    if changed:
-        statement = (
-            update(submissions)
-            .where(submissions.c.job_id == bindparam("b_job_id"))
-            .values(body=bindparam("b_body"))
-        )
-        connection.execute(statement, changed)
-
-
 def _outbox_row(row: Row[Any]) -> OutboxRow:
     submission = Submission(
         job_id=row.job_id,
@@ -390,6 +309,7 @@ def _outbox_row(row: Row[Any]) -> OutboxRow:
         via=row.via,
         parameters=MappingProxyType(dict(row.parameters or {})),
         event_message_id=row.event_message_id,
+        options=MappingProxyType(dict(row.options or {})),
     )
     return OutboxRow(
         submission=submission,

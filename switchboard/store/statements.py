@@ -66,7 +66,7 @@ def _add_file(dialect_name: str) -> Executable:
         .where(seen.c.dataset_id == bindparam("of_dataset"))
         .scalar_subquery()
     )
-    return insert.values(position=next_position).on_conflict_do_update(
+    statement: Executable = insert.values(position=next_position).on_conflict_do_update(
         index_elements=["dataset_id", "file_id"],
         set_={
             "name": case((existing.name == "", new.name), else_=existing.name),
@@ -74,14 +74,16 @@ def _add_file(dialect_name: str) -> Executable:
             "size": func.coalesce(existing.size, new.size),
         },
     )
+    return statement
 
 
 def _set_dataset_name(dialect_name: str) -> Executable:
     insert = upsert(dialect_name, datasets)
-    return insert.on_conflict_do_update(
+    statement: Executable = insert.on_conflict_do_update(
         index_elements=["id"],
         set_={"name": insert.excluded.name, "name_fetched_at": insert.excluded.name_fetched_at},
     )
+    return statement
 
 
 def dataset_view_query() -> Select[Any]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -10,8 +11,11 @@ from typing import Any
 from sqlalchemy import Connection, Result, select
 from sqlalchemy.orm import Session
 
+from ..collections.state import Manifest
 from ..model import DatasetView, FileInfo, Submission
 from ..ports import Clock
+from .errors import store_errors
+from .manifests import record_manifest
 from .models import PENDING
 from .progress import Progress
 from .statements import DATASET_VIEW, datasets, files, messages, write_statements
@@ -43,8 +47,9 @@ class SqlUnitOfWork:
     flush and the buffer keeps batching.
     """
 
-    def __init__(self, session: Session, clock: Clock) -> None:
+    def __init__(self, session: Session, clock: Clock, where: str = "database") -> None:
         self._session = session
+        self._where = where
         self._clock = clock
         self._sql = write_statements(session.get_bind().dialect.name)
         self._known: dict[str, _KnownDataset] = {}
@@ -74,6 +79,21 @@ class SqlUnitOfWork:
     def progress(self) -> Progress:
         """Collection progress in this unit of work's transaction."""
         return Progress(self._session, self._clock)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction: an exception inside rolls back what it did, then propagates
+        (as StoreError when it means the database is unreachable)."""
+        with store_errors(self._where), self.session.begin_nested():
+            yield
+
+    def record_manifest(
+        self, rule: str, key: str, generation: int, *, file_path: str | None = None
+    ) -> Manifest:
+        """Freeze the generation's members into its manifest, in this transaction."""
+        return record_manifest(
+            self.session, rule, key, generation, now=self.now(), file_path=file_path
+        )
 
     def flush(self) -> None:
         """Write the buffered inventory rows: names first, then files in arrival order.
@@ -242,6 +262,7 @@ class SqlUnitOfWork:
             "event_message_id": submission.event_message_id,
             "body": body,
             "properties": properties,
+            "options": submission.options,
             "status": PENDING,
             "attempts": 0,
             "next_attempt_at": now,
@@ -250,11 +271,10 @@ class SqlUnitOfWork:
 
     def _load_many(self, dataset_ids: list[str]) -> dict[str, _KnownDataset]:
         """The stored views of `dataset_ids` with this transaction's buffered writes laid over."""
-        names = dict(
-            self._execute(
-                select(datasets.c.id, datasets.c.name).where(datasets.c.id.in_(dataset_ids))
-            ).all()
+        named = self._execute(
+            select(datasets.c.id, datasets.c.name).where(datasets.c.id.in_(dataset_ids))
         )
+        names: dict[str, str | None] = {row.id: row.name for row in named}
         loaded = {d: _KnownDataset(names.get(d)) for d in dataset_ids}
         rows = self._execute(
             select(
@@ -263,15 +283,18 @@ class SqlUnitOfWork:
             .where(files.c.dataset_id.in_(dataset_ids))
             .order_by(files.c.dataset_id, files.c.position, files.c.first_seen_at, files.c.file_id)
         )
-        for dataset_id, file_id, file_name, mime_type, size in rows:
-            loaded[dataset_id].files[file_id] = FileInfo(file_id, file_name, mime_type, size)
+        for row in rows:
+            loaded[row.dataset_id].files[row.file_id] = FileInfo(
+                row.file_id, row.name, row.mime_type, row.size
+            )
         return self._with_buffered_writes(loaded)
 
     def _load_one(self, dataset_id: str) -> _KnownDataset:
         """One dataset's stored view (one round trip) with the buffered writes laid over."""
         rows = self._execute(DATASET_VIEW, {"dataset_id": dataset_id}).all()
         known = _KnownDataset(rows[0].dataset_name if rows else None)
-        for _name, file_id, file_name, mime_type, size in rows:
+        for row in rows:
+            _name, file_id, file_name, mime_type, size = tuple(row)
             if file_id is not None:
                 known.files[file_id] = FileInfo(file_id, file_name, mime_type, size)
         return self._with_buffered_writes({dataset_id: known})[dataset_id]
@@ -283,10 +306,10 @@ class SqlUnitOfWork:
             if buffered_name is not None:
                 known.name = buffered_name["name"]
         for (dataset_id, file_id), row in self._file_rows.items():
-            known = loaded.get(dataset_id)
-            if known is not None:
+            into = loaded.get(dataset_id)
+            if into is not None:
                 again = FileInfo(file_id, row["name"], row["mime_type"], row["size"])
-                known.files[file_id] = _merged(known.files.get(file_id), again)
+                into.files[file_id] = _merged(into.files.get(file_id), again)
         return loaded
 
 

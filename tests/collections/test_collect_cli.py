@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from switchboard.cli import main
-from switchboard.collections.report import progress_bar
+from switchboard.store.collection_report import progress_bar
 from switchboard.store.migrate import upgrade
 from switchboard.store.sql import SqlStore
 from tests.collections.helpers import DATASET, close, feed, make_processor, mosaic_rule

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from switchboard.collections.firing import COLLECTION_RESOURCE
-from switchboard.collections.manifests import iter_members, load_manifest, manifest_id
+from switchboard.collections.manifests import manifest_id
 from switchboard.jobids import job_id
 from switchboard.processor import Processor
+from switchboard.store.manifests import iter_members, load_manifest
+from switchboard.submissions import COLLECTION_RESOURCE
 from switchboard.testing import ListDelivery
 from tests.collections.helpers import DATASET, MOSAIC, close, feed, make_processor, mosaic_rule
 from tests.integration.clowder_events import file_id, record
@@ -182,7 +183,7 @@ def test_the_manifest_file_is_written_before_the_firing_is_sent(store, tmp_path,
             seen_on_send.append(path.exists())
             super().send(row)
 
-    sink = ManifestFileSink(Checking(), store.engine, str(manifest_dir))
+    sink = ManifestFileSink(Checking(), store, str(manifest_dir))
     [row] = store.due_outbox(10)
     sink.send(row)
     assert seen_on_send == [True]

@@ -8,10 +8,10 @@ from textwrap import dedent
 
 import pytest
 
-from switchboard.collections.spec import PythonTotal, parse_duration
 from switchboard.engine import Engine
 from switchboard.errors import RuleLoadError
 from switchboard.rules import load_rules
+from switchboard.rules.collect import PythonTotal, parse_duration
 from tests.rules.events import make_event, view_of
 
 FULL = """\
@@ -69,7 +69,7 @@ def test_the_engine_renders_a_collect_decision_and_submits_nothing_itself(tmp_pa
         assert collected.total == 9
         assert [r.extractor for r in collected.requests] == ["terra.geotiff.fieldmosaic"]
         assert evaluation.matched[0].rule == "fullfield-rgb"
-        assert engine.submissions(evaluation) == []
+        assert list(evaluation.submissions) == []
     finally:
         engine.close()
 

@@ -60,7 +60,7 @@ def test_a_python_rule_submitting_a_reserved_parameter_is_that_rules_error(tmp_p
         evaluation = engine.evaluate(event, view_of(event))
         [failure] = evaluation.failures
         assert failure.rule == "escape" and "is reserved" in (failure.error or "")
-        assert [s.extractor for s in engine.submissions(evaluation)] == ["y"]
+        assert [s.extractor for s in evaluation.submissions] == ["y"]
     finally:
         engine.close()
 
@@ -117,9 +117,7 @@ def test_the_relay_refuses_a_manifest_file_outside_its_folder_and_writes_nothing
     target = tmp_path / where
     queue_manifest_row(store, str(target), mid)
     sink = RecordingSink()
-    relay = Relay(
-        store, with_manifest_files({"amqp": sink}, store.engine, str(tmp_path / "manifests"))
-    )
+    relay = Relay(store, with_manifest_files({"amqp": sink}, store, str(tmp_path / "manifests")))
     assert relay.run_once().failed == 1  # refused outright, not retried
     [row] = store.recent_submissions(1)
     assert row.status == "failed"
@@ -136,7 +134,7 @@ def test_a_symbolic_link_in_the_manifest_folder_cannot_lead_the_file_elsewhere(
     outside.mkdir()
     os.symlink(outside / "m1.json", folder / "m1.json")
     queue_manifest_row(store, str(folder / "m1.json"), "m1")
-    sink = ManifestFileSink(RecordingSink(), store.engine, str(folder))
+    sink = ManifestFileSink(RecordingSink(), store, str(folder))
     [row] = store.due_outbox(10)
     with pytest.raises(SubmissionRejected):
         sink.send(row)
@@ -146,7 +144,7 @@ def test_a_symbolic_link_in_the_manifest_folder_cannot_lead_the_file_elsewhere(
 def test_without_a_manifest_folder_no_manifest_file_is_written(store, tmp_path: Path) -> None:
     target = tmp_path / "m1.json"
     queue_manifest_row(store, str(target), "m1")
-    sink = ManifestFileSink(RecordingSink(), store.engine, "")
+    sink = ManifestFileSink(RecordingSink(), store, "")
     [row] = store.due_outbox(10)
     with pytest.raises(SubmissionRejected, match="SWITCHBOARD_MANIFEST_DIR is not set"):
         sink.send(row)
@@ -157,7 +155,7 @@ def test_a_manifest_file_inside_its_folder_is_still_written(store, tmp_path: Pat
     folder = tmp_path / "manifests"
     queue_manifest_row(store, str(folder / "m1.json"), "m1")
     inner = RecordingSink()
-    sink = ManifestFileSink(inner, store.engine, str(folder))
+    sink = ManifestFileSink(inner, store, str(folder))
     [row] = store.due_outbox(10)
     sink.send(row)
     assert (folder / "m1.json").read_text() == "[\n]\n"  # no members recorded for "m1"

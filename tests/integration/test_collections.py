@@ -11,7 +11,6 @@ import pika
 import pytest
 
 from switchboard.app import build_app
-from switchboard.collections.firing import COLLECTION_RESOURCE
 from switchboard.engine import Engine
 from switchboard.jobids import job_id
 from switchboard.outgoing import extractor_message
@@ -19,6 +18,7 @@ from switchboard.processor import Processor
 from switchboard.rules import load_rules
 from switchboard.store.migrate import upgrade
 from switchboard.store.sql import SqlStore
+from switchboard.submissions import COLLECTION_RESOURCE
 from switchboard.testing import ListDelivery
 from tests.collections.helpers import mosaic_rule
 from tests.integration.clowder_events import DATASET, file_added, properties

@@ -288,7 +288,8 @@ def test_events_views_and_requests_cross_the_worker_pipe_equal_and_read_only() -
         assert loads(dumps(value)) == value
     back = loads(dumps(request))
     assert isinstance(back.parameters, MappingProxyType)
-    assert isinstance(back.runtime_env, MappingProxyType)
+    assert isinstance(back.options, MappingProxyType)
+    assert isinstance(back.options["runtime_env"], MappingProxyType)
 
 
 def test_a_rule_set_mixing_isolated_and_in_thread_rules_decides_in_rule_order(

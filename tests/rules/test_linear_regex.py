@@ -87,7 +87,7 @@ def test_named_groups_become_captures_with_search_semantics(tmp_path: Path) -> N
     engine = Engine(load_rules([path]))
     try:
         event = make_event("x_left.tif", dataset_name="RGB GeoTIFFs - 2017-05-01__10-20")
-        [submission] = engine.submissions(engine.evaluate(event, view_of(event)))
+        [submission] = list(engine.evaluate(event, view_of(event)).submissions)
     finally:
         engine.close()
     assert submission.extractor == "mosaic-2017-05-01"

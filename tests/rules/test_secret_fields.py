@@ -97,7 +97,7 @@ def test_a_mapping_rendered_whole_has_the_secrets_inside_it_redacted(tmp_path: P
     engine = Engine(load_rules([path]))
     try:
         event = make_event(body=body)
-        [submission] = engine.submissions(engine.evaluate(event, view_of(event)))
+        [submission] = list(engine.evaluate(event, view_of(event)).submissions)
     finally:
         engine.close()
     rendered = submission.parameters["resource"]

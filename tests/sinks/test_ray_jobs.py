@@ -30,6 +30,7 @@ from switchboard.ray_local import RAY_ADDRESS_VARIABLES as RAY_VARIABLES
 from switchboard.ray_local import free_port
 from switchboard.relay import Relay
 from switchboard.rules import load_rules
+from switchboard.sink_registry import plain_options
 from switchboard.sinks.ray_jobs import RayJobSink
 from switchboard.store.migrate import upgrade
 from switchboard.store.sql import SqlStore
@@ -63,8 +64,7 @@ def ray_row(entrypoint: str, runtime_env: dict[str, Any] | None = None) -> Outbo
         via="ray",
         parameters={"manifest_id": "manifest-1", "file_paths": "/manifests/manifest-1.json"},
         event_message_id=event.message_id,
-        entrypoint=entrypoint,
-        runtime_env=runtime_env,
+        options=plain_options({"entrypoint": entrypoint, "runtime_env": runtime_env}),
     )
     body, properties = extractor_message(event, submission)
     return OutboxRow(submission, body, properties, "pending", 0, datetime.now(UTC))
@@ -172,7 +172,7 @@ def test_the_relay_sends_a_fired_collection_to_ray_with_its_manifest(
         relay = Relay(
             store,
             with_manifest_files(
-                {"ray": RayJobSink(ray_address)}, store.engine, str(tmp_path / "manifests")
+                {"ray": RayJobSink(ray_address)}, store, str(tmp_path / "manifests")
             ),
         )
         stats = relay.run_once()

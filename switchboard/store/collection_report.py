@@ -8,9 +8,9 @@ from typing import Any, TextIO
 
 from sqlalchemy import Connection, select
 
-from ..store.collection_tables import FIRED, OPEN
-from ..store.progress import collections, firings
+from .collection_tables import FIRED, OPEN
 from .manifests import iter_members, load_manifest
+from .progress_statements import collections, firings
 
 BAR_WIDTH = 20
 

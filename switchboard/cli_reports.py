@@ -1,0 +1,98 @@
+"""What `switchboard explain`, `replay` and `demo` print."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .rules.model import RuleSet
+from .settings import Settings
+
+
+def print_explanation(
+    engine: Any, event: Any, extra_files: Sequence[str], dataset_name: str | None
+) -> None:
+    from .model import DatasetView, FileInfo
+
+    files = [event.file] if event.file else []
+    files += [FileInfo(id=f"extra-{i}", name=n) for i, n in enumerate(extra_files)]
+    name = dataset_name or event.dataset_name
+    view = DatasetView(id=event.dataset_id or "", name=name, files=tuple(files))
+    evaluation = engine.explain(event, view)
+    file_desc = f"{event.file.name} ({event.file.id})" if event.file else "-"
+    shown_name = repr(name) if name else "unknown (the daemon asks Clowder; see --dataset-name)"
+    click.echo(f"event {event.kind.value}  message {event.message_id}")
+    click.echo(f"  dataset {event.dataset_id or '-'}  name {shown_name}")
+    click.echo(f"  file {file_desc}")
+    click.echo(f"  dataset files {', '.join(view.names()) or '-'}")
+    submissions: dict[str, list[Any]] = {}
+    for s in evaluation.submissions:
+        submissions.setdefault(s.rule, []).append(s)
+    for decision in evaluation.decisions:
+        mark = "MATCH" if decision.matched else ("ERROR" if decision.error else "no")
+        click.echo(f"{mark:<5} {decision.rule}")
+        for reason in decision.reasons:
+            click.echo(f"        {reason}")
+        if decision.error:
+            click.echo(f"        error: {decision.error}")
+        for s in submissions.get(decision.rule, []):
+            click.echo(
+                f"        -> {s.extractor} {s.resource_type} {s.resource_id} via {s.via} "
+                f"job {s.job_id} parameters {dict(s.parameters)}"
+            )
+    matched = sum(1 for d in evaluation.decisions if d.matched)
+    total = sum(len(v) for v in submissions.values())
+    click.echo(f"{matched} of {len(evaluation.decisions)} rule(s) match; {total} submission(s)")
+    if evaluation.decisions and any(r.kind != "yaml" for r in engine.rules):
+        click.echo("note: Python rules saw empty collection progress; nothing was kept")
+
+
+def replay_and_report(
+    settings: Settings, ruleset: RuleSet, records: list[dict[str, Any]], database: str | None
+) -> None:
+    """`replay` and `demo`: run the records through the daemon's processor, print the counts."""
+    from .engine import Engine
+    from .outgoing import extractor_message
+    from .replay import replay
+    from .store.migrate import upgrade
+    from .store.sql import SqlStore
+
+    engine = Engine(ruleset, rule_timeout_s=settings.rule_timeout_s)
+    with tempfile.TemporaryDirectory() as tmp, contextlib.closing(engine):
+        url = database or f"sqlite:///{Path(tmp) / 'replay.db'}"
+        upgrade(url)
+        store = SqlStore(url)
+        try:
+            if sys.stdout.isatty():
+                with click.progressbar(length=len(records), label="replaying") as bar:
+                    summary = replay(
+                        records,
+                        engine,
+                        store,
+                        extractor_message,
+                        batch_size=settings.batch_size,
+                        on_progress=bar.update,
+                    )
+            else:
+                summary = replay(
+                    records, engine, store, extractor_message, batch_size=settings.batch_size
+                )
+        finally:
+            store.close()
+    click.echo(
+        f"{summary.events} events, {sum(summary.per_target.values())} submissions, "
+        f"{summary.duplicates} duplicates, {len(summary.malformed)} malformed, "
+        f"{len(summary.rule_errors)} rule errors"
+    )
+    width = max((len(t) for t in summary.per_target), default=6)
+    click.echo(f"{'TARGET'.ljust(width)}  SUBMISSIONS")
+    for target, count in sorted(summary.per_target.items()):
+        click.echo(f"{target.ljust(width)}  {count}")
+    for line in summary.malformed + summary.poison + summary.rule_errors:
+        click.echo(f"  ! {line}", err=True)
