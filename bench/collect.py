@@ -20,14 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +31,10 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from daemon_bench import PG, bench_daemon, broker, memory_mb  # bench/ is on sys.path as a script
+
 from tests.integration.clowder_events import file_added, properties
 
-URI = "amqp://guest:guest@127.0.0.1:5672/%2f"
-PG = "host=127.0.0.1 port=5432 user=postgres dbname=test"
-SWITCHBOARD = Path(sys.executable).with_name("switchboard")
 RULE = """\
 - name: mosaic
   when:
@@ -54,16 +47,6 @@ RULE = """\
     manifest_file: true
   submit: {{extractor: {extractor}, resource: dataset}}
 """
-
-
-@contextmanager
-def broker() -> Iterator[Any]:
-    """A short-lived channel (a long idle one would miss its heartbeats and be dropped)."""
-    connection = pika.BlockingConnection(pika.URLParameters(URI))
-    try:
-        yield connection.channel()
-    finally:
-        connection.close()
 
 
 def publish(channel: Any, queue: str, numbers: range) -> None:
@@ -85,13 +68,6 @@ def processed(schema: str) -> int:
             return 0
 
 
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def wait_for_message(channel: Any, queue: str, timeout_s: float) -> float:
     """Poll the target queue; the monotonic time the firing was found."""
     give_up = time.monotonic() + timeout_s
@@ -104,31 +80,11 @@ def wait_for_message(channel: Any, queue: str, timeout_s: float) -> float:
 
 
 def run(count: int, burst: bool) -> dict[str, float]:
-    tag = uuid.uuid4().hex[:8]
-    schema, queue, extractor = f"bench_{tag}", f"bench-{tag}", f"bench.{tag}.mosaic"
-    with psycopg.connect(PG, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    tmp = Path(tempfile.mkdtemp(prefix="bench-collect-"))
-    rules = tmp / "rules.yaml"
-    rules.write_text(RULE.format(count=count, extractor=extractor))
-    env = dict(
-        os.environ,
-        RABBITMQ_URI=URI,
-        SWITCHBOARD_DATABASE_URL=(
-            f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
-        ),
-        SWITCHBOARD_RULES=str(rules),
-        SWITCHBOARD_QUEUE=queue,
-        SWITCHBOARD_MANIFEST_DIR=str(tmp / "manifests"),
-    )
-    with broker() as channel:
-        channel.queue_declare(queue, durable=True)
-        channel.queue_declare(extractor, durable=True)
-    log = (tmp / "daemon.log").open("wb")
-    daemon = subprocess.Popen(
-        [str(SWITCHBOARD), "run", "--migrate"], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    try:
+    def rules(extractor: str) -> str:
+        return RULE.format(count=count, extractor=extractor)
+
+    with bench_daemon(rules, name="mosaic") as daemon:
+        queue, extractor, schema = daemon.queue, daemon.extractor, daemon.schema
         started = time.monotonic()
         if not burst:
             with broker() as channel:
@@ -144,21 +100,11 @@ def run(count: int, burst: bool) -> dict[str, float]:
             "members": count,
             "latency_s": fired - published,
             "total_s": fired - started,
-            "peak_rss_mb": peak_rss_mb(daemon.pid),
+            "peak_rss_mb": memory_mb(daemon.process.pid, "VmHWM"),
         }
-        manifest = next((tmp / "manifests").glob("*.json"), None)
+        manifest = next((daemon.tmp / "manifests").glob("*.json"), None)
         figures["manifest_paths"] = len(json.loads(manifest.read_text())) if manifest else 0
         return figures
-    finally:
-        daemon.terminate()
-        daemon.wait(timeout=60)
-        log.close()
-        with broker() as channel:
-            for name in (queue, extractor, f"error.{queue}", f"retry.{queue}"):
-                channel.queue_delete(name)
-        with psycopg.connect(PG, autocommit=True) as connection_:
-            connection_.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
-        subprocess.run(["rm", "-rf", str(tmp)], check=False)
 
 
 def main() -> None:

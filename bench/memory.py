@@ -15,47 +15,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
-import subprocess
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pika
-import psycopg
-from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from daemon_bench import bench_daemon, broker, memory_mb  # bench/ is on sys.path as a script
+
 from tests.integration.clowder_events import RULES_YAML, encoded, file_added, properties
-
-URI = "amqp://guest:guest@127.0.0.1:5672/%2f"
-PG = "host=127.0.0.1 port=5432 user=postgres dbname=test"
-SWITCHBOARD = Path(sys.executable).with_name("switchboard")
-
-
-@contextmanager
-def broker() -> Iterator[Any]:
-    """A short-lived channel (a long idle one would miss its heartbeats and be dropped)."""
-    connection = pika.BlockingConnection(pika.URLParameters(URI))
-    try:
-        yield connection.channel()
-    finally:
-        connection.close()
-
-
-def memory_mb(pid: int, field: str) -> float:
-    """A memory figure of /proc/<pid>/status (VmRSS, VmHWM) in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def depth(queue: str) -> int:
@@ -95,67 +67,38 @@ def wait(predicate: Any, timeout_s: float, what: str, pid: int) -> None:
 
 
 def run(count: int, size_mb: float, good: int, extra_env: dict[str, str]) -> dict[str, float]:
-    tag = uuid.uuid4().hex[:8]
-    schema, queue, extractor = f"bench_{tag}", f"bench-{tag}", f"bench.{tag}.ext"
-    with psycopg.connect(PG, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    tmp = Path(tempfile.mkdtemp(prefix="bench-memory-"))
-    rules = tmp / "rules.yaml"
-    rules.write_text(RULES_YAML.format(extractor=extractor, via="amqp"))
-    env = dict(
-        os.environ,
-        RABBITMQ_URI=URI,
-        SWITCHBOARD_DATABASE_URL=(
-            f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
-        ),
-        SWITCHBOARD_RULES=str(rules),
-        SWITCHBOARD_QUEUE=queue,
-        **extra_env,
-    )
-    with broker() as channel:
-        channel.queue_declare(extractor, durable=True)
-    log = (tmp / "daemon.log").open("wb")
-    daemon = subprocess.Popen(
-        [str(SWITCHBOARD), "run", "--migrate"], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    try:
-        wait(lambda: consumers(queue) > 0, 120, "the daemon to consume", daemon.pid)
+    def rules(extractor: str) -> str:
+        return RULES_YAML.format(extractor=extractor, via="amqp")
+
+    with bench_daemon(rules, name="ext", env=extra_env) as daemon:
+        queue, extractor = daemon.queue, daemon.extractor
+        wait(lambda: consumers(queue) > 0, 120, "the daemon to consume", daemon.process.pid)
         time.sleep(1.0)  # let start-up settle before the baseline
-        before_mb = memory_mb(daemon.pid, "VmRSS")
+        before_mb = memory_mb(daemon.process.pid, "VmRSS")
         size_bytes = int(size_mb * 1024 * 1024)
         # Paused while the burst is published, the daemon then finds it all waiting, as after
         # a slow batch or a restart: the broker pushes up to SWITCHBOARD_PREFETCH at once.
-        daemon.send_signal(signal.SIGSTOP)
+        daemon.process.send_signal(signal.SIGSTOP)
         with broker() as channel:
             for n in range(count):
                 channel.basic_publish("", queue, big_body(n, size_bytes))
             for n in range(good):
                 channel.basic_publish("", queue, encoded(n), pika.BasicProperties(**properties(n)))
-        daemon.send_signal(signal.SIGCONT)
+        daemon.process.send_signal(signal.SIGCONT)
         started = time.monotonic()
         wait(
             lambda: depth(f"error.{queue}") >= count and depth(extractor) >= good,
             600,
             f"{count} dead letters and {good} submissions",
-            daemon.pid,
+            daemon.process.pid,
         )
         return {
             "before_mb": before_mb,
-            "peak_mb": memory_mb(daemon.pid, "VmHWM"),
+            "peak_mb": memory_mb(daemon.process.pid, "VmHWM"),
             "seconds": time.monotonic() - started,
             "dead_letters": depth(f"error.{queue}"),
             "submitted": depth(extractor),
         }
-    finally:
-        daemon.terminate()
-        daemon.wait(timeout=60)
-        log.close()
-        with broker() as channel:
-            for name in (queue, extractor, f"error.{queue}", f"retry.{queue}"):
-                channel.queue_delete(name)
-        with psycopg.connect(PG, autocommit=True) as connection_:
-            connection_.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
-        subprocess.run(["rm", "-rf", str(tmp)], check=False)
 
 
 def main() -> None:
