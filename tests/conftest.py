@@ -126,7 +126,8 @@ def ray_address() -> Iterator[str]:
     """One private Ray head per test session (4 logical CPUs, a custom `bigdb` resource).
 
     Started by `switchboard.ray_local.LocalRay` (own temp dir, free ports, dashboard on
-    127.0.0.1) and stopped by its process id, never by the `ray` CLI's stop command (it stops every Ray on the machine); yields the job API's address.
+    127.0.0.1) and stopped by its process id, never by the `ray` CLI's stop command (that stops
+    every Ray on the machine); yields the job API's address.
     """
     pytest.importorskip("ray.job_submission", reason="Ray is not installed (the dev extra)")
     from switchboard.ray_local import LocalRay
