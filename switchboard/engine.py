@@ -12,24 +12,22 @@ from __future__ import annotations
 
 import logging
 import time
-import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, overload
 
 from .model import DatasetView, Decision, Evaluation, Event, Submission, SubmitRequest
+from .rule_outcomes import as_requests, describe_exception
 from .rules.collect import Collected, render_collected
 from .rules.fields import EVENT_FIELDS, Subject, event_field
 from .rules.index import RuleIndex
-from .rules.isolated import IsolatedRunner, RemoteError
+from .rules.isolated import IsolatedRunner
 from .rules.model import Rule, RuleSet
 from .rules.runner import Outcome, RuleRunner
 from .rules.templates import MissingValue
-from .secrets import REDACTED, replace_secrets, secret_values
 from .submissions import submission_for
 
-MAX_ERROR_CHARS = 500
 SLOW_CALL_S = 1.0  # an isolated call this long (or killed) is followed by `between` (keepalive)
 log = logging.getLogger(__name__)
 
@@ -239,8 +237,8 @@ class Engine:
         if outcome.status == "died":
             return Decision(r.name, False, error=str(outcome.value))
         if outcome.status == "raised":
-            return Decision(r.name, False, error=_describe_exception(outcome.error, r, event))
-        requests = _as_requests(outcome.value)
+            return Decision(r.name, False, error=describe_exception(outcome.error, r, event))
+        requests = as_requests(outcome.value)
         if requests is None:
             error = (
                 f"returned {type(outcome.value).__name__}; "
@@ -334,44 +332,3 @@ def _module_path(r: Rule) -> str:
         return r.module_path
     code = getattr(r.function, "__code__", None)
     return str(Path(code.co_filename).resolve()) if code is not None else ""
-
-
-def _as_requests(value: Any) -> tuple[SubmitRequest, ...] | None:
-    if value is None:
-        return ()
-    if isinstance(value, SubmitRequest):
-        return (value,)
-    if isinstance(value, list | tuple) and all(isinstance(v, SubmitRequest) for v in value):
-        return tuple(value)
-    return None
-
-
-def _describe_exception(exc: BaseException | None, r: Rule, event: Event) -> str:
-    """`raised Type at file:line: message`, truncated, with the event's secrets redacted."""
-    if exc is None:
-        return "raised an unknown error"
-    if isinstance(exc, RemoteError):  # from an isolated rule's worker process
-        where = f" at {r.source.path}:{exc.line}" if exc.line else ""
-        return _shown(f"raised {exc.type_name}{where}", exc.message, event)
-    where = ""
-    code = getattr(r.function, "__code__", None)
-    if code is not None:
-        rule_file = Path(code.co_filename).resolve()
-        frames = [
-            f
-            for f in traceback.extract_tb(exc.__traceback__)
-            if Path(f.filename).resolve() == rule_file
-        ]
-        if frames:
-            shown = r.source.path or frames[-1].filename
-            where = f" at {shown}:{frames[-1].lineno}"
-    return _shown(f"raised {type(exc).__name__}{where}", str(exc), event)
-
-
-def _shown(head: str, text: str, event: Event) -> str:
-    """`head: text`, truncated, with the event's secrets redacted."""
-    message = head + (f": {text}" if text else "")
-    message = replace_secrets(message, secret_values(event.body), REDACTED)
-    if len(message) > MAX_ERROR_CHARS:
-        message = message[: MAX_ERROR_CHARS - 3] + "..."
-    return message

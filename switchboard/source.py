@@ -6,39 +6,25 @@ import collections
 import logging
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
 
 from . import amqp
+from .amqp_delivery import (
+    DELAY_HEADER,
+    ERROR_HEADER,
+    ORIGINAL_ROUTING_KEY_HEADER,
+    AmqpDelivery,
+    short_reason,
+)
 from .delays import DELAY_COUNT_HEADER, delay_count
 from .delivery_budget import DeliveryBudget
 from .errors import BrokerError, DeliveryFailed
 from .settings import Settings
 
 log = logging.getLogger(__name__)
-
-ERROR_HEADER = "x-switchboard-error"
-DELAY_HEADER = "x-switchboard-delayed"
-ORIGINAL_ROUTING_KEY_HEADER = "x-switchboard-original-routing-key"
-MAX_REASON_CHARS = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class AmqpDelivery:
-    """One message from the input queue (implements `ports.Delivery`).
-
-    `routing_key` is the key it was published with; for a message coming back from the retry
-    queue that is the original key, restored from the header we stored it in.
-    """
-
-    delivery_tag: int
-    body: bytes
-    properties: Mapping[str, Any] = field(default_factory=dict)
-    routing_key: str = ""
-    redelivered: bool = False
 
 
 class RabbitSource:
@@ -349,7 +335,7 @@ class RabbitSource:
         channel = self._require_channel()
         properties = dict(delivery.properties)
         headers = dict(properties.get("headers") or {})
-        headers[header] = _short(reason)
+        headers[header] = short_reason(reason)
         headers.update(extra or {})
         headers.setdefault(ORIGINAL_ROUTING_KEY_HEADER, delivery.routing_key)
         properties["headers"] = headers
@@ -377,10 +363,3 @@ class RabbitSource:
             amqp.declare_retry_queue(channel.connection, self.queue)
         else:
             amqp.declare_extractor_queue(channel, target)
-
-
-def _short(reason: str) -> str:
-    reason = str(reason)
-    if len(reason) <= MAX_REASON_CHARS:
-        return reason
-    return reason[: MAX_REASON_CHARS - 3] + "..."

@@ -20,7 +20,6 @@ import copy
 import inspect
 import json
 import logging
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,13 +30,14 @@ from ..errors import ClowderUnavailable, Problem
 from ..locations import SourceLocation
 from ..model import DatasetView, Event, SubmitRequest, kinds_matching, submit
 from ..secrets import REDACTED, replace_secrets
+from .legacy_map import key_line, load_map
 from .legacy_paths import LEGACY_ON, SETTING, FilePaths
+from .legacy_resource import dataset_resource
 from .model import Rule
 from .python_rules import import_rule_module
 
 MAP_NAME = "rule_extractor_map.json"
 MODULE_NAME = "rules.py"
-EXTRACT_LEVELS = ("dataset", "file")
 SIGNATURE = "(extractor, connector, host, secret_key, resource, rulemap)"
 
 log = logging.getLogger(__name__)
@@ -225,110 +225,7 @@ def _parameters(name: str, value: Any) -> dict[str, Any]:
         raise LegacyRuleError(f"parameters for {name!r} are not JSON: {exc}") from exc
 
 
-def _event_path(event: Event) -> str | None:
-    body = event.body
-    source = body.get("source")
-    extra = source.get("extra") if isinstance(source, Mapping) else None
-    for holder in (body, extra if isinstance(extra, Mapping) else {}):
-        for key in ("filepath", "file_path"):
-            value = holder.get(key)
-            if isinstance(value, str) and value:
-                return value
-    return None
-
-
-def dataset_resource(
-    event: Event, dataset: DatasetView, paths: FilePaths | None = None
-) -> dict[str, Any]:
-    """pyclowder's dataset resource for this event, built from Switchboard's inventory.
-
-    `filepath` is the file's path on disk: the one the event carries for its own file, else what
-    `paths` finds (Clowder's file list, then the template), else just the file name.
-    """
-    triggering = event.file
-    carried = _event_path(event)
-    dataset_id = dataset.id or event.dataset_id or ""
-    name = dataset.name or event.dataset_name or ""
-    files = []
-    for f in dataset.files:
-        path = None
-        if triggering is not None and f.id == triggering.id and carried:
-            path = carried
-        elif paths is not None:
-            path = paths.path(dataset_id, f.id, f.name, name)
-        files.append(
-            {
-                "id": f.id,
-                "filename": f.name,
-                "filepath": path or f.name,
-                "contentType": f.mime_type,
-                "size": "" if f.size is None else str(f.size),
-            }
-        )
-    trigger_name = None
-    if triggering is not None:
-        trigger_name = next((f.name for f in dataset.files if f.id == triggering.id), None)
-        trigger_name = trigger_name or triggering.name or None
-    return {
-        "type": "dataset",
-        "id": dataset.id or event.dataset_id,
-        "name": name,
-        "files": files,
-        "triggering_file": trigger_name,
-        "parent": {},
-        "dataset_info": {"id": dataset.id or event.dataset_id, "name": name},
-    }
-
-
 # --- loading ----------------------------------------------------------------------------------
-
-
-def _key_line(text: str, key: str) -> int:
-    pattern = re.compile(re.escape(json.dumps(key)) + r"\s*:")
-    for number, line in enumerate(text.splitlines(), start=1):
-        if pattern.search(line):
-            return number
-    return 1
-
-
-def load_map(path: Path) -> tuple[dict[str, Any] | None, str, list[Problem]]:
-    """The parsed `rule_extractor_map.json`, its text, and every problem with its shape."""
-    shown = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, "", [Problem(shown, 1, f"cannot read: {exc}")]
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return None, text, [Problem(shown, exc.lineno, f"invalid JSON: {exc.msg}")]
-    shape = '{rule_name: {"extractors": {extractor_name: {...}}}}'
-    if not isinstance(data, dict):
-        return None, text, [Problem(shown, 1, f"must be a JSON object {shape}")]
-    if not data:
-        return None, text, [Problem(shown, 1, "names no rules")]
-    problems = []
-    for name, entry in data.items():
-        line = _key_line(text, name)
-        extractors = entry.get("extractors") if isinstance(entry, dict) else None
-        if not isinstance(extractors, dict) or not extractors:
-            reason = f'rule {name!r}: "extractors" must be a non-empty object ({shape})'
-            problems.append(Problem(shown, line, reason))
-            continue
-        for extractor, config in extractors.items():
-            where = _key_line(text, extractor) if extractor else line
-            if not extractor.strip():
-                problems.append(Problem(shown, where, f"rule {name!r}: empty extractor name"))
-            elif not isinstance(config, dict):
-                reason = f"rule {name!r}: extractor {extractor!r} must map to an object"
-                problems.append(Problem(shown, where, reason))
-            elif config.get("extract_level", "dataset") not in EXTRACT_LEVELS:
-                reason = (
-                    f"rule {name!r}: extractor {extractor!r}: extract_level must be "
-                    f"'dataset' or 'file', not {config['extract_level']!r}"
-                )
-                problems.append(Problem(shown, where, reason))
-    return (None if problems else data), text, problems
 
 
 def _signature_problem(function: Any) -> str | None:
@@ -366,7 +263,7 @@ def rules_from_legacy(
         if function is None or not callable(function):
             what = "is not defined" if function is None else "is not a function"
             reason = f"rule {name!r} {what} in {shown_module}"
-            problems.append(Problem(shown_map, _key_line(text, name), reason))
+            problems.append(Problem(shown_map, key_line(text, name), reason))
             continue
         code = getattr(function, "__code__", None)
         line = code.co_firstlineno if code is not None else 1
