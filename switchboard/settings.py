@@ -22,8 +22,9 @@ def _split_paths(value: str) -> tuple[str, ...]:
 class Settings:
     """Everything Switchboard can be told. Flags override the environment, which overrides these."""
 
-    rabbitmq_uri: str = "amqp://guest:guest@127.0.0.1:5672/%2f"
-    database_url: str = DEFAULT_DATABASE_URL
+    # Shown redacted by `__repr__` (their passwords must not reach a log or a traceback).
+    rabbitmq_uri: str = field(default="amqp://guest:guest@127.0.0.1:5672/%2f", repr=False)
+    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)
     rules: tuple[str, ...] = ("rules",)
     queue: str = "switchboard"
     clowder_url: str = ""

@@ -86,3 +86,15 @@ def test_clowder_version_and_max_delays_are_read_and_a_bad_version_is_refused_na
         Settings.from_env({"CLOWDER_VERSION": "3"})
     with pytest.raises(SettingsError, match="SWITCHBOARD_MAX_DELAYS"):
         Settings.from_env({"SWITCHBOARD_MAX_DELAYS": "-1"})
+
+
+def test_the_repr_of_settings_shows_no_broker_or_database_password() -> None:
+    settings = Settings(
+        rabbitmq_uri="amqp://user:broker-pw-1@rabbit:5672/%2f",
+        database_url="postgresql+psycopg://user:db-pw-2@db:5432/switchboard",
+        clowder_key="clowder-key-3",
+    )
+    shown = repr(settings)
+    assert "Settings(" in shown
+    for secret in ("broker-pw-1", "db-pw-2", "clowder-key-3"):
+        assert secret not in shown
