@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ClowderUnavailable, Problem
 from ..locations import SourceLocation
@@ -35,6 +35,9 @@ from .legacy_paths import LEGACY_ON, SETTING, FilePaths
 from .legacy_resource import dataset_resource
 from .model import Rule
 from .python_rules import import_rule_module
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 MAP_NAME = "rule_extractor_map.json"
 MODULE_NAME = "rules.py"
@@ -65,7 +68,7 @@ class LegacyContext:
 
     @classmethod
     def from_settings(
-        cls, settings: Any, *, between: Callable[[], None] | None = None
+        cls, settings: Settings, *, between: Callable[[], None] | None = None
     ) -> LegacyContext:
         """From a `Settings` (clowder_url, clowder_key, mounted_paths, queue, legacy_file_path).
 
@@ -74,9 +77,7 @@ class LegacyContext:
         With CLOWDER_URL set, file paths come from Clowder's file list (one quick retry, then
         the events wait, like dataset-name lookups); the template covers what Clowder leaves out.
         """
-        url = getattr(settings, "clowder_url", "") or ""
-        key = getattr(settings, "clowder_key", "") or ""
-        template = getattr(settings, "legacy_file_path", "") or ""
+        url, key, template = settings.clowder_url, settings.clowder_key, settings.legacy_file_path
         listing = None
         if url:
             from ..clowder import ClowderClient  # constructing it connects to nothing
@@ -84,13 +85,13 @@ class LegacyContext:
             listing = ClowderClient(url, key, timeout_s=5.0, retries=1)
         file_paths = None
         if listing is not None or template:
-            cooldown_s = float(getattr(settings, "clowder_retry_delay_s", 30.0))
+            cooldown_s = settings.clowder_retry_delay_s
             file_paths = FilePaths(listing, template, cooldown_s=cooldown_s, between=between)
         return cls(
             host=url,
             secret_key=key,
-            mounted_paths=dict(getattr(settings, "mounted_paths", None) or {}),
-            extractor_name=getattr(settings, "queue", "") or "switchboard",
+            mounted_paths=dict(settings.mounted_paths),
+            extractor_name=settings.queue or "switchboard",
             file_paths=file_paths,
         )
 
