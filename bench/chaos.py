@@ -11,7 +11,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline import PROPERTIES, fresh_database, stop_process
 from workload import Workload, encode
+
+from tests.silent_server import SilentServer
 
 FAULT_KINDS = ("kill", "broker", "database")
 LOCAL = {"127.0.0.1", "localhost", "::1"}
@@ -93,31 +94,6 @@ def own_vhost(name: str, amqp: str) -> Iterator[str]:
         yield f"{amqp.rstrip('/')}/{name}"
     finally:
         subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], check=False)
-
-
-@contextlib.contextmanager
-def hung_endpoint() -> Iterator[str]:
-    """An HTTP address on 127.0.0.1 that accepts connections and never answers."""
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.2)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                held.append(server.accept()[0])
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join(2)
-        for connection in held:
-            connection.close()
-        server.close()
 
 
 class Supervisor:
@@ -294,7 +270,7 @@ def run(options: Options) -> dict[str, Any]:
         with (
             own_vhost(name, options.amqp) as uri,
             fresh_database(options.pg_conninfo, name) as url,
-            hung_endpoint() as hung_address,
+            contextlib.closing(SilentServer()) as hung,
         ):
             env = dict(
                 os.environ,
@@ -304,7 +280,7 @@ def run(options: Options) -> dict[str, Any]:
                 SWITCHBOARD_QUEUE=INPUT,
             )
             if hung_ids:
-                env["RAY_ADDRESS"] = hung_address
+                env["RAY_ADDRESS"] = hung.url
             if options.lease_s is not None:
                 env["SWITCHBOARD_RELAY_LEASE_S"] = str(options.lease_s)
             pg_url = url.replace("postgresql+psycopg://", "postgresql://")

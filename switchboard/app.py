@@ -7,6 +7,7 @@ closes the old one.
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
@@ -55,6 +56,12 @@ class RuleLoader:
         rules = self.ruleset() if ruleset is None else ruleset
         return Engine(rules, rule_timeout_s=self.settings.rule_timeout_s, between=self.between)
 
+    def reload(self, processor: Processor) -> None:
+        """Swap freshly loaded rules into `processor`; raises RuleLoadError and keeps the old
+        ones if broken. The swap closes the old engine (its rule threads and isolated rules'
+        worker processes), or each reload would leak them."""
+        processor.swap_engine(self.engine())
+
 
 @dataclass
 class App:
@@ -74,11 +81,8 @@ class App:
         return engine
 
     def reload_rules(self) -> None:
-        """Swap in freshly loaded rules; raises RuleLoadError and keeps the old ones if broken.
-
-        The old engine is closed by the swap (its rule threads and isolated rules' worker
-        processes), or each reload would leak them."""
-        self.processor.swap_engine(self.loader.engine())
+        """Swap in freshly loaded rules (see `RuleLoader.reload`)."""
+        self.loader.reload(self.processor)
 
     def close(self) -> None:
         self.processor.engine.close()
@@ -144,7 +148,7 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
         batch_wait_s=settings.batch_wait_s,
         heartbeat=heartbeat.beat,
         heartbeat_interval_s=settings.heartbeat_interval_s,
-        reload_rules=lambda: processor.swap_engine(loader.engine()),
+        reload_rules=functools.partial(loader.reload, processor),
         periodic=[Sweeper(processor), *retention(settings, store), *periodic],
         metrics=metrics,
     )

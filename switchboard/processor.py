@@ -305,5 +305,5 @@ class Processor:
         queue up on a busy collection instead of deadlocking."""
         collects.sort(key=lambda pair: (pair[1].rule, pair[1].key))
         for _, grouped in groupby(collects, key=lambda pair: (pair[1].rule, pair[1].key)):
-            _, errors = self.collector.apply(uow, list(grouped), queue)
+            errors = self.collector.apply(uow, list(grouped), queue)
             result.rule_errors.extend(errors)

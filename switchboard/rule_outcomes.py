@@ -6,12 +6,10 @@ worker) and never shows the event's secrets.
 
 from __future__ import annotations
 
-import traceback
-from pathlib import Path
 from typing import Any
 
 from .model import Event, SubmitRequest
-from .rules.isolated import RemoteError
+from .rules.isolated import RemoteError, rule_line
 from .rules.model import Rule
 from .secrets import REDACTED, replace_secrets, secret_values
 
@@ -37,17 +35,10 @@ def describe_exception(exc: BaseException | None, r: Rule, event: Event) -> str:
         where = f" at {r.source.path}:{exc.line}" if exc.line else ""
         return shown_error(f"raised {exc.type_name}{where}", exc.message, event)
     where = ""
+    line = rule_line(exc, r.function)
     code = getattr(r.function, "__code__", None)
-    if code is not None:
-        rule_file = Path(code.co_filename).resolve()
-        frames = [
-            f
-            for f in traceback.extract_tb(exc.__traceback__)
-            if Path(f.filename).resolve() == rule_file
-        ]
-        if frames:
-            shown = r.source.path or frames[-1].filename
-            where = f" at {shown}:{frames[-1].lineno}"
+    if line is not None and code is not None:
+        where = f" at {r.source.path or code.co_filename}:{line}"
     return shown_error(f"raised {type(exc).__name__}{where}", str(exc), event)
 
 

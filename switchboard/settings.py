@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar
 
+from .delays import DEFAULT_MAX_DELAYS
 from .errors import SettingsError
 
 DEFAULT_DATABASE_URL = "sqlite:///switchboard.db"
@@ -22,7 +23,7 @@ def _split_paths(value: str) -> tuple[str, ...]:
 class Settings:
     """Everything Switchboard can be told. Flags override the environment, which overrides these."""
 
-    # Shown redacted by `__repr__` (their passwords must not reach a log or a traceback).
+    # Left out of the repr: their passwords must not reach a log or a traceback.
     rabbitmq_uri: str = field(default="amqp://guest:guest@127.0.0.1:5672/%2f", repr=False)
     database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)
     rules: tuple[str, ...] = ("rules",)
@@ -47,7 +48,9 @@ class Settings:
     relay_lease_s: float = 30.0
     clowder_retry_delay_s: float = 30.0
     clowder_version: int = 1  # pyclowder's CLOWDER_VERSION: 1 (Clowder v1) or 2 (clowder2)
-    max_delays: int = 20  # times one event may wait for Clowder before it is dead-lettered
+    max_delays: int = (
+        DEFAULT_MAX_DELAYS  # times one event may wait for Clowder before it is dead-lettered
+    )
     manifest_dir: str = ""
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"  # the metrics server's address; 0.0.0.0 for every interface

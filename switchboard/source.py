@@ -22,6 +22,7 @@ from .amqp_delivery import (
 from .delays import DELAY_COUNT_HEADER, delay_count
 from .delivery_budget import DeliveryBudget
 from .errors import BrokerError, DeliveryFailed
+from .ports import Metrics, NullMetrics
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,11 +55,11 @@ class RabbitSource:
         heartbeat_s: int = amqp.DEFAULT_HEARTBEAT_S,
         legacy_exchange: str = amqp.LEGACY_EXCHANGE,
         client_name: str = "switchboard",
-        metrics: Any = None,
+        metrics: Metrics | None = None,
     ) -> None:
-        """`metrics` (a `metrics.Metrics`) counts the bodies dead-lettered on arrival."""
+        """`metrics` counts the bodies dead-lettered on arrival."""
         self.settings = settings
-        self.metrics = metrics
+        self.metrics: Metrics = metrics if metrics is not None else NullMetrics()
         self.queue = settings.queue
         self.error_queue = amqp.error_queue_name(settings.queue)
         self.retry_queue = amqp.retry_queue_name(settings.queue)
@@ -209,8 +210,7 @@ class RabbitSource:
             )
             log.warning("dead-lettering a message on arrival: %s", reason)
             self.dead_letter(delivery, reason)
-            if self.metrics is not None:
-                self.metrics.dead_letters.labels("oversized").inc()
+            self.metrics.dead_lettered("oversized", 1)
 
     def _resume_if_room(self) -> None:
         """Consume again once the unsettled deliveries hold at most half of the budget, or

@@ -65,9 +65,9 @@ class Collector:
 
     def apply(
         self, uow: UnitOfWork, group: Sequence[tuple[Event, Collected]], queue: OutboxQueue
-    ) -> tuple[list[Firing], list[tuple[str, str, str]]]:
+    ) -> list[tuple[str, str, str]]:
         """Add the members one batch brings to ONE collection, in arrival order, firing when
-        `until` holds; the firings and (rule, message id, error) for totals that failed.
+        `until` holds; (rule, message id, error) for totals that failed.
 
         The collection is locked once and counted once per group (plus once per firing), so a
         batch costs one round trip per member rather than three. (Longer than 60 lines: one
@@ -82,7 +82,6 @@ class Collector:
         pending = 0
         expected: int | None = spec.until.count or len(group[0][1].all_of) or None
         last: tuple[Event, Collected] | None = None
-        firings: list[Firing] = []
         errors: list[tuple[str, str, str]] = []
 
         def flush() -> None:
@@ -123,12 +122,10 @@ class Collector:
             ):
                 continue
             flush()
-            firing = self.fire(uow, event, collected, generation, queue)
+            self.fire(uow, event, collected, generation, queue)
             state = FIRED
-            if firing is not None:
-                firings.append(firing)
         flush()
-        return firings, errors
+        return errors
 
     def fire(
         self,

@@ -6,13 +6,13 @@ Both directions of the round trip live here, so what `trigger_of` stores is exac
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
 from ..events import parse_event
 from ..model import Event, SubmitRequest
+from ..records import body_bytes
 from ..rules.collect import Collected
 from ..sink_registry import as_json, plain_options
 
@@ -74,10 +74,7 @@ def event_of(trigger: Mapping[str, Any]) -> Event:
     re-encoded without ASCII escapes, so its size stays what arrived.
     """
     raw = trigger.get("raw")
-    if isinstance(raw, str):
-        data = raw.encode("utf-8")
-    else:
-        data = json.dumps(trigger.get("body"), ensure_ascii=False).encode("utf-8")
+    data = body_bytes(raw if isinstance(raw, str) else trigger.get("body"))
     return parse_event(
         data,
         trigger.get("properties") or {},

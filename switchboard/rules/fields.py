@@ -103,7 +103,8 @@ def walk(root: Any, parts: tuple[str, ...]) -> Any:
     return current
 
 
-def _raw_getter(namespace: str, parts: tuple[str, ...]) -> Getter:
+def raw_getter(namespace: str, parts: tuple[str, ...]) -> Getter:
+    """The getter of `parts` under `body` or `parameters` (the raw namespaces)."""
     if namespace == "body":
         return lambda s: walk(s.event.body, parts)
     return lambda s: walk(s.event.parameters, parts)
@@ -117,7 +118,7 @@ def event_field(path: str) -> Getter:
     if head in RAW_NAMESPACES and rest:
         parts = tuple(rest.split("."))
         if all(SEGMENT.fullmatch(p) for p in parts):
-            return _raw_getter(head, parts)
+            return raw_getter(head, parts)
         raise FieldError(f"invalid field path {path!r}")
     if path == "dataset.files":
         raise FieldError("dataset.files can only be tested under 'require'")

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..model import EventKind
 from .equality import as_number
-from .fields import ABSENT, RAW_NAMESPACES, Getter, Subject, walk
+from .fields import ABSENT, RAW_NAMESPACES, Getter, Subject, raw_getter
 from .index_requirements import Alternative, index_note, requirements
 from .index_tables import AffixTable, ButTable, ContainsTable, RangeTable
 from .model import Rule
@@ -231,10 +231,7 @@ def _raw_parent(path: str) -> tuple[str, str] | None:
 
 def _parent_getter(parent: str) -> Getter:
     head, _, rest = parent.partition(".")
-    parts = tuple(rest.split(".")) if rest else ()
-    if head == "body":
-        return lambda s: walk(s.event.body, parts)
-    return lambda s: walk(s.event.parameters, parts)
+    return raw_getter(head, tuple(rest.split(".")) if rest else ())
 
 
 @dataclass(slots=True)

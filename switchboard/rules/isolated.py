@@ -282,8 +282,8 @@ def _answer(function: Any, rule_name: str, module_path: str, args: tuple[Any, ..
         return dumps(("raised", RemoteError(type(exc).__name__, why)))
 
 
-def _remote(exc: BaseException, function: Any) -> RemoteError:
-    """`exc` as a RemoteError, with the last line of the rule's own file it passed through."""
+def rule_line(exc: BaseException, function: Any) -> int | None:
+    """The last line of the rule function's own file that `exc` passed through, if any."""
     line = None
     code = getattr(function, "__code__", None)
     if code is not None:
@@ -291,7 +291,12 @@ def _remote(exc: BaseException, function: Any) -> RemoteError:
         for frame in traceback.extract_tb(exc.__traceback__):
             if Path(frame.filename).resolve() == rule_file:
                 line = frame.lineno
-    return RemoteError(type(exc).__name__, str(exc), line)
+    return line
+
+
+def _remote(exc: BaseException, function: Any) -> RemoteError:
+    """`exc` as a RemoteError, with the last line of the rule's own file it passed through."""
+    return RemoteError(type(exc).__name__, str(exc), rule_line(exc, function))
 
 
 def _die_with(parent_pid: int) -> None:
