@@ -188,8 +188,14 @@ def replay_command(
 @click.option(
     "--rules", "rule_paths", multiple=True, help="Rule files or folders (default: rules/)."
 )
+@click.option(
+    "--database",
+    default=None,
+    help="Keep the results in this database URL, to look at with `switchboard web` "
+    "(default: a throwaway SQLite file).",
+)
 @click.pass_context
-def demo(ctx: click.Context, rule_paths: tuple[str, ...]) -> None:
+def demo(ctx: click.Context, rule_paths: tuple[str, ...], database: str | None) -> None:
     """Replay a bundled day of TERRA-like traffic through the rules and print the routing."""
     from .traffic import read_records
 
@@ -204,7 +210,11 @@ def demo(ctx: click.Context, rule_paths: tuple[str, ...]) -> None:
     click.echo(
         f"demo: {len(records)} events of one TERRA-like day, rules from {', '.join(settings.rules)}"
     )
-    replay_and_report(settings, _load_rules(settings.rules, settings), records, None)
+    replay_and_report(settings, _load_rules(settings.rules, settings), records, database)
+    if database:
+        from .store.engine import redacted
+
+        click.echo(f"look at it: switchboard web --database {redacted(database)}")
 
 
 @main.command()
@@ -304,6 +314,11 @@ def upgrade(ctx: click.Context, database: str | None) -> None:
     except SwitchboardError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo("database is at the current schema version")
+
+
+from .cli_web import web  # noqa: E402  # registered last: the command lives in its own module
+
+main.add_command(web)
 
 
 if __name__ == "__main__":  # `python -m switchboard.cli …` works like the console script

@@ -65,6 +65,13 @@ class Settings:
     # Callables YAML `python:` totals may name besides files beside the rule file, as
     # `module:function` or `module:*`; switchboard.collections.totals:count_files always is.
     python_allowlist: frozenset[str] = frozenset()
+    # The daemon's one HTTP server (/metrics, /healthz, /readyz, the status page, /api); 0: off.
+    # metrics_port/metrics_host are its deprecated aliases (used while http_port is 0).
+    http_port: int = 0
+    http_host: str = "127.0.0.1"  # any other address needs http_token
+    http_token: str = field(default="", repr=False)  # bearer token or `switchboard_token` cookie
+    # /healthz fails once the daemon's loop has not turned for this long (a stuck loop)
+    health_max_stall_s: float = 120.0
 
     _ENV: ClassVar[dict[str, str]] = {
         "rabbitmq_uri": "RABBITMQ_URI",
@@ -97,6 +104,10 @@ class Settings:
         "heartbeat_interval_s": "SWITCHBOARD_HEARTBEAT_INTERVAL_S",
         "relay_max_attempts": "SWITCHBOARD_RELAY_MAX_ATTEMPTS",
         "relay_backoff_s": "SWITCHBOARD_RELAY_BACKOFF_S",
+        "http_port": "SWITCHBOARD_HTTP_PORT",
+        "http_host": "SWITCHBOARD_HTTP_HOST",
+        "http_token": "SWITCHBOARD_HTTP_TOKEN",
+        "health_max_stall_s": "SWITCHBOARD_HEALTH_MAX_STALL_S",
     }
 
     @classmethod
