@@ -156,18 +156,23 @@ class Views:
         self, connection: Connection, manifest_id: str, page: Page
     ) -> dict[str, Any] | None:
         """One firing's manifest with a page of its sorted members."""
-        from itertools import islice
+        from sqlalchemy import select
 
-        from ..store.manifests import iter_members, load_manifest
+        from ..store.manifests import load_manifest, manifest_members
         from .queries import iso
 
         found = load_manifest(connection, manifest_id)
         if found is None:
             return None
-        members = islice(
-            iter_members(connection, manifest_id), page.offset, page.offset + page.limit
+        m = manifest_members
+        query = (
+            select(m.c.member, m.c.data)
+            .where(m.c.manifest_id == manifest_id)
+            .order_by(m.c.member)
+            .offset(page.offset)
+            .limit(page.limit)
         )
-        items = [{"member": member, "data": data} for member, data in members]
+        items = [{"member": row.member, "data": row.data} for row in connection.execute(query)]
         return {
             **listing(items, found.member_count, page),
             "id": found.id,
