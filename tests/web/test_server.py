@@ -77,7 +77,7 @@ def test_deprecated_metrics_port_settings_still_choose_where_the_server_listens(
     found = endpoint(Settings(metrics_port=9100))
     assert found is not None and (found.host, found.port) == ("127.0.0.1", 9100)
     assert "deprecated" in caplog.text
-    with pytest.raises(SettingsError, match="SWITCHBOARD_METRICS_HOST=0.0.0.0"):
+    with pytest.raises(SettingsError, match=r"SWITCHBOARD_METRICS_HOST=0\.0\.0\.0"):
         endpoint(Settings(metrics_port=9100, metrics_host="0.0.0.0"))
     new = endpoint(Settings(http_port=8081, metrics_port=9100))
     assert new is not None and new.port == 8081  # the new setting wins
