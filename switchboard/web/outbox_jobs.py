@@ -95,12 +95,12 @@ def _filtered(query: Select[Any], where: JobFilter) -> Select[Any]:
 
 
 def _job(row: Any, now: datetime) -> dict[str, Any]:
+    """The row as a job. A failed row does not keep when its last attempt was: its update
+    time and elapsed time are unknown (None), not guessed."""
     status = STATUS_OF_ROW.get(row.status, row.status)
-    updated = row.sent_at if row.status == SENT else row.created_at
-    if row.status == FAILED:
-        updated = row.next_attempt_at  # the last attempt was due then
-    finished = updated if row.status in (SENT, FAILED) else None
-    end = finished or now
+    updated = {SENT: row.sent_at, PENDING: row.created_at}.get(row.status)
+    finished = row.sent_at if row.status == SENT else None
+    elapsed = None if row.status == FAILED else (finished or now) - row.created_at
     return {
         "job_id": row.job_id,
         "rule": row.rule,
@@ -119,7 +119,7 @@ def _job(row: Any, now: datetime) -> dict[str, Any]:
         "started_at": None,
         "updated_at": iso(updated),
         "finished_at": iso(finished),
-        "elapsed_s": round(max(0.0, (end - row.created_at).total_seconds()), 3),
+        "elapsed_s": None if elapsed is None else round(max(0.0, elapsed.total_seconds()), 3),
     }
 
 
@@ -133,7 +133,7 @@ def _timeline(row: Any) -> list[dict[str, Any]]:
         )
     elif row.status == FAILED:
         reason = f"given up after {row.attempts} attempt(s): {row.last_error}"
-        entries.append(_entry(row.next_attempt_at, "failed", reason))
+        entries.append(_entry(None, "failed", reason))  # when is not kept
     elif row.attempts and row.last_error:
         retry = f"attempt {row.attempts} failed, retried at the time shown: {row.last_error}"
         entries.append(_entry(row.next_attempt_at, "pending", retry))

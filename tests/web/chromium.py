@@ -11,12 +11,12 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import websocket
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
-_LISTENING = re.compile(r"DevTools listening on (ws://\S+)")
+_LISTENING = re.compile(r"DevTools listening on ws://[^:]+:(\d+)/")
 
 
 def executable() -> str | None:
@@ -24,17 +24,41 @@ def executable() -> str | None:
 
 
 class Chromium:
-    """One headless browser with one page; `with Chromium(profile_dir, width, height) as page:`."""
+    """One headless browser with one page: `with Chromium(profile_dir, width, height) as b:`."""
 
-    def __init__(self, profile: Path, width: int = 1280, height: int = 900) -> None:
+    def __init__(
+        self, profile: Path, width: int = 1280, height: int = 900, timezone: str = "UTC"
+    ) -> None:
         self.profile = profile
         self.width, self.height = width, height
+        self.timezone = timezone
         self._ids = itertools.count(1)
+        self.events: list[str] = []  # methods of the events seen since the last `open`
 
     def __enter__(self) -> Chromium:
         browser = executable()
         assert browser is not None, "no Chromium on PATH"
-        self.process = subprocess.Popen(
+        self.profile.mkdir(parents=True, exist_ok=True)
+        self.log = self.profile / "chromium.log"  # a file, not a pipe nobody drains
+        with self.log.open("w") as log:
+            self.process = self._start(browser, log)
+        port = self._wait_for_devtools()
+        self.socket = websocket.create_connection(self._page_ws(port), timeout=30)
+        self.call("Page.enable")
+        self.call("Runtime.enable")
+        # the window has a minimum width; the viewport is set exactly (a phone's is narrow)
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=self.width,
+            height=self.height,
+            deviceScaleFactor=1,
+            mobile=self.width < 700,
+        )
+        self.call("Emulation.setTimezoneOverride", timezoneId=self.timezone)
+        return self
+
+    def _start(self, browser: str, log: IO[str]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             [
                 browser,
                 "--headless=new",
@@ -49,19 +73,13 @@ class Chromium:
                 "about:blank",
             ],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
+            stderr=log,
         )
-        browser_ws = self._wait_for_devtools()
-        port = browser_ws.split(":")[2].split("/")[0]
-        self.socket = websocket.create_connection(self._page_ws(port), timeout=30)
-        self.call("Page.enable")
-        self.call("Runtime.enable")
-        return self
 
     def __exit__(self, *exc: object) -> None:
         try:
-            self.socket.close()
+            if hasattr(self, "socket"):
+                self.socket.close()
         finally:
             self.process.terminate()
             try:
@@ -71,16 +89,20 @@ class Chromium:
                 self.process.wait()
 
     def _wait_for_devtools(self) -> str:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            found = _LISTENING.search(line)
+        for _ in range(600):
+            found = _LISTENING.search(self.log.read_text(errors="replace"))
             if found:
                 return found.group(1)
-        raise AssertionError(f"Chromium exited ({self.process.wait()}) without DevTools")
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.process.kill()
+        self.process.wait()
+        raise AssertionError(f"Chromium gave no DevTools address:\n{self.log.read_text()[-2000:]}")
 
     @staticmethod
     def _page_ws(port: str) -> str:
-        for _ in range(50):
+        for _ in range(100):
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as answer:
                 pages = [t for t in json.load(answer) if t.get("type") == "page"]
             if pages:
@@ -89,24 +111,28 @@ class Chromium:
         raise AssertionError("Chromium opened no page")
 
     def call(self, method: str, **params: Any) -> dict[str, Any]:
-        """Send one command and return its result (events that arrive meanwhile are skipped)."""
+        """Send one command and return its result (events that arrive meanwhile are noted)."""
         message_id = next(self._ids)
         self.socket.send(json.dumps({"id": message_id, "method": method, "params": params}))
         while True:
             answer = json.loads(self.socket.recv())
+            if "method" in answer:
+                self.events.append(answer["method"])
             if answer.get("id") == message_id:
                 if "error" in answer:
                     raise AssertionError(f"{method}: {answer['error']}")
                 return dict(answer.get("result", {}))
 
     def open(self, url: str) -> None:
-        """Navigate and wait until the page's scripts have run (DOMContentLoaded and after)."""
-        self.call("Page.navigate", url=url)
-        for _ in range(200):
-            if self.evaluate("document.readyState") == "complete":
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"{url} did not finish loading")
+        """Navigate and wait for the new page's load event (its deferred scripts have run)."""
+        self.events.clear()
+        navigated = self.call("Page.navigate", url=url)
+        if "errorText" in navigated:
+            raise AssertionError(f"{url}: {navigated['errorText']}")
+        while "Page.loadEventFired" not in self.events:
+            answer = json.loads(self.socket.recv())  # the socket's timeout bounds the wait
+            if "method" in answer:
+                self.events.append(answer["method"])
 
     def evaluate(self, expression: str) -> Any:
         result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
