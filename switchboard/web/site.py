@@ -9,7 +9,7 @@ import json
 import logging
 import re
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,11 +61,15 @@ def _error(status: int, message: str, as_json: bool) -> Response:
 
 @dataclass
 class Site:
-    """Everything one server answers; `engine` is the store's SQLAlchemy engine."""
+    """Everything one server answers; `engine` is the store's SQLAlchemy engine.
+
+    /metrics is every registry in `registries`, one after the other: the state gauges live in a
+    registry of their own, so reading a counter (`Metrics.value`) never runs their queries.
+    """
 
     views: Views
     engine: Any
-    registry: CollectorRegistry | None
+    registries: Sequence[CollectorRegistry] = ()
     token: str = ""
 
     def respond(self, method: str, target: str, headers: Mapping[str, str]) -> Response:
@@ -94,9 +98,10 @@ class Site:
 
     def _route(self, path: str, query: dict[str, str]) -> Response:
         if path == "/metrics":
-            if self.registry is None:
+            if not self.registries:
                 return _error(404, "no metrics here", False)
-            return Response(200, generate_latest(self.registry), CONTENT_TYPE_LATEST)
+            text = b"".join(generate_latest(registry) for registry in self.registries)
+            return Response(200, text, CONTENT_TYPE_LATEST)
         if path == "/":
             return self._page(query)
         if path.startswith("/static/"):
@@ -112,11 +117,12 @@ class Site:
             "/api/collections": lambda c, q: self.views.collections(c, _page(q)),
             "/api/jobs": lambda c, q: self.views.job_list(c, JobFilter.of(q), _page(q)),
             "/api/rules": lambda c, q: self.views.rules(c, _page(q)),
-            "/api/dead-letters": lambda c, q: self.views.dead_letters(c, _page(q)),
         }
         if path in reads:
             read = reads[path]
             return lambda q: _json(self._read(lambda c: read(c, q)))
+        if path == "/api/dead-letters":
+            return self._dead_letters
         match = _JOB_PATH.fullmatch(path)
         if match is not None:
             job_id = urllib.parse.unquote(match.group(1))
@@ -126,6 +132,10 @@ class Site:
             manifest_id = urllib.parse.unquote(match.group(1))
             return lambda q: self._manifest(manifest_id, _page(q))
         return None
+
+    def _dead_letters(self, query: dict[str, str]) -> Response:
+        found = self._read(lambda c: self.views.dead_letters(c, _page(query)))
+        return _json({**found, "queues": self.views.queues()})
 
     def _job(self, job_id: str) -> Response:
         job = self._read(lambda c: self.views.job(c, job_id))
@@ -150,7 +160,9 @@ class Site:
                 "dead": self.views.dead_letters(connection, Page(0, 50)),
             }
 
-        html = render_status(self._read(read), where.as_query())
+        context = self._read(read)
+        context["dead"]["queues"] = self.views.queues()
+        html = render_status(context, where.as_query())
         return Response(200, html.encode(), HTML_TYPE, dict(PAGE_HEADERS))
 
     def _static(self, name: str) -> Response:

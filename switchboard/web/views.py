@@ -136,20 +136,25 @@ class Views:
         }
 
     def dead_letters(self, connection: Connection, page: Page) -> dict[str, Any]:
+        """Failed submissions (from the database) and dead letters counted since start."""
         items, total = failed_submissions(connection, page)
-        depths = self.depths.depths() if self.depths is not None else None
         return {
             **listing(items, total, page),
             "dead_letters_since_start": dict(self.live.dead_letters_since_start()),
-            "queues": None
-            if depths is None
-            else {
-                "error_queue": depths.error_queue,
-                "error_messages": depths.error,
-                "retry_queue": depths.retry_queue,
-                "retry_messages": depths.retry,
-                "problem": depths.problem,
-            },
+        }
+
+    def queues(self) -> dict[str, Any] | None:
+        """The dead-letter and retry queues' depths, asked of RabbitMQ (never inside a database
+        transaction: on SQLite a read holds the write lock)."""
+        depths = self.depths.depths() if self.depths is not None else None
+        if depths is None:
+            return None
+        return {
+            "error_queue": depths.error_queue,
+            "error_messages": depths.error,
+            "retry_queue": depths.retry_queue,
+            "retry_messages": depths.retry,
+            "problem": depths.problem,
         }
 
     def manifest(

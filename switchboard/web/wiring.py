@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from ..clock import utc_now
 from ..metrics import Metrics
 from ..rules.model import RuleSet
@@ -75,7 +77,8 @@ def daemon_server(
     database = redacted(settings.database_url)
     depths = QueueDepths(settings.rabbitmq_uri, settings.queue)
     metrics.build(version(), platform.python_version())
-    metrics.registry.register(StateGauges(engine, depths, seconds_since_turn=pulse.seconds_since))
+    state = CollectorRegistry()  # apart from the counters: see Site
+    state.register(StateGauges(engine, depths, seconds_since_turn=pulse.seconds_since))
     live = DaemonLive(
         queue=settings.queue,
         pulse=pulse,
@@ -86,7 +89,7 @@ def daemon_server(
         database=database_check(engine, database),
     )
     views = Views(live, jobs_reader(engine), database, depths, clock=utc_now)
-    site = Site(views, engine, metrics.registry, token=where.token)
+    site = Site(views, engine, (metrics.registry, state), token=where.token)
     return WebServer(site, where.host, where.port).start()
 
 
@@ -94,11 +97,9 @@ def standalone_server(
     settings: Settings, where: Endpoint, *, engine: Any, ruleset: RuleSet | None
 ) -> WebServer:
     """`switchboard web`: the same pages from the database alone (metrics: its state gauges)."""
-    from prometheus_client import CollectorRegistry
-
     database = redacted(settings.database_url)
     registry = CollectorRegistry()
     registry.register(StateGauges(engine))
     live = StaticLive(settings.queue, ruleset, database_check=database_check(engine, database))
     views = Views(live, jobs_reader(engine), database, None, clock=utc_now)
-    return WebServer(Site(views, engine, registry, token=where.token), where.host, where.port)
+    return WebServer(Site(views, engine, (registry,), token=where.token), where.host, where.port)

@@ -40,8 +40,8 @@ def make_site(store: SqlStore, clock: FakeClock) -> SiteMaker:
     ) -> Site:
         shown = live if live is not None else StaticLive("switchboard", started_at=clock())
         views = Views(shown, OutboxJobs(), "sqlite:///test.db", depths, clock=clock)
-        registry = metrics.registry if metrics is not None else None
-        return Site(views, store.engine, registry, token=token)
+        registries = (metrics.registry,) if metrics is not None else ()
+        return Site(views, store.engine, registries, token=token)
 
     return make
 
