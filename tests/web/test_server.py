@@ -232,3 +232,20 @@ def test_queue_depths_count_dead_letters_in_rabbitmq_without_taking_them(channel
         channel.queue_delete(f"error.{queue}")
     down = QueueDepths("amqp://guest:guest@127.0.0.1:9/%2f", queue).depths()
     assert down.error is None and down.problem
+
+
+def test_the_image_healthcheck_probe_says_ok_only_while_the_server_is_healthy(
+    seeded: Seeded, make_site: SiteMaker, serve: Any
+) -> None:
+    from switchboard.web.probe import probe
+
+    clock = _Monotonic()
+    pulse = LoopPulse(clock)
+    base = serve(make_site(daemon_live(seeded, Metrics(), pulse=pulse, max_stall_s=30.0)))
+    settings = Settings(http_port=int(base.rsplit(":", 1)[1]))
+    assert probe("healthz", settings)[0] is True
+    clock.now += 31
+    ok, said = probe("healthz", settings)
+    assert ok is False and "the loop turned 31.0 s ago" in said
+    assert probe("healthz", Settings(http_port=9))[0] is False  # nothing listens there
+    assert probe("healthz", Settings())[1].startswith("SWITCHBOARD_HTTP_PORT is not set")
