@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ def web(
     """Serve the status page, /api and /metrics from the database, without a daemon."""
     from .store.engine import make_engine, redacted
     from .store.migrate import ensure_current
-    from .web.wiring import endpoint, standalone_server
+    from .web.wiring import checked_endpoint, standalone_server
 
     base: Settings = ctx.find_root().obj
     overrides: dict[str, Any] = {"database_url": database, "http_host": host}
@@ -45,18 +46,19 @@ def web(
         overrides["rules"] = rule_paths
     settings = replace(base, **{k: v for k, v in overrides.items() if v is not None})
     chosen = port if port is not None else (settings.http_port or DEFAULT_PORT)
+    variable = "--host" if host is not None else "SWITCHBOARD_HTTP_HOST"
     try:
-        where = endpoint(replace(settings, http_port=chosen, metrics_port=0))
+        where = checked_endpoint(settings.http_host, chosen, settings.http_token, variable=variable)
         ensure_current(settings.database_url)
     except (SettingsError, NotMigrated) as exc:
         raise click.ClickException(str(exc)) from None
-    assert where is not None  # a port was chosen above
     engine = make_engine(settings.database_url)
     try:
         server = standalone_server(settings, where, engine=engine, ruleset=_rules(settings))
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {where.host}:{where.port}: {exc}") from None
     click.echo(f"serving {server.url}/ from {redacted(settings.database_url)} (Ctrl-C stops)")
+    sys.stdout.flush()  # a supervisor or a test reads the address from a pipe
     try:
         server.serve_forever()
     except KeyboardInterrupt:

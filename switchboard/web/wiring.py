@@ -36,10 +36,10 @@ class Endpoint:
     token: str
 
 
-def endpoint(settings: Settings, *, port: int | None = None) -> Endpoint | None:
+def endpoint(settings: Settings) -> Endpoint | None:
     """Where to serve: SWITCHBOARD_HTTP_PORT/HOST, else the deprecated METRICS_PORT/HOST; None
     when neither port is set. SettingsError for a non-loopback bind without a token."""
-    chosen = settings.http_port if port is None else port
+    chosen = settings.http_port
     host, variable = settings.http_host, "SWITCHBOARD_HTTP_HOST"
     if not chosen and settings.metrics_port:
         chosen, host, variable = (
@@ -54,8 +54,13 @@ def endpoint(settings: Settings, *, port: int | None = None) -> Endpoint | None:
         )
     if not chosen:
         return None
-    require_token_off_loopback(host, settings.http_token, variable=variable)
-    return Endpoint(host, chosen, settings.http_token)
+    return checked_endpoint(host, chosen, settings.http_token, variable=variable)
+
+
+def checked_endpoint(host: str, port: int, token: str, *, variable: str) -> Endpoint:
+    """`host:port` (port 0: a free one); SettingsError off loopback without a token."""
+    require_token_off_loopback(host, token, variable=variable)
+    return Endpoint(host, port, token)
 
 
 def jobs_reader(engine: Any) -> JobsReader:
