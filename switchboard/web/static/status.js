@@ -16,19 +16,54 @@ function localTimes() {
   }
 }
 
+const EXPANDED = "switchboard.expanded";  // targets whose jobs are open, kept across refreshes
+const REFRESH = "switchboard.refresh";
+
+function expanded() {
+  try { return new Set(JSON.parse(sessionStorage.getItem(EXPANDED) || "[]")); }
+  catch (e) { return new Set(); }
+}
+
+function setOpen(button, open) {
+  const row = document.getElementById(button.getAttribute("aria-controls"));
+  button.setAttribute("aria-expanded", String(open));
+  button.textContent = open ? "−" : "+";
+  if (row) row.hidden = !open;
+}
+
 function expandableJobs() {
+  const open = expanded();
   for (const button of document.querySelectorAll("button.expand")) {
+    const target = button.closest("tbody").dataset.target;
+    if (open.has(target)) setOpen(button, true);
     button.addEventListener("click", () => {
-      const row = document.getElementById(button.getAttribute("aria-controls"));
-      const open = button.getAttribute("aria-expanded") === "true";
-      button.setAttribute("aria-expanded", String(!open));
-      button.textContent = open ? "+" : "−";
-      if (row) row.hidden = open;
+      const now = button.getAttribute("aria-expanded") !== "true";
+      setOpen(button, now);
+      const kept = expanded();
+      if (now) kept.add(target); else kept.delete(target);
+      sessionStorage.setItem(EXPANDED, JSON.stringify([...kept]));
     });
   }
+}
+
+function autoRefresh() {
+  const box = document.getElementById("auto-refresh");
+  if (!box) return;
+  box.checked = localStorage.getItem(REFRESH) === "on";
+  let timer = null;
+  const arm = () => {
+    clearTimeout(timer);
+    if (box.checked) timer = setTimeout(() => window.location.reload(), 30000);
+  };
+  box.addEventListener("change", () => {
+    localStorage.setItem(REFRESH, box.checked ? "on" : "off");
+    arm();
+  });
+  arm();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
   localTimes();
   expandableJobs();
+  autoRefresh();
 });
