@@ -86,9 +86,9 @@ def test_the_page_loads_a_job_expands_and_the_progress_bars_show_their_values(
         )
         shot = browser.screenshot(ARTIFACTS / "status-page-1280.png")
         browser.open(page_url)  # a refresh keeps the rows the viewer opened
-        assert not browser.evaluate(f"document.querySelector(\"{group} tr.timeline\").hidden")
+        assert not browser.evaluate(f'document.querySelector("{group} tr.timeline").hidden')
         other = "tbody.job-group[data-target='terra.stereo-rgb.bin2tif'] tr.timeline"
-        assert browser.evaluate(f"document.querySelector(\"{other}\").hidden")
+        assert browser.evaluate(f'document.querySelector("{other}").hidden')
     assert shot.stat().st_size > 10_000
 
     with Chromium(tmp_path / "phone", width=390, height=844) as phone:
