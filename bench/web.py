@@ -29,6 +29,7 @@ from sqlalchemy import insert
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from switchboard.metrics import Metrics
+from switchboard.store.engine import make_engine
 from switchboard.store.migrate import upgrade
 from switchboard.store.progress_statements import collections
 from switchboard.store.sql import SqlStore
@@ -129,16 +130,18 @@ def main() -> None:
             store = SqlStore(url, schema=schema)
             fill(store, args.rows, args.collections)
             metrics = Metrics(process=True)
-            metrics.registry.register(StateGauges(store.engine))
+            reads = make_engine(url, schema, reads_only=True)
+            metrics.registry.register(StateGauges(reads))
             views = Views(
                 StaticLive("bench"), OutboxJobs(), url, None, clock=lambda: datetime.now(UTC)
             )
-            server = WebServer(Site(views, store.engine, (metrics.registry,)), "127.0.0.1", 0)
+            server = WebServer(Site(views, reads, (metrics.registry,)), "127.0.0.1", 0)
             server.start()
             try:
                 figures = measure(server.url, args.repeat)
             finally:
                 server.close()
+                reads.dispose()
                 store.close()
         finally:
             if schema is not None:

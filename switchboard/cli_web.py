@@ -52,7 +52,7 @@ def web(
         ensure_current(settings.database_url)
     except (SettingsError, NotMigrated) as exc:
         raise click.ClickException(str(exc)) from None
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, reads_only=True)
     try:
         server = standalone_server(settings, where, engine=engine, ruleset=_rules(settings))
     except OSError as exc:
