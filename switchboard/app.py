@@ -158,22 +158,17 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
     )
     log_startup(settings, ruleset, sinks)
     if metrics is not None and where is not None:
-        from .store.engine import make_engine
         from .web.wiring import daemon_server
 
         metrics.rules_active(len(ruleset), time.time())
-        reads = make_engine(settings.database_url, reads_only=True)  # never the write lock
-        closers.append(reads.dispose)
-        server = daemon_server(
+        closers += daemon_server(
             settings,
             where,
-            engine=reads,
             metrics=metrics,
             pulse=pulse,
             rules=lambda: processor.rules,
             consuming=lambda: source.connected,
         )
-        closers.append(server.close)  # closers run last to first: the server stops first
     return App(settings, store, processor, loader, daemon, closers)
 
 

@@ -11,10 +11,11 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from ..clock import utc_now
+from ..errors import SettingsError
 from ..metrics import Metrics
 from ..rules.model import RuleSet
 from ..settings import Settings
-from ..store.engine import redacted
+from ..store.engine import make_engine, redacted
 from .auth import require_token_off_loopback
 from .daemon_live import DaemonLive
 from .gauges import StateGauges
@@ -72,14 +73,16 @@ def daemon_server(
     settings: Settings,
     where: Endpoint,
     *,
-    engine: Any,
     metrics: Metrics,
     pulse: LoopPulse,
     rules: Callable[[], RuleSet],
     consuming: Callable[[], bool],
-) -> WebServer:
-    """The daemon's server, started: metrics with the state gauges, probes, pages, API."""
+) -> list[Callable[[], object]]:
+    """Start the daemon's server (metrics with the state gauges, probes, pages, API); returns
+    what closes it, in the order the app's closers run them (last first: the server, then its
+    database engine)."""
     database = redacted(settings.database_url)
+    engine = make_engine(settings.database_url, reads_only=True)  # never the write lock
     depths = QueueDepths(settings.rabbitmq_uri, settings.queue)
     metrics.build(version(), platform.python_version())
     state = CollectorRegistry()  # apart from the counters: see Site
@@ -95,7 +98,12 @@ def daemon_server(
     )
     views = Views(live, jobs_reader(engine), database, depths, clock=utc_now)
     site = Site(views, engine, (metrics.registry, state), token=where.token)
-    return WebServer(site, where.host, where.port).start()
+    try:
+        server = WebServer(site, where.host, where.port).start()
+    except OSError as exc:  # the port is taken, or the address is not this machine's
+        engine.dispose()
+        raise SettingsError(f"cannot listen on {where.host}:{where.port}: {exc}") from None
+    return [engine.dispose, server.close]
 
 
 def standalone_server(

@@ -249,3 +249,24 @@ def test_the_image_healthcheck_probe_says_ok_only_while_the_server_is_healthy(
     assert ok is False and "the loop turned 31.0 s ago" in said
     assert probe("healthz", Settings(http_port=9))[0] is False  # nothing listens there
     assert probe("healthz", Settings())[1].startswith("SWITCHBOARD_HTTP_PORT is not set")
+
+
+def test_a_taken_port_is_refused_with_the_address_not_a_traceback(tmp_path: Any) -> None:
+    import socket
+
+    from switchboard.web.wiring import Endpoint, daemon_server
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", http_port=port)
+        with pytest.raises(SettingsError, match=f"cannot listen on 127.0.0.1:{port}"):
+            daemon_server(
+                settings,
+                Endpoint("127.0.0.1", port, ""),
+                metrics=Metrics(),
+                pulse=LoopPulse(),
+                rules=lambda: None,  # type: ignore[arg-type,return-value]  # never read
+                consuming=lambda: True,
+            )
