@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
@@ -45,7 +46,7 @@ class StatusHandler:
     ) -> None:
         now = self.clock()
         outcomes: list[Outcome] = []
-        orphans = 0
+        orphans = forwarded = 0
         with store_errors(redacted(self.engine.url)), self.engine.begin() as connection:
             for item in items:
                 message = item.message
@@ -69,7 +70,9 @@ class StatusHandler:
                 outcome = record_update(connection, job.job_id, update, now)
                 outcomes.append(outcome)
                 if outcome.recorded and self.policy.forwards(job, message.body):
-                    queue_forward(connection, job, message.body, message.key, now)
+                    # a microsecond apart: the relay sends them in the order they came
+                    due = now + timedelta(microseconds=forwarded)
+                    forwarded += queue_forward(connection, job, message.body, message.key, due)
         result.committed.extend(item.delivery for item in items)
         result.duplicates += sum(1 for outcome in outcomes if not outcome.recorded)
         if fingerprint is not None and self.crash_guard is not None:

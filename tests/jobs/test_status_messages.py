@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -11,15 +12,8 @@ from switchboard.amqp_delivery import AmqpDelivery
 from switchboard.errors import MalformedEvent
 from switchboard.jobs.status_messages import parse_status_message
 
-UPDATE = {
-    "file_id": "65a1f0a0e4b0a1b2c3d4e500",
-    "extractor_id": "terra.geotiff.fieldmosaic",
-    "job_id": "65a1f0c2e4b0a1b2c3d4e5f7",
-    "status": "StatusMessage.start: Started processing.",
-    "start": "2024-05-01T10:20:30-05:00",
-    "message_type": "StatusMessage.start",
-    "message": "Started processing.",
-}
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "pyclowder_status_update.json"
+UPDATE = json.loads(FIXTURE.read_text())["body"]
 
 
 def _delivery(body: bytes, correlation_id: str | None = "job-1") -> AmqpDelivery:
