@@ -18,8 +18,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from ..store.job_records import UNTRACKED_VIAS
 from ..store.statements import write_statements
-from .records import UNTRACKED_VIAS
 from .views import JobView
 
 RELAY_VIA = next(iter(UNTRACKED_VIAS))  # "status-relay"

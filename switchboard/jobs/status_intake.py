@@ -15,8 +15,8 @@ from ..intake import BatchResult, Parsed, Route
 from ..ports import Clock, CrashGuard, Delivery
 from ..store.engine import redacted
 from ..store.errors import store_errors
+from ..store.job_records import Outcome, find_job, record_orphan, record_update
 from .forwarding import ForwardingPolicy, queue_forward
-from .records import Outcome, find_job, record_orphan, record_update
 from .status_messages import StatusMessage, parse_status_message
 
 if TYPE_CHECKING:

@@ -16,8 +16,8 @@ from typing import Any
 
 from ..errors import MalformedEvent
 from ..ports import Delivery
+from ..store.job_records import Update, update_key
 from . import statuses as st
-from .records import Update, update_key
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,12 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from ..clock import utc_now
+from ..store import job_records as records
 from ..store.engine import redacted
 from ..store.errors import store_errors
-from . import queries, records
+from ..store.job_records import Outcome, Update
+from . import queries
 from .queries import JobFilter
-from .records import Outcome, Update
 from .views import JobView, OrphanView, TimelineEntry
 
 

@@ -19,11 +19,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from ..clock import utc_now
-from ..jobs.records import mark_failed, mark_submitted
 from ..model import Submission
 from ..ports import Clock, OutboxRow
 from .engine import make_engine, redacted
 from .errors import store_errors
+from .job_records import mark_failed, mark_submitted
 from .manifests import write_manifest_file
 from .migrate import ensure_current
 from .models import FAILED, PENDING, SENT, STATUSES

@@ -12,10 +12,10 @@ from sqlalchemy import Connection, Result, select
 from sqlalchemy.orm import Session
 
 from ..collections.state import Manifest
-from ..jobs.records import create_jobs, job_row
 from ..model import DatasetView, FileInfo, Submission
 from ..ports import Clock
 from .errors import store_errors
+from .job_records import create_jobs, job_row
 from .manifests import record_manifest
 from .models import PENDING
 from .progress import Progress

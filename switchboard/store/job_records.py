@@ -14,12 +14,12 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
+from ..jobs import statuses as st
+from ..jobs.tracking import original_reply
+from ..jobs.views import JobView
 from ..model import Submission
-from ..store.job_tables import job_updates, jobs, orphan_updates
-from ..store.statements import upsert
-from . import statuses as st
-from .tracking import original_reply
-from .views import JobView
+from .job_tables import job_updates, jobs, orphan_updates
+from .statements import upsert
 
 UNTRACKED_VIAS = frozenset({"status-relay"})  # outbox rows that are forwarded updates, not jobs
 

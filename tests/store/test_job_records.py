@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from switchboard.jobs import statuses as st
-from switchboard.jobs.records import Update, record_orphan, record_update, update_key
 from switchboard.jobs.store import JobStore
 from switchboard.jobs.tracking import redirected
+from switchboard.store.job_records import Update, record_orphan, record_update, update_key
 from switchboard.store.sql import SqlStore
 from tests.conftest import START, FakeClock
 from tests.store.helpers import submission
