@@ -1,5 +1,8 @@
 """Jobs: one row per submission with its status, its timeline of updates, and orphan updates.
 
+Outbox rows already there get their job (pending, submitted or failed, as their row stands;
+the original reply_to is not recovered for them, so their updates are not relayed).
+
 Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-01 11:10:00
@@ -79,6 +82,61 @@ def upgrade() -> None:
         sa.UniqueConstraint("update_key", name=op.f("uq_orphan_updates_update_key")),
     )
     op.create_index(op.f("ix_orphan_updates_received_at"), "orphan_updates", ["received_at"])
+    _backfill()
+
+
+def _backfill() -> None:
+    """A job for each outbox row already there (forwarded updates excepted)."""
+    submissions = sa.table(
+        "submissions",
+        *(sa.column(name) for name in ("job_id", "rule", "extractor", "via", "resource_type")),
+        *(sa.column(name) for name in ("resource_id", "status", "last_error")),
+        sa.column("created_at", UTC_TIME),
+        sa.column("sent_at", UTC_TIME),
+        sa.column("next_attempt_at", UTC_TIME),
+    )
+    jobs = sa.table("jobs", *(sa.column(name) for name in BACKFILLED))
+    s = submissions.c
+    status = sa.case((s.status == "sent", "submitted"), else_=s.status)
+    dataset = sa.case((s.resource_type == "dataset", s.resource_id), else_=sa.null())
+    ray = sa.case((s.via == "ray", s.job_id), else_=sa.null())
+    updated = sa.case((s.sent_at.is_not(None), s.sent_at), else_=s.created_at)
+    finished = sa.case((s.status == "failed", s.next_attempt_at), else_=sa.null())
+    query = sa.select(
+        s.job_id,
+        s.rule,
+        s.extractor,
+        s.via,
+        s.resource_type,
+        s.resource_id,
+        dataset,
+        ray,
+        status,
+        s.last_error,
+        s.created_at,
+        s.sent_at,
+        updated,
+        finished,
+    ).where(s.via != "status-relay")
+    op.execute(jobs.insert().from_select(list(BACKFILLED), query))
+
+
+BACKFILLED = (
+    "job_id",
+    "rule",
+    "target",
+    "via",
+    "resource_type",
+    "resource_id",
+    "dataset_id",
+    "ray_submission_id",
+    "status",
+    "latest_message",
+    "created_at",
+    "sent_at",
+    "updated_at",
+    "finished_at",
+)
 
 
 def downgrade() -> None:
