@@ -67,7 +67,7 @@ class StatusHandler:
                     ):
                         orphans += 1
                     continue
-                outcome = record_update(connection, job.job_id, update, now)
+                outcome = record_update(connection, job.job_id, update, now, job=job)
                 outcomes.append(outcome)
                 if outcome.recorded and self.policy.forwards(job, message.body):
                     # a microsecond apart: the relay sends them in the order they came

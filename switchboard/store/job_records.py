@@ -141,14 +141,21 @@ def mark_failed(connection: Connection, job_id: str, error: str, now: datetime) 
 
 
 def record_update(
-    connection: Connection, job_id: str, update_: Update, received_at: datetime
+    connection: Connection,
+    job_id: str,
+    update_: Update,
+    received_at: datetime,
+    *,
+    job: JobView | None = None,
 ) -> Outcome:
     """Add `update_` to the job's timeline and apply it unless the job has ended.
 
     A duplicate (its key already recorded) changes nothing. An unknown `job_id` records
-    nothing either: call `record_orphan` for updates naming no job.
+    nothing either: call `record_orphan` for updates naming no job. `job`: the job as just
+    read in this transaction (saves reading it again).
     """
-    job = find_job(connection, job_id=job_id)
+    if job is None or job.job_id != job_id:
+        job = find_job(connection, job_id=job_id)
     if job is None:
         return Outcome(False, False, None)
     row = {
