@@ -14,7 +14,6 @@ import click
 
 from .errors import NotMigrated
 from .jobs import statuses as st
-from .jobs.queries import JobFilter
 from .jobs.views import JobView, OrphanView
 
 if TYPE_CHECKING:
@@ -125,6 +124,8 @@ def jobs_command(
     database: str | None,
 ) -> None:
     """List jobs newest first: target, job id, started, latest update, status, elapsed."""
+    from .jobs.queries import JobFilter
+
     now = datetime.now(UTC)
     which = JobFilter(
         rule=rule,
