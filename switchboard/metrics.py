@@ -20,6 +20,7 @@ from prometheus_client import (
 log = logging.getLogger(__name__)
 
 BATCH_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+JOB_SECONDS_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
 CALL_SECONDS_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0)
 
 
@@ -43,6 +44,7 @@ class Metrics:
         # process-wide switch of prometheus_client, the same for every registry)
         disable_created_metrics()  # type: ignore[no-untyped-call]  # the library is untyped
         self.registry = registry if registry is not None else CollectorRegistry()
+        self._job_labels: set[tuple[str, str]] = set()
         if process:
             ProcessCollector(registry=self.registry)
             self.registry.register(GC_COLLECTOR)
@@ -121,6 +123,37 @@ class Metrics:
             ["version", "python"],
             registry=self.registry,
         )
+        self.jobs = Gauge(
+            "switchboard_jobs",
+            "Jobs by target and status (refreshed from the database)",
+            ["target", "status"],
+            registry=self.registry,
+        )
+        self.job_seconds = Histogram(
+            "switchboard_job_seconds",
+            "Job duration, start to finish, by target",
+            ["target"],
+            buckets=JOB_SECONDS_BUCKETS,
+            registry=self.registry,
+        )
+        self.orphan_updates = Counter(
+            "switchboard_orphan_updates",
+            "Status updates naming no job we know (kept as orphans)",
+            registry=self.registry,
+        )
+
+    # -- jobs ------------------------------------------------------------------------------------
+
+    def job_finished(self, target: str, duration_s: float) -> None:
+        self.job_seconds.labels(target).observe(duration_s)
+
+    def job_counts(self, counts: dict[tuple[str, str], int]) -> None:
+        """Set the jobs gauge to `counts` ((target, status) -> jobs); others drop to 0."""
+        for labels in list(self._job_labels - counts.keys()):
+            self.jobs.labels(*labels).set(0)
+        for (target, status), count in counts.items():
+            self.jobs.labels(target, status).set(count)
+        self._job_labels = set(counts) | self._job_labels
 
     # -- ports.Metrics ---------------------------------------------------------------------------
 

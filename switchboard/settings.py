@@ -65,6 +65,10 @@ class Settings:
     # Callables YAML `python:` totals may name besides files beside the rule file, as
     # `module:function` or `module:*`; switchboard.collections.totals:count_files always is.
     python_allowlist: frozenset[str] = frozenset()
+    # Our durable queue for extractors' status updates ("" means `<queue>.status`), and
+    # whether each update is relayed on to the job's original reply_to (Clowder).
+    status_queue: str = ""
+    status_forward: bool = True
     # The daemon's one HTTP server (/metrics, /healthz, /readyz, the status page, /api); 0: off.
     # metrics_port/metrics_host are its deprecated aliases (used while http_port is 0).
     http_port: int = 0
@@ -104,6 +108,8 @@ class Settings:
         "heartbeat_interval_s": "SWITCHBOARD_HEARTBEAT_INTERVAL_S",
         "relay_max_attempts": "SWITCHBOARD_RELAY_MAX_ATTEMPTS",
         "relay_backoff_s": "SWITCHBOARD_RELAY_BACKOFF_S",
+        "status_queue": "SWITCHBOARD_STATUS_QUEUE",
+        "status_forward": "SWITCHBOARD_STATUS_FORWARD",
         "http_port": "SWITCHBOARD_HTTP_PORT",
         "http_host": "SWITCHBOARD_HTTP_HOST",
         "http_token": "SWITCHBOARD_HTTP_TOKEN",
@@ -130,6 +136,11 @@ class Settings:
             raise SettingsError(f"CLOWDER_VERSION: must be 1 or 2, not {self.clowder_version!r}")
         if self.max_delays < 0:
             raise SettingsError(f"SWITCHBOARD_MAX_DELAYS: must be 0 or more, not {self.max_delays}")
+
+    @property
+    def status_queue_name(self) -> str:
+        """The queue extractors send our jobs' status updates to."""
+        return self.status_queue or f"{self.queue}.status"
 
     @property
     def sink_timeout_s(self) -> float:
