@@ -1,8 +1,9 @@
 """Benchmark (not a test): how long the status page, the JSON API and /metrics take to answer
-over a large outbox.
+over a large outbox and jobs table.
 
 Fills a fresh PostgreSQL schema (or an SQLite file with `--sqlite`) with `--rows` outbox rows
-spread over 20 targets and 200 rules (a tenth failed, a tenth pending, the rest sent) and
+and their jobs, spread over 20 targets and 200 rules (a tenth failed, a tenth pending, the rest
+submitted, each with one timeline row), and
 `--collections` open collections, then times each path `--repeat` times through a real
 server on 127.0.0.1 and prints the median and the slowest in milliseconds. Run from the
 repository root:
@@ -21,6 +22,7 @@ import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -30,15 +32,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from switchboard.metrics import Metrics
 from switchboard.store.engine import make_engine
+from switchboard.store.job_tables import job_updates, jobs
 from switchboard.store.migrate import upgrade
 from switchboard.store.progress_statements import collections
 from switchboard.store.sql import SqlStore
 from switchboard.store.statements import submissions
 from switchboard.web.gauges import StateGauges
 from switchboard.web.live import StaticLive
-from switchboard.web.outbox_jobs import OutboxJobs
 from switchboard.web.server import WebServer
 from switchboard.web.site import Site
+from switchboard.web.tracked_jobs import TrackedJobs
 from switchboard.web.views import Views
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -49,7 +52,9 @@ PATHS = ("/", "/api/jobs?limit=100", "/api/jobs?status=failed", "/api/collection
 def fill(store: SqlStore, rows: int, open_collections: int) -> None:
     now = datetime.now(UTC)
     statuses = ["sent"] * 8 + ["failed", "pending"]
-    batch = []
+    batch: list[dict[str, object]] = []
+    tracked: list[dict[str, object]] = []
+    timeline: list[dict[str, object]] = []
     with store.engine.begin() as connection:
         for n in range(rows):
             status = statuses[n % len(statuses)]
@@ -74,11 +79,36 @@ def fill(store: SqlStore, rows: int, open_collections: int) -> None:
                     "sent_at": now if status == "sent" else None,
                 }
             )
+            row = batch[-1]
+            job_status = {"sent": "submitted"}.get(status, status)
+            tracked.append(
+                {
+                    "job_id": row["job_id"],
+                    "rule": row["rule"],
+                    "target": row["extractor"],
+                    "via": "amqp",
+                    "resource_type": "dataset",
+                    "resource_id": row["resource_id"],
+                    "dataset_id": row["resource_id"],
+                    "status": job_status,
+                    "created_at": row["created_at"],
+                    "updated_at": now,
+                }
+            )
+            if status != "pending":
+                timeline.append(
+                    {
+                        "update_key": uuid.uuid4().hex,
+                        "job_id": row["job_id"],
+                        "at": now,
+                        "received_at": now,
+                        "status": job_status,
+                        "source": "relay",
+                    }
+                )
             if len(batch) == 5000:
-                connection.execute(insert(submissions), batch)
-                batch = []
-        if batch:
-            connection.execute(insert(submissions), batch)
+                flush(connection, batch, tracked, timeline)
+        flush(connection, batch, tracked, timeline)
         connection.execute(
             insert(collections),
             [
@@ -95,6 +125,13 @@ def fill(store: SqlStore, rows: int, open_collections: int) -> None:
                 for n in range(open_collections)
             ],
         )
+
+
+def flush(connection: Any, *tables: list[dict[str, object]]) -> None:
+    for table, rows in zip((submissions, jobs, job_updates), tables, strict=True):
+        if rows:
+            connection.execute(insert(table), rows)
+            rows.clear()
 
 
 def measure(base: str, repeat: int) -> dict[str, tuple[float, float]]:
@@ -133,7 +170,7 @@ def main() -> None:
             reads = make_engine(url, schema, reads_only=True)
             metrics.registry.register(StateGauges(reads))
             views = Views(
-                StaticLive("bench"), OutboxJobs(), url, None, clock=lambda: datetime.now(UTC)
+                StaticLive("bench"), TrackedJobs(), url, None, clock=lambda: datetime.now(UTC)
             )
             server = WebServer(Site(views, reads, (metrics.registry,)), "127.0.0.1", 0)
             server.start()

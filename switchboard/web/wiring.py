@@ -21,10 +21,10 @@ from .daemon_live import DaemonLive
 from .gauges import StateGauges
 from .job_filters import JobsReader
 from .live import LoopPulse, StaticLive, database_check, version
-from .outbox_jobs import OutboxJobs
 from .queue_depths import QueueDepths
 from .server import WebServer
 from .site import Site
+from .tracked_jobs import TrackedJobs
 from .views import Views
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,8 @@ def checked_endpoint(host: str, port: int, token: str, *, variable: str) -> Endp
 
 
 def jobs_reader(engine: Any) -> JobsReader:
-    """Tracked jobs when the database has the jobs tables, else the outbox's view of them."""
-    return OutboxJobs()
+    """Tracked jobs (the jobs tables of migration 0006) with their timelines."""
+    return TrackedJobs()
 
 
 def daemon_server(

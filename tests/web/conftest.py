@@ -11,9 +11,9 @@ from switchboard.metrics import Metrics
 from switchboard.store.sql import SqlStore
 from switchboard.web.daemon_live import DaemonLive
 from switchboard.web.live import Check, Live, LoopPulse, StaticLive
-from switchboard.web.outbox_jobs import OutboxJobs
 from switchboard.web.queue_depths import QueueDepths
 from switchboard.web.site import Response, Site
+from switchboard.web.tracked_jobs import TrackedJobs
 from switchboard.web.views import Views
 from tests.conftest import FakeClock
 from tests.web.seed import Seeded, seed
@@ -39,7 +39,7 @@ def make_site(store: SqlStore, clock: FakeClock) -> SiteMaker:
         metrics: Metrics | None = None,
     ) -> Site:
         shown = live if live is not None else StaticLive("switchboard", started_at=clock())
-        views = Views(shown, OutboxJobs(), "sqlite:///test.db", depths, clock=clock)
+        views = Views(shown, TrackedJobs(), "sqlite:///test.db", depths, clock=clock)
         registries = (metrics.registry,) if metrics is not None else ()
         return Site(views, store.engine, registries, token=token)
 

@@ -67,7 +67,7 @@ def test_jobs_api_filters_by_target_status_and_dataset(
 ) -> None:
     site = make_site()
     everything = body_json(get(site, "/api/jobs?limit=500"))
-    assert everything["total"] == 74 and everything["source"] == "outbox"
+    assert everything["total"] == 74 and everything["source"] == "jobs"
     failed = body_json(get(site, "/api/jobs?status=failed"))
     assert sorted(j["job_id"] for j in failed["items"]) == sorted(seeded.failed)
     assert {j["latest_message"] for j in failed["items"]} == {
@@ -90,11 +90,13 @@ def test_a_job_has_its_timeline_and_an_unknown_job_is_404(
 ) -> None:
     site = make_site()
     failed = body_json(get(site, f"/api/jobs/{seeded.failed[1]}"))
-    assert [e["status"] for e in failed["timeline"]] == ["pending", "failed"]
-    assert "NOT_FOUND 1" in failed["timeline"][-1]["message"]
+    assert [(e["status"], e["source"]) for e in failed["timeline"]] == [("failed", "relay")]
+    assert failed["timeline"][-1]["message"] == "refused by the broker: NOT_FOUND 1"
+    sent = body_json(get(site, f"/api/jobs/{seeded.sent[0]}"))
+    assert [e["status"] for e in sent["timeline"]] == ["submitted"]
     retrying = body_json(get(site, f"/api/jobs/{seeded.retrying}"))
-    assert retrying["status"] == "pending"
-    assert "connection reset" in retrying["timeline"][-1]["message"]
+    assert retrying["status"] == "pending" and retrying["timeline"] == []
+    assert (retrying["attempts"], retrying["last_attempt_error"]) == (1, "connection reset")
     missing = get(site, "/api/jobs/no-such-job")
     assert missing.status == 404 and body_json(missing) == {"error": "no job no-such-job"}
 
@@ -105,7 +107,8 @@ def test_expanding_a_target_on_the_page_lists_its_jobs_with_their_timelines(
     page = get(make_site(), "/?target=terra.multispectral.flir2tif").body.decode()
     assert page.count('class="job-group"') == 1
     assert page.count('class="job" data-job=') == 15
-    assert "given up after 1 attempt(s): refused by the broker: NOT_FOUND 0" in page
+    assert 'refused by the broker: NOT_FOUND 0</td><td class="wide">relay</td>' in page
+    assert "attempt 1 failed: connection reset" in page  # the pending one waiting to retry
     empty = get(make_site(), "/?status=stopped").body.decode()
     assert "No jobs match this filter." in empty
 
