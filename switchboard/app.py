@@ -20,7 +20,7 @@ from .engine import Engine
 from .errors import NotMigrated, Problem, RuleLoadError, StoreError
 from .metrics import Metrics
 from .outgoing import extractor_message
-from .ports import Sink
+from .ports import JobMembers, Sink
 from .processor import Processor
 from .relay import Relay
 from .relay_threads import RelayThreads, RelayWorker
@@ -128,7 +128,7 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
         file_paths=legacy.file_paths,
         crash_guard=SqlCrashGuard(store, settings.max_crashes),
     )
-    sinks = build_sinks(settings)
+    sinks = build_sinks(settings, store)
     closers += [sink.close for sink in sinks.values()]
     relay = relay_threads(settings, store, sinks, metrics)
     # closers run last to first: the threads stop (each ends its send in hand) before their sinks
@@ -155,12 +155,13 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
     return App(settings, store, processor, loader, daemon, closers)
 
 
-def build_sinks(settings: Settings) -> dict[str, Sink]:
-    """A sink for every via whose setting is set (see `sink_registry`).
+def build_sinks(settings: Settings, members: JobMembers | None = None) -> dict[str, Sink]:
+    """A sink for every via whose setting is set (see `sink_registry`); Ray's batch jobs read
+    their members from `members` (the store).
 
     Every sink gives up on a send well within the claim on its row (see Relay: fencing)."""
     return {
-        via: kind.build(settings, settings.sink_timeout_s)
+        via: kind.build(settings, settings.sink_timeout_s, members)
         for via, kind in SINKS.items()
         if kind.enabled(settings)
     }
@@ -267,10 +268,18 @@ def run_daemon(settings: Settings, *, migrate: bool = False) -> int:
 
     A database that is down at startup is waited for with backoff (a deploy may start us before
     PostgreSQL), so only a stop request or a real error (unmigrated schema, broken rules) ends it.
+    With RAY_ADDRESS=local it runs a private Ray head for as long as it runs.
     """
+    from .ray_embedded import with_local_ray
+
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with with_local_ray(settings) as ray_settings:  # RAY_ADDRESS=local: a private head
+        return _run(ray_settings, migrate=migrate, stop=stop)
+
+
+def _run(settings: Settings, *, migrate: bool, stop: threading.Event) -> int:
     app = _build_when_database_is_up(settings, migrate=migrate, stop=stop)
     if app is None:
         return 0

@@ -226,7 +226,7 @@ def run(
     settings = _settings(ctx, rules=rule_paths, database_url=database, queue=queue)
     try:
         code = run_daemon(settings, migrate=migrate)
-    except NotMigrated as exc:
+    except (NotMigrated, SettingsError) as exc:
         raise click.ClickException(str(exc)) from None
     except RuleLoadError as exc:
         for problem in exc.problems:

@@ -65,6 +65,13 @@ class Settings:
     # Callables YAML `python:` totals may name besides files beside the rule file, as
     # `module:function` or `module:*`; switchboard.collections.totals:count_files always is.
     python_allowlist: frozenset[str] = frozenset()
+    # Ray's token (Ray >= 2.59 token auth), sent as `Authorization: Bearer`; left out of the repr.
+    ray_auth_token: str = field(default="", repr=False)
+    # CPUs of the private Ray head `switchboard run` starts for RAY_ADDRESS=local.
+    ray_num_cpus: int = 2
+    # Where batch jobs write results.jsonl and summary.json, as `<dir>/<job id>/` on the node
+    # running the job (a disk it shares with you); empty: inside the job's own working_dir.
+    ray_output_dir: str = ""
 
     _ENV: ClassVar[dict[str, str]] = {
         "rabbitmq_uri": "RABBITMQ_URI",
@@ -97,6 +104,9 @@ class Settings:
         "heartbeat_interval_s": "SWITCHBOARD_HEARTBEAT_INTERVAL_S",
         "relay_max_attempts": "SWITCHBOARD_RELAY_MAX_ATTEMPTS",
         "relay_backoff_s": "SWITCHBOARD_RELAY_BACKOFF_S",
+        "ray_auth_token": "RAY_AUTH_TOKEN",
+        "ray_num_cpus": "SWITCHBOARD_RAY_NUM_CPUS",
+        "ray_output_dir": "SWITCHBOARD_RAY_OUTPUT_DIR",
     }
 
     @classmethod

@@ -37,7 +37,7 @@ def status_body(target: StatusTarget, message_type: str, message: str) -> dict[s
 
 
 def progress_message(done: int, failed: int, total: int) -> str:
-    return f"{done + failed}/{total} members done, {failed} failed"
+    return f"{done + failed}/{total} done, {failed} failed"
 
 
 class StatusReporter:

@@ -23,7 +23,7 @@ from ..model import Submission
 from ..ports import Clock, OutboxRow
 from .engine import make_engine, redacted
 from .errors import store_errors
-from .manifests import write_manifest_file
+from .manifests import iter_members, member_record, write_manifest_file
 from .migrate import ensure_current
 from .models import FAILED, PENDING, SENT, STATUSES
 from .outbox_sent import held, mark_sent, scrub_bodies
@@ -96,6 +96,19 @@ class SqlStore:
         """Write a manifest's JSON file from its members (`ports.ManifestFiles`)."""
         with store_errors(self._where), self.engine.connect() as connection:
             write_manifest_file(connection, manifest_id, path)
+
+    def manifest_members(self, manifest_id: str) -> Iterator[dict[str, str]]:
+        """A fired collection's members for its batch job, streamed (`ports.JobMembers`)."""
+        with store_errors(self._where), self.engine.connect() as connection:
+            for member, data in iter_members(connection, manifest_id):
+                yield member_record(member, data)
+
+    def dataset_members(self, dataset_id: str) -> list[dict[str, str]]:
+        """The files the inventory knows of a dataset, for its batch job (`ports.JobMembers`);
+        a file's path is its name (Clowder holds the bytes)."""
+        with self.unit_of_work() as uow:
+            files = uow.dataset(dataset_id).files
+        return [{"id": f.id, "name": f.name, "path": f.name or f.id} for f in files]
 
     def due_outbox(self, limit: int, now: datetime | None = None) -> list[OutboxRow]:
         """Pending rows due by `now`, oldest first (a read-only listing; see `claim_due`)."""

@@ -63,8 +63,8 @@ def test_status_updates_are_pyclowder_shaped_throttled_and_end_with_done(
     got = drain(channel, status_queue)
     assert [body["status"] for _, body in got] == [
         "StatusMessage.start: Started processing 200 members.",
-        "StatusMessage.processing: 120/200 members done, 3 failed",
-        "StatusMessage.done: Done processing: 200/200 members done, 3 failed.",
+        "StatusMessage.processing: 120/200 done, 3 failed",
+        "StatusMessage.done: Done processing: 200/200 done, 3 failed.",
     ]
     shape = json.loads((FIXTURE / "pyclowder_status_update.json").read_text())
     for properties, body in got:
