@@ -188,8 +188,9 @@ def replay_command(
 @click.option(
     "--rules", "rule_paths", multiple=True, help="Rule files or folders (default: rules/)."
 )
+@click.option("--ray", "with_ray", is_flag=True, help="Also run a batch job on a local Ray.")
 @click.pass_context
-def demo(ctx: click.Context, rule_paths: tuple[str, ...]) -> None:
+def demo(ctx: click.Context, rule_paths: tuple[str, ...], with_ray: bool) -> None:
     """Replay a bundled day of TERRA-like traffic through the rules and print the routing."""
     from .traffic import read_records
 
@@ -205,6 +206,10 @@ def demo(ctx: click.Context, rule_paths: tuple[str, ...]) -> None:
         f"demo: {len(records)} events of one TERRA-like day, rules from {', '.join(settings.rules)}"
     )
     replay_and_report(settings, _load_rules(settings.rules, settings), records, None)
+    if with_ray:
+        from .cli_ray import run_demo
+
+        run_demo(settings)
 
 
 @main.command()
@@ -305,6 +310,14 @@ def upgrade(ctx: click.Context, database: str | None) -> None:
         raise click.ClickException(str(exc)) from None
     click.echo("database is at the current schema version")
 
+
+def _register() -> None:
+    from .cli_ray import ray_group
+
+    main.add_command(ray_group)
+
+
+_register()
 
 if __name__ == "__main__":  # `python -m switchboard.cli …` works like the console script
     main()

@@ -23,7 +23,7 @@ from ..model import Submission
 from ..ports import Clock, OutboxRow
 from .engine import make_engine, redacted
 from .errors import store_errors
-from .manifests import iter_members, member_record, write_manifest_file
+from .manifests import iter_members, load_manifest, member_record, write_manifest_file
 from .migrate import ensure_current
 from .models import FAILED, PENDING, SENT, STATUSES
 from .outbox_sent import held, mark_sent, scrub_bodies
@@ -302,6 +302,19 @@ class SqlStore:
             query = query.where(submissions.c.status == status)
         with store_errors(self._where), self.engine.begin() as connection:
             return [_outbox_row(row) for row in connection.execute(query)]
+
+    def manifest_submissions(self, manifest_id: str, via: str) -> list[OutboxRow]:
+        """The outbox rows a firing with this manifest queued for `via` (`switchboard ray
+        submit`); none for an unknown manifest."""
+        with store_errors(self._where), self.engine.begin() as connection:
+            manifest = load_manifest(connection, manifest_id)
+            if manifest is None:
+                return []
+            query = select(*_OUTBOX_COLUMNS).where(
+                submissions.c.rule == manifest.rule, submissions.c.via == via
+            )
+            rows = [_outbox_row(row) for row in connection.execute(query)]
+        return [r for r in rows if r.submission.parameters.get("manifest_id") == manifest_id]
 
     def counts_by_status(self) -> dict[str, int]:
         """Submissions per status; pending, sent and failed are always present."""
