@@ -1,0 +1,81 @@
+"""`switchboard run` with RAY_ADDRESS=local: a private Ray head, a batch rule end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import DaemonProcess, Wiring, wait_for
+
+pytest.importorskip("ray.job_submission", reason="Ray is not installed (the dev extra)")
+
+pytestmark = pytest.mark.ray
+
+MEMBERS = 5
+BATCH_RULE = """\
+- name: plot-facts
+  when:
+    file.name: {{suffix: "_left.tif"}}
+  collect:
+    key: "plots/{{dataset.id}}"
+    member: "{{file.id}}"
+    data: {{path: "{data}/{{file.name}}", name: "{{file.name}}"}}
+    until: {{count: {count}}}
+  submit:
+    extractor: plot-facts
+    via: ray
+    resources: {{num_cpus: 0.5}}
+    batch:
+      processor: "switchboard_ray_batch.examples:FileFacts"
+      num_cpus: 0.5
+      batch_size: 2
+      concurrency: 2
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_batch_rule_runs_end_to_end_on_the_private_head_switchboard_run_starts_and_stops(
+    wiring: Wiring, spawn: Callable[..., DaemonProcess], tmp_path: Path
+) -> None:
+    data, output = tmp_path / "data", tmp_path / "out"
+    data.mkdir()
+    for n in range(1, MEMBERS + 1):
+        (data / f"plot-{n:05d}_left.tif").write_bytes(bytes(n))
+    wiring.rules.write_text(BATCH_RULE.format(data=data, count=MEMBERS), encoding="utf-8")
+    daemon = spawn(
+        RAY_ADDRESS="local",
+        SWITCHBOARD_RAY_NUM_CPUS="2",
+        SWITCHBOARD_RAY_OUTPUT_DIR=str(output),
+    )
+    try:
+        wiring.publish(range(1, MEMBERS + 1))
+        results = wait_for(
+            lambda: list(output.glob("*/summary.json")), 240, "the batch job's summary"
+        )
+    finally:
+        code = daemon.terminate(timeout_s=120)
+    log = daemon.output()
+    assert code == 0, log
+    [summary_path] = results
+    summary = json.loads(summary_path.read_text())
+    assert (summary["total"], summary["done"], summary["failed"]) == (MEMBERS, MEMBERS, 0)
+    lines = (summary_path.parent / "results.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert sorted(r["result"]["size_bytes"] for r in records) == list(range(1, MEMBERS + 1))
+    assert wiring.statuses() == {"sent": 1}
+    head = re.search(r"local Ray head started at http://127\.0\.0\.1:\d+ .*pid (\d+)", log)
+    assert head is not None, log
+    assert "local Ray head stopped" in log
+    assert not alive(int(head.group(1)))
