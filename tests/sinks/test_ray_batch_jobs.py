@@ -233,3 +233,40 @@ def test_a_batch_job_asking_for_a_resource_no_node_has_stays_pending_and_ray_say
         assert "waiting for resources" in (info.message or "")
     finally:
         client.stop_job(job_id)
+
+
+def test_post_metadata_puts_each_result_on_its_file_in_clowder_with_the_jobs_key(
+    client: JobSubmissionClient, ray_address: str, tmp_path: Path
+) -> None:
+    from switchboard.fake_clowder import FakeClowder
+
+    batch = '{processor: "switchboard_ray_batch.examples:FileFacts", post_metadata: true}'
+    with FakeClowder(api_key="the-jobs-key") as clowder:
+        events = []
+        for n in (1, 2, 3):
+            event = file_added(n)
+            event["body"].update(host=clowder.url, secretKey="the-jobs-key")
+            events.append(event)
+        _, store = fire(tmp_path, batch_rule(3, batch), events)
+        output = tmp_path / "out"
+        try:
+            [row] = store.due_outbox(10)
+            job_id = row.submission.job_id
+            settings = Settings(ray_address=ray_address, ray_output_dir=str(output))
+            assert Relay(store, {"ray": from_settings(settings, 60.0, store)}).run_once().sent == 1
+        finally:
+            store.close()
+        assert finished(client, job_id) == JobStatus.SUCCEEDED, client.get_job_logs(job_id)
+        posts = [r for r in clowder.requests if r.path.endswith("/metadata.jsonld")]
+        url = clowder.url
+
+    summary = json.loads((output / job_id / "summary.json").read_text())
+    assert (summary["metadata_posted"], summary["metadata_failed"]) == (3, 0)
+    assert sorted(p.path for p in posts) == [
+        f"/api/files/{n:024x}/metadata.jsonld" for n in (1, 2, 3)
+    ]
+    assert {p.key for p in posts} == {"the-jobs-key"}
+    [first] = [p.json for p in posts if p.path.startswith(f"/api/files/{1:024x}")]
+    assert first["content"] == {"name": "plot-1_left.tif", "suffix": ".tif", "size_bytes": None}
+    assert first["attachedTo"] == {"resourceType": "file", "id": f"{1:024x}"}
+    assert first["agent"]["extractor_id"] == f"{url}/api/extractors/plot-classifier"
