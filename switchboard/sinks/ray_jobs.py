@@ -9,6 +9,7 @@ import re
 import sys
 import tempfile
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,9 @@ class RayJobSink(Sink):
 
     `timeout_s` bounds each HTTP request to the dashboard; one send makes at most
     REQUESTS_PER_SEND of them (the version check of a new client, the submission, a lookup
+    after an error; a batch job's send also asks whether its folder's package is known and
+    uploads it, so its requests get `timeout_s * REQUESTS_PER_SEND / BATCH_REQUESTS_PER_SEND`
+    each: the same bound for the whole send
     after an error), so a dashboard that accepts and never answers holds a send for at most
     `REQUESTS_PER_SEND * timeout_s`.
 
@@ -80,6 +84,7 @@ class RayJobSink(Sink):
     """
 
     REQUESTS_PER_SEND = 3
+    BATCH_REQUESTS_PER_SEND = 5
 
     def __init__(
         self,
@@ -96,6 +101,7 @@ class RayJobSink(Sink):
         self.address = address
         self.where = redact_uri(address)  # for messages: a password in the URL stays out
         self.timeout_s = timeout_s
+        self._request_s = timeout_s  # this send's bound per request (smaller for batch jobs)
         self.batch = batch or BatchJobs()
         self._headers = {"Authorization": f"Bearer {auth_token}"} if auth_token else {}
         self._client: Any = None
@@ -105,9 +111,13 @@ class RayJobSink(Sink):
             self._submit(row, ray_job_spec(row))
             return
         # The folder is uploaded by submit_job (as the job's working_dir), then not needed.
-        with tempfile.TemporaryDirectory(prefix="switchboard-job-") as folder:
-            spec = self.batch.submit_kwargs(row, Path(folder) / "job", job_metadata(row))
-            self._submit(row, spec)
+        self._request_s = self.timeout_s * self.REQUESTS_PER_SEND / self.BATCH_REQUESTS_PER_SEND
+        try:
+            with tempfile.TemporaryDirectory(prefix="switchboard-job-") as folder:
+                spec = self.batch.submit_kwargs(row, Path(folder) / "job", job_metadata(row))
+                self._submit(row, spec)
+        finally:
+            self._request_s = self.timeout_s
 
     def _submit(self, row: OutboxRow, spec: dict[str, Any]) -> None:
         job_id = row.submission.job_id
@@ -154,7 +164,7 @@ class RayJobSink(Sink):
     def _connect(self) -> Any:
         """The job submission client; building it asks the dashboard for its version."""
         if self._client is None:
-            self._client = _timed_client(self.address, self.timeout_s, self._headers)
+            self._client = _timed_client(self.address, lambda: self._request_s, self._headers)
         return self._client
 
     def _exists(self, job_id: str) -> bool:
@@ -166,13 +176,13 @@ class RayJobSink(Sink):
         return True
 
 
-def _timed_client(address: str, timeout_s: float, headers: dict[str, str]) -> Any:
+def _timed_client(address: str, timeout_s: Callable[[], float], headers: dict[str, str]) -> Any:
     """Ray's JobSubmissionClient with a timeout on every request (Ray sets none)."""
     from ray.job_submission import JobSubmissionClient
 
     class TimedClient(JobSubmissionClient):
         def _do_request(self, *args: Any, **kwargs: Any) -> Any:
-            kwargs.setdefault("timeout", timeout_s)
+            kwargs.setdefault("timeout", timeout_s())
             return super()._do_request(*args, **kwargs)
 
     return TimedClient(address, headers=dict(headers) or None)
