@@ -30,7 +30,7 @@ def status_body(target: StatusTarget, message_type: str, message: str) -> dict[s
         "extractor_id": target.extractor_id,
         "job_id": target.job_id,
         "status": f"{message_type}: {message}",
-        "start": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "start": datetime.now().astimezone().isoformat(timespec="milliseconds"),  # keeps order
         "message_type": message_type,
         "message": message,
     }
