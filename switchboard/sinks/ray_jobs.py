@@ -221,7 +221,7 @@ def from_settings(
     batch = BatchJobs(
         members=members,
         status_url=settings.rabbitmq_uri,
-        status_queue=status_queue(settings),
+        status_queue=settings.status_queue_name,
         clowder_url=settings.clowder_url,
         clowder_key=settings.clowder_key,
         clowder_version=settings.clowder_version,
@@ -241,8 +241,3 @@ def cluster_python(address: str) -> str:
     head runs our venv), else the cluster's `python`."""
     host = urllib.parse.urlsplit(address if "//" in address else f"//{address}").hostname
     return sys.executable if host in ("127.0.0.1", "localhost", "::1") else "python"
-
-
-def status_queue(settings: Settings) -> str:
-    """Our status queue (the jobs core's `status_queue` setting, `<queue>.status` by default)."""
-    return getattr(settings, "status_queue", "") or f"{settings.queue}.status"
