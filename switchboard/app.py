@@ -132,6 +132,7 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
         crash_guard=crash_guard,
     )
     sinks = build_sinks(settings, store) | relay_sinks(settings, settings.sink_timeout_s)
+    ray_periodic = ray_job_poller(settings, store, closers) if "ray" in sinks else []
     closers += [sink.close for sink in sinks.values()]
     relay = relay_threads(settings, store, sinks, metrics)
     # closers run last to first: the threads stop (each ends its send in hand) before their sinks
@@ -153,10 +154,30 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
         heartbeat=heartbeat.beat,
         heartbeat_interval_s=settings.heartbeat_interval_s,
         reload_rules=functools.partial(loader.reload, processor),
-        periodic=[Sweeper(processor), *retention(settings, store), *jobs_periodic, *periodic],
+        periodic=[
+            Sweeper(processor),
+            *retention(settings, store),
+            *jobs_periodic,
+            *ray_periodic,
+            *periodic,
+        ],
         metrics=metrics,
     )
     return App(settings, store, processor, loader, daemon, closers)
+
+
+def ray_job_poller(
+    settings: Settings, store: SqlStore, closers: list[Callable[[], Any]]
+) -> list[Callable[[], None]]:
+    """The Ray job poller (its own thread, started by the loop's first periodic round)."""
+    from .ray_poller import RayJobPoller
+    from .sinks.ray_jobs import job_client
+
+    poller = RayJobPoller(
+        store.engine, job_client(settings), interval_s=settings.ray_poll_interval_s
+    )
+    closers.append(poller.close)
+    return [poller.ensure_started]
 
 
 def build_sinks(settings: Settings, members: JobMembers | None = None) -> dict[str, Sink]:

@@ -76,6 +76,8 @@ class Settings:
     # Where batch jobs write results.jsonl and summary.json, as `<dir>/<job id>/` on the node
     # running the job (a disk it shares with you); empty: inside the job's own working_dir.
     ray_output_dir: str = ""
+    # How often the daemon asks Ray for the state of unfinished Ray jobs (their timelines).
+    ray_poll_interval_s: float = 5.0
 
     _ENV: ClassVar[dict[str, str]] = {
         "rabbitmq_uri": "RABBITMQ_URI",
@@ -113,6 +115,7 @@ class Settings:
         "ray_auth_token": "RAY_AUTH_TOKEN",
         "ray_num_cpus": "SWITCHBOARD_RAY_NUM_CPUS",
         "ray_output_dir": "SWITCHBOARD_RAY_OUTPUT_DIR",
+        "ray_poll_interval_s": "SWITCHBOARD_RAY_POLL_INTERVAL_S",
     }
 
     @classmethod

@@ -236,6 +236,21 @@ def from_settings(
     )
 
 
+def job_client(settings: Settings, timeout_s: float = 10.0) -> Callable[[], Any]:
+    """A job client of RAY_ADDRESS with our token, built on first use (the Ray poller's)."""
+    headers = (
+        {"Authorization": f"Bearer {settings.ray_auth_token}"} if settings.ray_auth_token else {}
+    )
+    made: list[Any] = []
+
+    def client() -> Any:
+        if not made:
+            made.append(_timed_client(settings.ray_address, lambda: timeout_s, headers))
+        return made[0]
+
+    return client
+
+
 def cluster_python(address: str) -> str:
     """The interpreter a job's entrypoint runs: ours for a Ray on this machine (the local
     head runs our venv), else the cluster's `python`."""
