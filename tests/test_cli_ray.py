@@ -23,7 +23,11 @@ def test_ray_submit_runs_a_fired_collections_batch_job_once_and_marks_its_row_se
     url, store = fire(tmp_path, rule, [file_added(1), file_added(2)])
     [row] = store.due_outbox(10)
     manifest = row.submission.parameters["manifest_id"]
-    env = {"RAY_ADDRESS": ray_address, "SWITCHBOARD_RAY_OUTPUT_DIR": str(tmp_path / "out")}
+    env = {
+        "RAY_ADDRESS": ray_address,
+        "SWITCHBOARD_RAY_OUTPUT_DIR": str(tmp_path / "out"),
+        "SWITCHBOARD_QUEUE": f"test.cli-ray.{tmp_path.name}",  # progress to a queue nobody has
+    }
     try:
         command = ["ray", "submit", manifest, "--database", url, "--wait"]
         first = CliRunner().invoke(main, command, env=env)

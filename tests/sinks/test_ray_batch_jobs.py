@@ -81,6 +81,11 @@ def batch_rule(count: int, batch: str, resources: str = "{num_cpus: 0.5}", env: 
 {env}"""
 
 
+def quiet(ray_address: str, **changes: Any) -> Settings:
+    """Settings for a job that publishes no progress (no broker to publish to)."""
+    return Settings(ray_address=ray_address, rabbitmq_uri="", **changes)
+
+
 @pytest.fixture
 def client(ray_client: JobSubmissionClient) -> JobSubmissionClient:
     return ray_client
@@ -191,9 +196,7 @@ def test_per_task_options_reach_ray_and_a_member_that_raises_is_recorded_alone(
     try:
         [row] = store.due_outbox(10)
         job_id = row.submission.job_id
-        sink = from_settings(
-            Settings(ray_address=ray_address, ray_output_dir=str(output)), 60, store
-        )
+        sink = from_settings(quiet(ray_address, ray_output_dir=str(output)), 60.0, store)
         assert Relay(store, {"ray": sink}).run_once().sent == 1
     finally:
         store.close()
@@ -220,7 +223,7 @@ def test_a_batch_job_asking_for_a_resource_no_node_has_stays_pending_and_ray_say
     try:
         [row] = store.due_outbox(10)
         job_id = row.submission.job_id
-        sink = from_settings(Settings(ray_address=ray_address), 60.0, store)
+        sink = from_settings(quiet(ray_address), 60.0, store)
         assert Relay(store, {"ray": sink}).run_once().sent == 1
     finally:
         store.close()
@@ -252,7 +255,7 @@ def test_post_metadata_puts_each_result_on_its_file_in_clowder_with_the_jobs_key
         try:
             [row] = store.due_outbox(10)
             job_id = row.submission.job_id
-            settings = Settings(ray_address=ray_address, ray_output_dir=str(output))
+            settings = quiet(ray_address, ray_output_dir=str(output))
             assert Relay(store, {"ray": from_settings(settings, 60.0, store)}).run_once().sent == 1
         finally:
             store.close()
