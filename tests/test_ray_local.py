@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -14,7 +15,7 @@ pytest.importorskip("ray.job_submission", reason="Ray is not installed (the dev 
 
 from ray.job_submission import JobSubmissionClient
 
-from switchboard.errors import SubmissionRejected
+from switchboard.errors import DeliveryFailed, SubmissionRejected
 from switchboard.ray_local import RAY_ADDRESS_VARIABLES, LocalRay
 from switchboard.sinks.ray_jobs import RayJobSink
 from tests.sinks.test_ray_jobs import ray_row
@@ -38,6 +39,19 @@ def alive(pid: int) -> bool:
     return True
 
 
+def sent_with_token(sink: RayJobSink) -> None:
+    """Send one job, retrying as the relay would while a new head has no agent yet (a 500)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            sink.send(ray_row("true"))
+            return
+        except DeliveryFailed:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
 def test_a_head_with_a_token_refuses_requests_and_sinks_without_it_and_stops_by_its_pid(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -55,7 +69,7 @@ def test_a_head_with_a_token_refuses_requests_and_sinks_without_it_and_stops_by_
             with pytest.raises(SubmissionRejected, match=says) as refused:
                 RayJobSink(address, auth_token=token).send(ray_row("true"))
             assert "wrong" not in str(refused.value)  # a token never reaches a message
-        RayJobSink(address, auth_token=head.auth_token or "").send(ray_row("true"))
+        sent_with_token(RayJobSink(address, auth_token=head.auth_token or ""))
         pid, temp_dir = head.pid, Path(head.temp_dir)
         assert pid is not None and alive(pid)
 
