@@ -23,7 +23,7 @@ from .jobs.tracking import with_status_queue
 from .jobs.wiring import intake_router, job_gauge, relay_sinks
 from .metrics import Metrics
 from .outgoing import extractor_message
-from .ports import Sink
+from .ports import JobMembers, Sink
 from .processor import Processor
 from .relay import Relay
 from .relay_threads import RelayThreads, RelayWorker
@@ -134,8 +134,9 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
         crash_guard=crash_guard,
     )
     sinks = timed_sinks(
-        build_sinks(settings) | relay_sinks(settings, settings.sink_timeout_s), metrics
+        build_sinks(settings, store) | relay_sinks(settings, settings.sink_timeout_s), metrics
     )
+    ray_periodic = ray_job_poller(settings, store, closers) if "ray" in sinks else []
     closers += [sink.close for sink in sinks.values()]
     relay = relay_threads(settings, store, sinks, metrics)
     # closers run last to first: the threads stop (each ends its send in hand) before their sinks
@@ -158,7 +159,13 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
         heartbeat=heartbeat.beat,
         heartbeat_interval_s=settings.heartbeat_interval_s,
         reload_rules=functools.partial(reload_counted, loader, processor, metrics),
-        periodic=[Sweeper(processor), *retention(settings, store), *jobs_periodic, *periodic],
+        periodic=[
+            Sweeper(processor),
+            *retention(settings, store),
+            *jobs_periodic,
+            *ray_periodic,
+            *periodic,
+        ],
         metrics=metrics,
         on_turn=pulse.beat,
     )
@@ -206,12 +213,27 @@ def reload_counted(loader: RuleLoader, processor: Processor, metrics: Metrics | 
         metrics.rules_active(len(processor.rules), time.time())
 
 
-def build_sinks(settings: Settings) -> dict[str, Sink]:
-    """A sink for every via whose setting is set (see `sink_registry`).
+def ray_job_poller(
+    settings: Settings, store: SqlStore, closers: list[Callable[[], Any]]
+) -> list[Callable[[], None]]:
+    """The Ray job poller (its own thread, started by the loop's first periodic round)."""
+    from .ray_poller import RayJobPoller
+    from .sinks.ray_jobs import job_client
+
+    poller = RayJobPoller(
+        store.engine, job_client(settings), interval_s=settings.ray_poll_interval_s
+    )
+    closers.append(poller.close)
+    return [poller.ensure_started]
+
+
+def build_sinks(settings: Settings, members: JobMembers | None = None) -> dict[str, Sink]:
+    """A sink for every via whose setting is set (see `sink_registry`); Ray's batch jobs read
+    their members from `members` (the store).
 
     Every sink gives up on a send well within the claim on its row (see Relay: fencing)."""
     return {
-        via: kind.build(settings, settings.sink_timeout_s)
+        via: kind.build(settings, settings.sink_timeout_s, members)
         for via, kind in SINKS.items()
         if kind.enabled(settings)
     }
@@ -318,10 +340,18 @@ def run_daemon(settings: Settings, *, migrate: bool = False) -> int:
 
     A database that is down at startup is waited for with backoff (a deploy may start us before
     PostgreSQL), so only a stop request or a real error (unmigrated schema, broken rules) ends it.
+    With RAY_ADDRESS=local it runs a private Ray head for as long as it runs.
     """
+    from .ray_embedded import with_local_ray
+
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with with_local_ray(settings) as ray_settings:  # RAY_ADDRESS=local: a private head
+        return _run(ray_settings, migrate=migrate, stop=stop)
+
+
+def _run(settings: Settings, *, migrate: bool, stop: threading.Event) -> int:
     app = _build_when_database_is_up(settings, migrate=migrate, stop=stop)
     if app is None:
         return 0

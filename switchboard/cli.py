@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .cli_jobs import job_command, jobs_command
+from .cli_ray import ray_group
 from .cli_reports import print_explanation, replay_and_report
 from .errors import MalformedEvent, NotMigrated, RuleLoadError, SettingsError, SwitchboardError
 from .settings import Settings
@@ -195,8 +196,11 @@ def replay_command(
     help="Keep the results in this database URL, to look at with `switchboard web` "
     "(default: a throwaway SQLite file).",
 )
+@click.option("--ray", "with_ray", is_flag=True, help="Also run a batch job on a local Ray.")
 @click.pass_context
-def demo(ctx: click.Context, rule_paths: tuple[str, ...], database: str | None) -> None:
+def demo(
+    ctx: click.Context, rule_paths: tuple[str, ...], database: str | None, with_ray: bool
+) -> None:
     """Replay a bundled day of TERRA-like traffic through the rules and print the routing."""
     from .traffic import read_records
 
@@ -216,6 +220,10 @@ def demo(ctx: click.Context, rule_paths: tuple[str, ...], database: str | None) 
         from .store.engine import redacted
 
         click.echo(f"look at it: switchboard web --database {redacted(database)}")
+    if with_ray:
+        from .cli_ray import run_demo
+
+        run_demo(settings)
 
 
 @main.command()
@@ -323,6 +331,7 @@ def upgrade(ctx: click.Context, database: str | None) -> None:
 
 main.add_command(jobs_command)
 main.add_command(job_command)
+main.add_command(ray_group)
 
 from .cli_web import web  # noqa: E402  # registered last: the command lives in its own module
 

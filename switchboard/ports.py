@@ -181,6 +181,14 @@ class ManifestFiles(Protocol):
     def write_manifest_file(self, manifest_id: str, path: str) -> None: ...
 
 
+class JobMembers(Protocol):
+    """Where a batch job's members come from: a fired collection's manifest, or the files the
+    inventory knows of a dataset, each as `{"id", "name", "path"}`."""
+
+    def manifest_members(self, manifest_id: str) -> Iterator[dict[str, str]]: ...
+    def dataset_members(self, dataset_id: str) -> list[dict[str, str]]: ...
+
+
 class Delivery(Protocol):
     """One message taken from the input queue, not yet acknowledged (read-only)."""
 
