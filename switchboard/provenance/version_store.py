@@ -65,18 +65,18 @@ def history(connection: Connection) -> list[StoredVersion]:
         select(
             activations.c.version,
             func.max(activations.c.activated_at).label("last"),
-            func.count().label("count"),
+            func.count().label("times"),
         )
         .group_by(activations.c.version)
         .subquery()
     )
     query = (
-        select(versions, stats.c.last, stats.c.count)
+        select(versions, stats.c.last, stats.c.times)
         .outerjoin(stats, stats.c.version == versions.c.version)
         .order_by(versions.c.first_active_at, versions.c.version)
     )
     return [
-        StoredVersion(r.version, r.content_hash, _rules(r), r.first_active_at, r.last, r.count or 0)
+        StoredVersion(r.version, r.content_hash, _rules(r), r.first_active_at, r.last, r.times or 0)
         for r in connection.execute(query)
     ]
 
@@ -84,7 +84,8 @@ def history(connection: Connection) -> list[StoredVersion]:
 def activations_of(connection: Connection) -> list[tuple[datetime, str, str]]:
     """(activated_at, version, reason) of every activation, oldest first."""
     query = select(activations.c.activated_at, activations.c.version, activations.c.reason)
-    return [tuple(r) for r in connection.execute(query.order_by(activations.c.id))]  # type: ignore[misc]
+    rows = connection.execute(query.order_by(activations.c.id))
+    return [(r.activated_at, r.version, r.reason) for r in rows]
 
 
 def load_version(connection: Connection, name: str) -> RuleVersion:
