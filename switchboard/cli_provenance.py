@@ -227,7 +227,73 @@ def backfill(
         click.echo(f"  ! {line}", err=True)
 
 
+@click.command(name="prov")
+@click.option("--job", "job_id", default=None, help="A job (submission) id.")
+@click.option("--dataset", "dataset_id", default=None, help="A Clowder dataset id.")
+@click.option("--collection", "key", default=None, help="A collection key.")
+@click.option("--generation", type=int, default=None, help="With --collection: one generation.")
+@click.option("--event", "message_id", default=None, help="An archived event's message id.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["json", "provn"]), default="json", show_default=True
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None)
+@click.option("--database", default=None, help="SQLAlchemy database URL.")
+@click.pass_context
+def prov_command(
+    ctx: click.Context,
+    job_id: str | None,
+    dataset_id: str | None,
+    key: str | None,
+    generation: int | None,
+    message_id: str | None,
+    fmt: str,
+    output: str | None,
+    database: str | None,
+) -> None:
+    """Write the W3C PROV document of a job, dataset, collection or event (PROV-JSON or PROV-N).
+
+    Give exactly one of --job, --dataset, --collection, --event.
+    """
+    from .provenance.prov_document import ProvBuilder, dataset_document, event_document
+
+    chosen = [o for o in (job_id, dataset_id, key, message_id) if o is not None]
+    if len(chosen) != 1:
+        raise click.UsageError("give exactly one of --job, --dataset, --collection, --event")
+    if generation is not None and key is None:
+        raise click.UsageError("--generation goes with --collection")
+    settings = _settings(ctx, database_url=database)
+    with _store(settings.database_url) as store, store.engine.connect() as connection:
+        builder = ProvBuilder(connection, settings.queue)
+        if job_id is not None:
+            found = builder.job(job_id) is not None
+            what = f"job {job_id}"
+        elif dataset_id is not None:
+            found = dataset_document(builder, dataset_id) > 0
+            what = f"archived event of dataset {dataset_id}"
+        elif key is not None:
+            builder.collection(key, generation)
+            found = bool(builder.doc.get_records())
+            at = "" if generation is None else f" generation {generation}"
+            what = f"firing of collection {key!r}{at}"
+        else:
+            assert message_id is not None
+            found = event_document(builder, message_id)
+            what = f"archived event {message_id}"
+    if not found:
+        raise click.ClickException(f"no {what} in the database")
+    if fmt == "json":
+        text = str(builder.doc.serialize(format="json", indent=2))
+    else:
+        text = str(builder.doc.get_provn())
+    if output is None:
+        click.echo(text)
+    else:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+
+
 def register(main: click.Group) -> None:
     """Add the provenance commands to the `switchboard` group."""
     main.add_command(rules_group)
     main.add_command(backfill)
+    main.add_command(prov_command)
