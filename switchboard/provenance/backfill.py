@@ -142,8 +142,12 @@ class Backfill:
             EventArchive(self.store).activate(self.version, "backfill")
         engine = Engine(self.ruleset, rule_timeout_s=self.rule_timeout_s)
 
-        def each_chunk(reader: Any, transaction: Callable[[], Any]) -> None:
-            rows = archived_events(reader, since=since, until=until, dataset_id=dataset_id)
+        def each_chunk(
+            reader: Any, transaction: Callable[[], Any], after: Callable[[], object] | None = None
+        ) -> None:
+            rows = archived_events(
+                reader, since=since, until=until, dataset_id=dataset_id, after_page=after
+            )
             while batch := [r for _, r in zip(range(self.chunk), rows, strict=False)]:
                 with transaction() as uow:
                     self._chunk(uow, engine, batch, summary)
@@ -158,7 +162,7 @@ class Backfill:
                     raise _DryRun
             else:
                 with self.store.engine.connect() as reader:
-                    each_chunk(reader, self.store.unit_of_work)
+                    each_chunk(reader, self.store.unit_of_work, reader.rollback)
         except _DryRun:
             pass
         finally:

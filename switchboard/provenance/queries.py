@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -34,9 +34,11 @@ def archived_events(
     until: datetime | None = None,
     dataset_id: str | None = None,
     chunk: int = 500,
+    after_page: Callable[[], object] | None = None,
 ) -> Iterator[ArchivedRow]:
     """Processed archive rows in arrival order, read `chunk` rows at a time (keyset paging, so
-    a running daemon's inserts never shift the pages)."""
+    a running daemon's inserts never shift the pages); `after_page` runs after each read (to
+    end the read's transaction, which on SQLite would keep writers out)."""
     last_id = 0
     while True:
         query = select(archive_table).where(
@@ -49,6 +51,8 @@ def archived_events(
         if dataset_id is not None:
             query = query.where(archive_table.c.dataset_id == dataset_id)
         rows = connection.execute(query.order_by(archive_table.c.id).limit(chunk)).all()
+        if after_page is not None:
+            after_page()
         if not rows:
             return
         yield from rows
