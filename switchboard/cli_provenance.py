@@ -271,8 +271,7 @@ def prov_command(
             found = dataset_document(builder, dataset_id) > 0
             what = f"archived event of dataset {dataset_id}"
         elif key is not None:
-            builder.collection(key, generation)
-            found = bool(builder.doc.get_records())
+            found = builder.collection(key, generation) > 0
             at = "" if generation is None else f" generation {generation}"
             what = f"firing of collection {key!r}{at}"
         else:

@@ -213,14 +213,18 @@ def changes(then: Evaluation, now: Evaluation) -> list[str]:
     before = {d.rule: d for d in then.decisions}
     after = {d.rule: d for d in now.decisions}
     lines = ["what changed:"]
+    flipped = False
     for name in dict.fromkeys([*before, *after]):
         b, a = before.get(name), after.get(name)
         if b is None and a is not None:
             lines.append(f"  {name}: new rule, {'matches' if a.matched else 'does not match'}")
+            flipped |= a.matched
         elif a is None and b is not None:
             lines.append(f"  {name}: removed ({'matched' if b.matched else 'did not match'} then)")
+            flipped |= b.matched
         elif a is not None and b is not None and (a.matched, a.error) != (b.matched, b.error):
             lines.append(f"  {name}: {_verdict(b)} then, {_verdict(a)} now")
+            flipped = True
     jobs_then = {s.job_id: s for s in then.submissions}
     jobs_now = {s.job_id: s for s in now.submissions}
     for job_id in jobs_now.keys() - jobs_then.keys():
@@ -229,8 +233,8 @@ def changes(then: Evaluation, now: Evaluation) -> list[str]:
     for job_id in jobs_then.keys() - jobs_now.keys():
         s = jobs_then[job_id]
         lines.append(f"  no longer submits {s.extractor} {s.resource_id} job {job_id} ({s.rule})")
-    if len(lines) == 1:
-        lines.append("  nothing: today's rules decide this event as those of then did")
+    if not flipped and jobs_now.keys() == jobs_then.keys():
+        lines.append("  same outcome: today's rules match and submit as those of then did")
     return lines
 
 

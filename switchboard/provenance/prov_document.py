@@ -22,6 +22,7 @@ from prov.model import PROV_TYPE, ProvDocument, ProvEntity
 from sqlalchemy import Connection, select
 
 from ..store.collection_tables import CollectionFiring, ManifestMember, ManifestRow
+from .archive import memberships
 from .job_facts import JobFacts, job_facts
 from .queries import ArchivedRow, archived_event, member_events
 
@@ -32,6 +33,7 @@ NAMESPACES = {
     "evaluation": "urn:switchboard:evaluation:",
     "rules": "urn:switchboard:rules:",
     "manifest": "urn:switchboard:manifest:",
+    "collection": "urn:switchboard:collection:",
     "job": "urn:switchboard:job:",
     "result": "urn:switchboard:result:",
     "agent": "urn:switchboard:agent:",
@@ -245,21 +247,38 @@ class ProvBuilder:
             self.doc.wasGeneratedBy(entity, firing, row.created_at)
         return entity
 
-    def collection(self, key: str, generation: int | None) -> list[str]:
-        """Every firing of `key` (of any rule; one generation if given): manifests and jobs.
-        The job ids added."""
+    def collection(self, key: str, generation: int | None) -> int:
+        """Every firing of `key` (of any rule; one generation if given) with its manifest and
+        jobs; without a generation, a collection not fired yet is an `sb:OpenCollection`
+        derived from its members' events. How many firings or open collections were added."""
         query = select(firings).where(firings.c.key == key)
         if generation is not None:
             query = query.where(firings.c.generation == generation)
         jobs: list[str] = []
+        found = 0
         for firing in self.connection.execute(query.order_by(firings.c.rule, firings.c.generation)):
+            found += 1
             if firing.manifest_id:
                 self.manifest(firing.manifest_id)
             if firing.job_id:
                 jobs.append(firing.job_id)
         for job_id in jobs:
             self.job(job_id)
-        return jobs
+        if found or generation is not None:
+            return found
+        rules = self.connection.execute(
+            select(memberships.c.rule).where(memberships.c.key == key).distinct()
+        ).scalars()
+        for rule in rules:
+            found += 1
+            entity = self._entity(
+                _id("collection", f"{rule}/{key}"),
+                {PROV_TYPE: SB_NS["OpenCollection"], "sb:rule": rule, "sb:collection": key},
+            )
+            for message_ids in member_events(self.connection, rule, key).values():
+                if self.event(message_ids[0]) is not None:
+                    self.doc.wasDerivedFrom(entity, _id("event", message_ids[0]))
+        return found
 
 
 def _submitted(row: ArchivedRow) -> list[str]:
