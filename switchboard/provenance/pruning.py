@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, delete, select
+from sqlalchemy import Connection, Select, and_, delete, or_, select
 
 from ..store.models import FAILED, SENT
 from ..store.sql import SqlStore
@@ -30,6 +30,18 @@ def _cutoff(connection: Connection, column: Any, where: Any, keep_rows: int) -> 
     if where is not None:
         query = query.where(where)
     return connection.execute(query).scalar_one_or_none()
+
+
+def _beyond(connection: Connection, when: Any, key: Any, where: Any, keep_rows: int) -> Any:
+    """A condition selecting the rows beyond the `keep_rows` newest by (`when`, `key`) (ties
+    of `when`, as within one batch, broken by `key`), or None if there are not that many."""
+    query = select(when, key).order_by(when.desc(), key.desc()).offset(keep_rows).limit(1)
+    if where is not None:
+        query = query.where(where)
+    row = connection.execute(query).first()
+    if row is None:
+        return None
+    return or_(when < row[0], and_(when == row[0], key <= row[1]))
 
 
 def prune_provenance(
@@ -74,20 +86,17 @@ def prune_provenance(
             deleted["memberships"] = len(rows)
     if keep_rows > 0:
         with store.engine.begin() as connection:
-            cut = _cutoff(connection, messages.c.processed_at, None, keep_rows)
-            if cut is not None:
-                old = (
-                    select(messages.c.message_id).where(messages.c.processed_at <= cut).limit(limit)
-                )
+            beyond = _beyond(
+                connection, messages.c.processed_at, messages.c.message_id, None, keep_rows
+            )
+            if beyond is not None:
+                old = select(messages.c.message_id).where(beyond).limit(limit)
                 deleted["ledger"] = _delete_in(connection, messages, messages.c.message_id, old)
         with store.engine.begin() as connection:
             finished = submissions.c.status.in_([SENT, FAILED])
-            cut = _cutoff(connection, submissions.c.next_attempt_at, finished, keep_rows)
-            if cut is not None:
-                old = (
-                    select(submissions.c.job_id)
-                    .where(finished, submissions.c.next_attempt_at <= cut)
-                    .limit(limit)
-                )
+            when, key = submissions.c.next_attempt_at, submissions.c.job_id
+            beyond = _beyond(connection, when, key, finished, keep_rows)
+            if beyond is not None:
+                old = select(key).where(finished, beyond).limit(limit)
                 deleted["outbox"] = _delete_in(connection, submissions, submissions.c.job_id, old)
     return deleted
