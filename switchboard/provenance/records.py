@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -37,27 +38,89 @@ def event_fields(event: Event, dataset_name: str | None) -> dict[str, Any]:
         "reply_to": event.reply_to,
         "correlation_id": event.correlation_id,
         "parameters": _plain(without_secrets(event.parameters)) if event.parameters else {},
-        "properties": _plain(without_secrets(event.properties)) if event.properties else {},
+        "properties": _plain_properties(event.properties) if event.properties else {},
     }
 
 
-# A JSON key that is secret-named (`"secretKey":`); over-matches (inside strings) are harmless.
-_SECRET_KEY = re.compile(
-    rb'(?i)"(?:' + "|".join(sorted(SECRET_NAMES, key=len, reverse=True)).encode() + rb')"\s*:'
-)
+# Every secret name ends with one of these: a search for each finds every candidate key.
+_TAILS = tuple({f'{name[-3:]}"'.encode() for name in SECRET_NAMES})
+_STRING_VALUE = re.compile(rb'\s*:\s*"(?:[^"\\]|\\.)*"')  # `: "..."` right after a key
+
+
+def _secret_keys(lowered: bytes) -> list[int] | None:
+    """Where each secret-named quoted text starts (in the lower-cased body); None for a
+    dotted secret name (`"a.token"`), which the cut does not handle."""
+    found = []
+    for tail in _TAILS:
+        end = lowered.find(tail)
+        while end >= 0:
+            start = lowered.rfind(b'"', 0, end)
+            name = lowered[start + 1 : end + len(tail) - 1]
+            if name in _SECRET_BYTES:
+                found.append(start)
+            elif name.rsplit(b".", 1)[-1] in _SECRET_BYTES:
+                return None
+            end = lowered.find(tail, end + 1)
+    return sorted(found)
+
+
+_SECRET_BYTES = frozenset(name.encode() for name in SECRET_NAMES)
+
+
+def _cut_string_secrets(raw: bytes) -> bytes | None:
+    """`raw` with each `"secret-name": "string"` pair (and one comma beside it) cut out; None
+    when a secret-named key is dotted, holds something else than a string, or the text uses
+    `\\u` escapes (then the caller walks the parsed body instead)."""
+    if b"\\u" in raw:
+        return None
+    starts = _secret_keys(raw.lower())
+    if starts is None:
+        return None
+    if not starts:
+        return raw
+    pieces, last = [], 0
+    for at in starts:
+        key_end = raw.index(b'"', at + 1) + 1
+        value = _STRING_VALUE.match(raw, key_end)
+        if value is None or at < last:  # not a string (or a name used as a value)
+            return None
+        start, end = at, value.end()
+        before = raw[last:start].rstrip()
+        if before.endswith(b","):
+            start = last + len(before) - 1
+        else:
+            after = raw[end:].lstrip()
+            if after.startswith(b","):
+                end = len(raw) - len(after) + 1
+        pieces.append(raw[last:start])
+        last = end
+    pieces.append(raw[last:])
+    return b"".join(pieces)
 
 
 def body_text(body: Mapping[str, Any], raw: bytes = b"") -> str:
-    """The body as compact JSON text, every secret-named key removed at any depth.
+    """The body as received, with every secret-named key removed (at any depth).
 
-    The common case, Clowder's `secretKey` at the top and no other secret-named key anywhere
-    in `raw`, is one regex scan and a shallow copy instead of a walk of the whole body."""
+    The common case, secret-named keys whose values are strings (Clowder's `secretKey`), cuts
+    each pair out of the received text: a few substring searches instead of a walk and a
+    re-encoding of the whole body. Anything else (a secret holding an object or a number, a
+    dotted key) is re-encoded from `body` without its secrets."""
     if raw:
-        top = sum(1 for k in body if is_secret(str(k)))
-        if len(_SECRET_KEY.findall(raw)) == top:
-            kept = {k: v for k, v in body.items() if not is_secret(str(k))} if top else body
-            return json.dumps(kept, separators=(",", ":"), default=str)
+        cut = _cut_string_secrets(raw)
+        if cut is not None:
+            with contextlib.suppress(UnicodeDecodeError):
+                return cut.decode("utf-8")
     return json.dumps(without_secrets(body), separators=(",", ":"), default=str)
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _plain_properties(properties: Mapping[str, Any]) -> dict[str, Any]:
+    """AMQP properties as JSON data without secrets (headers may hold bytes or dates)."""
+    if all(isinstance(v, _PLAIN) for v in properties.values()):
+        return {k: v for k, v in properties.items() if not is_secret(str(k))}
+    return dict(_plain(without_secrets(properties)))
 
 
 def dead_body_text(raw: bytes) -> str:
@@ -95,16 +158,24 @@ def outcome(
     errors: Iterable[tuple[str, str]],
 ) -> dict[str, Any]:
     """The outcome of one event: matched rules with the reasons that held (non-matching rules
-    are not stored: `explain --event` recomputes them), what it queued, collections, errors."""
-    return {
-        "version": version,
-        "matched": [{"rule": d.rule, "reasons": list(d.reasons)} for d in decisions if d.matched],
-        "submissions": [submission_fields(s) for s in submissions],
-        "repeated_job_ids": sorted(set(repeated)),
-        "collections": [{"rule": c.rule, "key": c.key, "member": c.member} for c in collects],
-        "errors": [{"rule": rule, "error": error} for rule, error in errors],
-        "dead_letter": None,
-    }
+    are not stored: `explain --event` recomputes them), what it queued, collections, errors;
+    empty parts are left out (most events match nothing)."""
+    found: dict[str, Any] = {"version": version}
+    matched = [{"rule": d.rule, "reasons": list(d.reasons)} for d in decisions if d.matched]
+    if matched:
+        found["matched"] = matched
+    if submissions:
+        found["submissions"] = [submission_fields(s) for s in submissions]
+    repeats = sorted(set(repeated))
+    if repeats:
+        found["repeated_job_ids"] = repeats
+    members = [{"rule": c.rule, "key": c.key, "member": c.member} for c in collects]
+    if members:
+        found["collections"] = members
+    failures = [{"rule": rule, "error": error} for rule, error in errors]
+    if failures:
+        found["errors"] = failures
+    return found
 
 
 def archived_row(
