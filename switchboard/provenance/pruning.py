@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, delete, or_, select
+from sqlalchemy import Connection, Select, and_, delete, or_, select, tuple_
 
 from ..store.models import FAILED, SENT
 from ..store.sql import SqlStore
@@ -64,26 +64,11 @@ def prune_provenance(
         ).scalar_one_or_none()
         cut = before if oldest is None or (before is not None and before < oldest) else oldest
         if cut is not None:
-            rows = connection.execute(
-                select(
-                    memberships.c.rule,
-                    memberships.c.key,
-                    memberships.c.member,
-                    memberships.c.message_id,
-                )
-                .where(memberships.c.arrived_at < cut)
-                .limit(limit)
-            ).all()
-            for row in rows:
-                connection.execute(
-                    delete(memberships).where(
-                        memberships.c.rule == row.rule,
-                        memberships.c.key == row.key,
-                        memberships.c.member == row.member,
-                        memberships.c.message_id == row.message_id,
-                    )
-                )
-            deleted["memberships"] = len(rows)
+            m = memberships.c
+            columns = (m.rule, m.key, m.member, m.message_id)
+            old = select(*columns).where(m.arrived_at < cut).limit(limit)
+            statement = delete(memberships).where(tuple_(*columns).in_(old))
+            deleted["memberships"] = int(connection.execute(statement).rowcount or 0)
     if keep_rows > 0:
         with store.engine.begin() as connection:
             beyond = _beyond(

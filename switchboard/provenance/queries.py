@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, func, select
 
 from ..model import DatasetView, FileInfo
 from ..store.statements import datasets, files
@@ -41,15 +41,8 @@ def archived_events(
     end the read's transaction, which on SQLite would keep writers out)."""
     last_id = 0
     while True:
-        query = select(archive_table).where(
-            archive_table.c.id > last_id, archive_table.c.status == "processed"
-        )
-        if since is not None:
-            query = query.where(archive_table.c.arrived_at >= since)
-        if until is not None:
-            query = query.where(archive_table.c.arrived_at < until)
-        if dataset_id is not None:
-            query = query.where(archive_table.c.dataset_id == dataset_id)
+        query = _window(select(archive_table), since, until, dataset_id)
+        query = query.where(archive_table.c.id > last_id)
         rows = connection.execute(query.order_by(archive_table.c.id).limit(chunk)).all()
         if after_page is not None:
             after_page()
@@ -59,8 +52,30 @@ def archived_events(
         last_id = rows[-1].id
 
 
-def count_archived(connection: Connection, **window: Any) -> int:
-    return sum(1 for _ in archived_events(connection, **window))
+def _window(
+    query: Select[Any], since: datetime | None, until: datetime | None, dataset_id: str | None
+) -> Select[Any]:
+    """`query` narrowed to processed events in the window (and dataset) asked for."""
+    query = query.where(archive_table.c.status == "processed")
+    if since is not None:
+        query = query.where(archive_table.c.arrived_at >= since)
+    if until is not None:
+        query = query.where(archive_table.c.arrived_at < until)
+    if dataset_id is not None:
+        query = query.where(archive_table.c.dataset_id == dataset_id)
+    return query
+
+
+def count_archived(
+    connection: Connection,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    dataset_id: str | None = None,
+) -> int:
+    """How many processed events `archived_events` would read."""
+    query = _window(select(func.count()).select_from(archive_table), since, until, dataset_id)
+    return int(connection.execute(query).scalar_one())
 
 
 def view_then(connection: Connection, row: ArchivedRow) -> DatasetView:
