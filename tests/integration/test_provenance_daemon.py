@@ -31,7 +31,7 @@ def test_the_daemon_archives_events_and_dead_letters_under_the_version_it_runs(w
         wait_for(lambda: len(archived(wiring)) == 3, 30, "the third archived message")
         wait_for(lambda: wiring.statuses().get("sent") == 1, 30, "the submission to be sent")
     rows = archived(wiring)
-    assert [(r[0], r[1]) for r in rows][0] == ("msg-00000001", "processed")
+    assert (rows[0][0], rows[0][1]) == ("msg-00000001", "processed")
     assert rows[0][2] == first
     assert json.loads(rows[0][3])["submissions"][0]["rule"] == "tif-to-ext"
     assert rows[1][1] == "dead-lettered"
