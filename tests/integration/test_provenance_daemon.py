@@ -52,3 +52,26 @@ def test_the_daemon_archives_events_and_dead_letters_under_the_version_it_runs(w
     )
     assert prov.exit_code == 0, prov.output
     assert "event:msg-00000001" in json.loads(prov.output)["entity"]
+
+
+def test_a_backfill_beside_the_running_daemon_is_sent_by_its_relay_once(wiring):
+    wiring.publish([1, 2])
+    new_rule = wiring.tmp / "new" / "again.yaml"
+    new_rule.parent.mkdir()
+    new_rule.write_text(
+        "- name: tifs-again\n"
+        "  when: {file.name: {suffix: .tif}}\n"
+        f"  submit: {{extractor: {wiring.extractor}, resource: file}}\n"
+    )
+    args = ["backfill", "--rules", str(new_rule.parent), "--database", wiring.database_url]
+    with running(wiring.settings()):
+        wait_for(lambda: wiring.statuses().get("sent") == 2, 30, "the first two submissions")
+        first = CliRunner().invoke(main, args)
+        assert first.exit_code == 0, first.output
+        assert "submitted 2, 0 already submitted" in first.output
+        wait_for(lambda: wiring.statuses().get("sent") == 4, 30, "the backfilled two sent")
+        again = CliRunner().invoke(main, args)
+        assert "submitted 0" in again.output
+    sent = wiring.drain(wiring.extractor)
+    assert len(sent) == 4
+    assert len({props.message_id for props, _ in sent}) == 4
