@@ -254,7 +254,8 @@ def prov_command(
 
     Give exactly one of --job, --dataset, --collection, --event.
     """
-    from .provenance.prov_document import ProvBuilder, dataset_document, event_document
+    from .provenance.prov_document import ProvBuilder
+    from .provenance.prov_subjects import dataset_document, event_document
 
     chosen = [o for o in (job_id, dataset_id, key, message_id) if o is not None]
     if len(chosen) != 1:

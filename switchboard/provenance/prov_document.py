@@ -12,7 +12,6 @@ its resource (or manifest) and `wasAssociatedWith` its extractor or Ray job; a m
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -279,44 +278,3 @@ class ProvBuilder:
                 if self.event(message_ids[0]) is not None:
                     self.doc.wasDerivedFrom(entity, _id("event", message_ids[0]))
         return found
-
-
-def _submitted(row: ArchivedRow) -> list[str]:
-    found = row.outcome or {}
-    jobs = [s["job_id"] for s in found.get("submissions", [])]
-    jobs += [b["job_id"] for b in found.get("backfills", []) if b.get("job_id")]
-    return jobs
-
-
-def event_document(builder: ProvBuilder, message_id: str) -> bool:
-    """An event, its evaluations, its jobs and any manifest it is a member of."""
-    row = builder.event(message_id)
-    if row is None:
-        return False
-    for job_id in _submitted(row):
-        builder.job(job_id)
-    for c in row.outcome.get("collections", []):
-        query = select(firings.c.manifest_id).where(
-            firings.c.rule == c["rule"], firings.c.key == c["key"]
-        )
-        for manifest_id in builder.connection.execute(query).scalars():
-            if manifest_id:
-                builder.manifest(manifest_id)
-    return True
-
-
-def dataset_document(builder: ProvBuilder, dataset_id: str, limit: int = 10_000) -> int:
-    """Every archived event of the dataset (up to `limit`) with its evaluations and jobs."""
-    from .queries import archived_events
-
-    count = 0
-    for row in archived_events(builder.connection, dataset_id=dataset_id):
-        event_document(builder, row.message_id)
-        count += 1
-        if count >= limit:
-            break
-    return count
-
-
-def as_time(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
