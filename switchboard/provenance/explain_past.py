@@ -121,7 +121,7 @@ def _header(row: Any) -> list[str]:
         f"  dataset {row.dataset_id or '-'}  name {name!r}"
         if name
         else f"  dataset {row.dataset_id or '-'}",
-        f"  file {file.get('name', '-')} ({file.get('id', '-')})" if file else "  file -",
+        f"  file {file.get('name', '-')} ({row.file_id})" if row.file_id else "  file -",
         f"  dataset files then {row.files_seen if row.files_seen is not None else '-'}",
     ]
 

@@ -99,9 +99,8 @@ class ProvBuilder:
         used = [entity]
         if row.dataset_id:
             used.append(self._dataset(row.dataset_id, fields.get("dataset_name")))
-        file = fields.get("file")
-        if file and file.get("id") and file["id"] != row.dataset_id:
-            used.append(self._file(file["id"], file.get("name")))
+        if row.file_id and row.file_id != row.dataset_id:
+            used.append(self._file(row.file_id, (fields.get("file") or {}).get("name")))
         version = self._version(row.rule_version) if row.rule_version else None
         for matched in row.outcome.get("matched", []):
             self._evaluation(row, matched["rule"], matched.get("reasons", []), used, version)

@@ -24,22 +24,16 @@ def _plain(value: Any) -> Any:
 
 
 def event_fields(event: Event, dataset_name: str | None) -> dict[str, Any]:
-    """What the archive keeps of the parsed event (secrets removed), `properties` included."""
+    """What the archive keeps of the parsed event beside its columns (kind, dataset and file
+    ids) and its body (from which the rest parses again): the dataset name it was enriched
+    with, the file as parsed, and the AMQP properties (secrets removed)."""
     file = event.file
-    return {
-        "kind": event.kind.value,
-        "resource_id": event.resource_id,
-        "dataset_id": event.dataset_id,
-        "dataset_name": dataset_name,
-        "file": None
-        if file is None
-        else {"id": file.id, "name": file.name, "mime_type": file.mime_type, "size": file.size},
-        "host": event.host,
-        "reply_to": event.reply_to,
-        "correlation_id": event.correlation_id,
-        "parameters": _plain(without_secrets(event.parameters)) if event.parameters else {},
-        "properties": _plain_properties(event.properties) if event.properties else {},
-    }
+    fields: dict[str, Any] = {"dataset_name": dataset_name}
+    if file is not None:
+        fields["file"] = {"name": file.name, "mime_type": file.mime_type, "size": file.size}
+    if event.properties:
+        fields["properties"] = _plain_properties(event.properties)
+    return fields
 
 
 # Every secret name ends with one of these: a search for each finds every candidate key.
