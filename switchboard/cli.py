@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .cli_jobs import job_command, jobs_command
 from .cli_provenance import register as register_provenance
 from .cli_reports import print_explanation, replay_and_report
 from .errors import MalformedEvent, NotMigrated, RuleLoadError, SettingsError, SwitchboardError
@@ -262,6 +263,8 @@ def run(
 @click.pass_context
 def status(ctx: click.Context, database: str | None, limit: int) -> None:
     """Show outbox totals, collections and recent submissions."""
+    from .cli_jobs import job_count_lines
+    from .jobs.queries import counts as job_counts
     from .store.collection_report import collection_lines
 
     settings = _settings(ctx, database_url=database)
@@ -280,6 +283,8 @@ def status(ctx: click.Context, database: str | None, limit: int) -> None:
                 )
         with store.engine.connect() as connection:
             for line in collection_lines(connection, limit):
+                click.echo(line)
+            for line in job_count_lines(job_counts(connection)):
                 click.echo(line)
         click.echo("recent:")
         for row in store.recent_submissions(limit):
@@ -327,6 +332,8 @@ def upgrade(ctx: click.Context, database: str | None) -> None:
     click.echo("database is at the current schema version")
 
 
+main.add_command(jobs_command)
+main.add_command(job_command)
 register_provenance(main)
 
 if __name__ == "__main__":  # `python -m switchboard.cli …` works like the console script

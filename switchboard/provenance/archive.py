@@ -241,3 +241,8 @@ class ArchivingIntake:
         result: BatchResult = self.intake.process(deliveries)
         self.archive.record_dead_letters([*result.malformed, *result.poison])
         return result
+
+
+def archiving(intake: Any, archive: EventArchive | None) -> Any:
+    """`intake` with its dead letters archived (as it is without an archive)."""
+    return intake if archive is None else ArchivingIntake(intake, archive)

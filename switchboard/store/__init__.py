@@ -1,7 +1,8 @@
 """The state database: SQLAlchemy models, Alembic migrations and the SqlStore adapter."""
 
 from ..clock import utc_now
-from . import provenance_tables  # noqa: F401  (registers the tables in the metadata)
+from . import job_tables as job_tables  # registers the job tables on the metadata
+from . import provenance_tables as provenance_tables  # registers the provenance tables
 from .intake_attempts import SqlCrashGuard
 from .migrate import current_revision, ensure_current, head_revision, upgrade
 from .sql import SqlStore
