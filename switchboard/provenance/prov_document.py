@@ -12,6 +12,7 @@ its resource (or manifest) and `wasAssociatedWith` its extractor or Ray job; a m
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import quote
 
@@ -22,7 +23,7 @@ from sqlalchemy import Connection, select
 
 from ..store.collection_tables import CollectionFiring, ManifestMember, ManifestRow
 from .archive import memberships
-from .job_facts import JobFacts, job_facts
+from .job_facts import TERMINAL, JobFacts, job_facts
 from .queries import ArchivedRow, archived_event, member_events
 
 SB = "urn:switchboard:ns#"
@@ -42,7 +43,6 @@ NAMESPACES = {
     "rayjob": "urn:ray:job:",
 }
 SB_NS = Namespace("sb", SB)
-TERMINAL = ("succeeded", "skipped", "failed", "stopped", "sent")
 firings = CollectionFiring.__table__
 manifests = ManifestRow.__table__
 manifest_members = ManifestMember.__table__
@@ -161,7 +161,8 @@ class ProvBuilder:
         facts = job_facts(self.connection, job_id)
         if facts is None or not self._once(f"job {job_id}"):
             return facts
-        self.event(facts.event_message_id)
+        if facts.event_message_id is not None:
+            self.event(facts.event_message_id)
         attributes: dict[Any, Any] = {
             PROV_TYPE: SB_NS["Job"],
             "sb:job_id": facts.job_id,
@@ -175,6 +176,10 @@ class ProvBuilder:
             attributes["sb:started_at"] = facts.started_at
         if facts.ended_at is not None:
             attributes["sb:ended_at"] = facts.ended_at
+        if facts.message:
+            attributes["sb:message"] = facts.message
+        if facts.timeline:
+            attributes["sb:timeline"] = json.dumps(facts.timeline, separators=(",", ":"))
         activity = self.doc.activity(
             _id("job", job_id), facts.started_at, facts.ended_at, attributes
         )

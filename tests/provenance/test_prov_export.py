@@ -168,3 +168,40 @@ def test_a_collection_not_fired_yet_is_an_open_collection_of_its_member_events(
         if r["prov:generatedEntity"] == open_collection
     }
     assert derived == {f"event:{m}" for m in left_tif_events()}
+
+
+def test_a_job_activity_takes_its_status_start_and_end_from_the_job_timeline(
+    tmp_path: Path,
+) -> None:
+    from datetime import UTC, datetime
+
+    from switchboard.jobs.store import JobStore
+    from switchboard.store.job_records import Update
+
+    url = f"sqlite:///{tmp_path / 'sb.db'}"
+    upgrade(url)
+    store = SqlStore(url)
+    try:
+        replay_day(store)
+        with store.engine.connect() as connection:
+            job_id = connection.execute(select(CollectionFiring.__table__.c.job_id)).scalar_one()
+        jobs = JobStore(store.engine)
+        started = datetime(2017, 5, 2, 6, 0, 1, tzinfo=UTC)
+        ended = datetime(2017, 5, 2, 6, 42, 10, tzinfo=UTC)
+        jobs.record(job_id, Update("u1", "started", started, "mosaic started", "extractor"))
+        jobs.record(job_id, Update("u2", "succeeded", ended, "mosaic done", "extractor"))
+    finally:
+        store.close()
+    document = valid(run(url, "--job", job_id).output)
+    job = document["activity"][f"job:{job_id}"]
+    assert job["sb:status"] == "succeeded"
+    assert job["sb:facts_from"] == "jobs"
+    assert datetime.fromisoformat(job["prov:startTime"]) == started
+    assert datetime.fromisoformat(job["prov:endTime"]) == ended
+    assert datetime.fromisoformat(job["sb:started_at"]["$"]) == started
+    assert [u["status"] for u in json.loads(job["sb:timeline"])][-2:] == ["started", "succeeded"]
+    (generated,) = [
+        r for r in document["wasGeneratedBy"].values() if r["prov:activity"] == f"job:{job_id}"
+    ]
+    assert generated["prov:entity"] == f"result:{job_id}"
+    assert document["entity"][f"result:{job_id}"]["sb:status"] == "succeeded"
