@@ -131,18 +131,18 @@ class EventArchive:
     def record_dead_letters(self, refused: Sequence[tuple[Delivery, str]]) -> None:
         """Archive deliveries that are being dead-lettered, with the reason (own transaction).
 
-        A failure here is logged, never raised: the dead letter keeps the message either way."""
+        Any failure here is logged, never raised: the dead letter keeps the message anyway."""
         if not refused:
             return
-        now = self.clock()
-        rows = [self._dead_row(delivery, reason, now) for delivery, reason in refused]
         try:
+            now = self.clock()
+            rows = [self._dead_row(delivery, reason, now) for delivery, reason in refused]
             with self.store.engine.begin() as connection:
                 if self._unwritten:
                     self._write_unwritten(connection)
                 connection.execute(insert(archive_table), rows)
-        except (SQLAlchemyError, StoreError) as exc:
-            log.warning("%d dead letters not archived: %s", len(rows), type(exc).__name__)
+        except Exception as exc:  # archiving must never hold up a dead letter: log and go on
+            log.warning("%d dead letters not archived: %s", len(refused), type(exc).__name__)
 
     def _dead_row(self, delivery: Delivery, reason: str, now: datetime) -> dict[str, Any]:
         found = outcome(self.version, (), (), (), (), ())
@@ -183,7 +183,7 @@ def _message_id(body: bytes) -> str:
     """The message id a refused body names, else `sha256:` of it (as the parser would)."""
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to parse
         parsed = None
     if isinstance(parsed, dict):
         for key in MESSAGE_ID_KEYS:

@@ -118,15 +118,14 @@ def _plain_properties(properties: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def dead_body_text(raw: bytes) -> str:
-    """A refused body as text: JSON without its secrets when it parses, else scrubbed text."""
+    """A refused body as text: JSON without its secrets when it parses, else scrubbed text
+    (also for bodies nested too deep to walk, which is often why they were refused)."""
     text = raw[: MAX_DEAD_BODY_CHARS * 4].decode("utf-8", "replace")
     try:
-        parsed = json.loads(text)
-    except ValueError:
+        kept = json.dumps(without_secrets(json.loads(text)), separators=(",", ":"), default=str)
+    except (ValueError, RecursionError):
         return scrub_text(text[:MAX_DEAD_BODY_CHARS])
-    return json.dumps(without_secrets(parsed), separators=(",", ":"), default=str)[
-        :MAX_DEAD_BODY_CHARS
-    ]
+    return kept[:MAX_DEAD_BODY_CHARS]
 
 
 def submission_fields(s: Submission) -> dict[str, Any]:

@@ -169,3 +169,16 @@ def test_replay_with_a_database_archives_every_event(tmp_path: Path) -> None:
     assert len(rows) == 203
     assert {r.status for r in rows} == {"processed"}
     assert sum(len(r.outcome.get("submissions", [])) for r in rows) == 74
+
+
+def test_a_body_nested_too_deep_to_walk_is_archived_as_scrubbed_text(
+    sql_store: SqlStore, engine: Engine
+) -> None:
+    archive = EventArchive(sql_store)
+    processor = Processor(engine, sql_store, extractor_message, archive=archive)
+    deep = b'{"secretKey": "hidden-value-2", "a": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    result = ArchivingIntake(processor.router, archive).process([ListDelivery(1, deep, {})])
+    assert len(result.malformed) == 1
+    (row,) = archive_rows(sql_store)
+    assert row.status == "dead-lettered"
+    assert "hidden-value-2" not in row.body
