@@ -80,6 +80,7 @@ class Options:
     pg_conninfo: str
     keep: bool
     timeout_s: float
+    archive_compare: int = 0  # pairs of archive off/on runs after the main one (0: none)
 
 
 @dataclass
@@ -500,6 +501,13 @@ def parse_options() -> Options:
     parser.add_argument("--pg", default="host=127.0.0.1 port=5432 user=postgres dbname=test")
     parser.add_argument("--keep", action="store_true", help="keep queues, database and files")
     parser.add_argument("--timeout-s", type=float, default=600.0)
+    parser.add_argument(
+        "--archive-compare",
+        type=int,
+        default=0,
+        metavar="N",
+        help="then N runs each with the event archive off and on (bench/archive_overhead.py)",
+    )
     args = parser.parse_args()
     return Options(
         events=args.events,
@@ -514,6 +522,7 @@ def parse_options() -> Options:
         pg_conninfo=args.pg,
         keep=args.keep,
         timeout_s=args.timeout_s,
+        archive_compare=args.archive_compare,
     )
 
 
@@ -537,6 +546,10 @@ def main() -> None:
         else:
             shutil.rmtree(folder, ignore_errors=True)
     print_report(options, raw, report)
+    if options.archive_compare:
+        from archive_overhead import compare
+
+        compare(options, run, workload, run_pipeline, report, rounds=options.archive_compare)
 
 
 if __name__ == "__main__":

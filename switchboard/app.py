@@ -25,6 +25,7 @@ from .metrics import Metrics
 from .outgoing import extractor_message
 from .ports import JobMembers, Sink
 from .processor import Processor
+from .provenance.archive import EventArchive, archiving
 from .relay import Relay
 from .relay_threads import RelayThreads, RelayWorker
 from .rules import load_rules
@@ -47,6 +48,7 @@ class RuleLoader:
     settings: Settings
     legacy: LegacyContext  # shared by every load, so its file-path cache is too
     between: Callable[[], None] | None = None  # broker heartbeats while isolated rules are killed
+    archive: EventArchive | None = None  # provenance: stores the version of each loaded rule set
 
     def ruleset(self) -> RuleSet:
         """The rules; RuleLoadError if they are broken or submit to a sink that is not set up."""
@@ -58,7 +60,13 @@ class RuleLoader:
 
     def engine(self, ruleset: RuleSet | None = None) -> Engine:
         rules = self.ruleset() if ruleset is None else ruleset
-        return Engine(rules, rule_timeout_s=self.settings.rule_timeout_s, between=self.between)
+        engine = Engine(rules, rule_timeout_s=self.settings.rule_timeout_s, between=self.between)
+        if self.archive is not None:
+            from .provenance.versions import version_of
+
+            reason = "start" if self.archive.version is None else "reload"
+            self.archive.activate(version_of(self.settings.rules, rules.names()), reason)
+        return engine
 
     def reload(self, processor: Processor) -> None:
         """Swap freshly loaded rules into `processor`; raises RuleLoadError and keeps the old
@@ -117,7 +125,8 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
     metrics = Metrics(process=True) if where is not None else None
     source = RabbitSource(settings, client_name=f"switchboard {settings.queue}", metrics=metrics)
     legacy = LegacyContext.from_settings(settings, between=source.keepalive)
-    loader = RuleLoader(settings, legacy, between=source.keepalive)
+    archive = EventArchive(store) if settings.archive else None
+    loader = RuleLoader(settings, legacy, between=source.keepalive, archive=archive)
     ruleset = loader.ruleset()
     warn_about_manifest_dir(ruleset, settings)
     warn_about_dataset_names(ruleset, settings)
@@ -132,6 +141,7 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
         max_delays=settings.max_delays,
         file_paths=legacy.file_paths,
         crash_guard=crash_guard,
+        archive=archive,
     )
     sinks = timed_sinks(
         build_sinks(settings, store) | relay_sinks(settings, settings.sink_timeout_s), metrics
@@ -152,7 +162,10 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
     jobs_periodic = [job_gauge(store, metrics)] if metrics is not None else []
     daemon = Daemon(
         source,
-        intake_router(settings, store, processor, metrics=metrics, crash_guard=crash_guard),
+        archiving(
+            intake_router(settings, store, processor, metrics=metrics, crash_guard=crash_guard),
+            archive,
+        ),
         relay,
         batch_size=settings.batch_size,
         batch_wait_s=settings.batch_wait_s,
@@ -310,9 +323,13 @@ def retention(settings: Settings, store: SqlStore) -> list[Callable[[], None]]:
     """The periodic hook that prunes old outbox rows and ledger ids (none when kept forever)."""
     from .retention import Pruner
 
-    if settings.retention_days <= 0:
+    if settings.retention_days <= 0 and settings.retention_rows <= 0:
         return []
-    return [Pruner(store, retention_days=settings.retention_days)]
+    return [
+        Pruner(
+            store, retention_days=settings.retention_days, retention_rows=settings.retention_rows
+        )
+    ]
 
 
 def refuse_rules_without_their_sink(ruleset: RuleSet, settings: Settings) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .cli_jobs import job_command, jobs_command
+from .cli_provenance import register as register_provenance
 from .cli_ray import ray_group
 from .cli_reports import print_explanation, replay_and_report
 from .errors import MalformedEvent, NotMigrated, RuleLoadError, SettingsError, SwitchboardError
@@ -101,7 +102,9 @@ def check(ctx: click.Context, paths: tuple[str, ...]) -> None:
 
 
 @main.command()
-@click.argument("event_file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.argument(
+    "event_file", required=False, type=click.Path(exists=True, dir_okay=False, allow_dash=True)
+)
 @click.option("--rules", "rule_paths", multiple=True, help="Rule files or folders.")
 @click.option(
     "--with-file",
@@ -111,19 +114,37 @@ def check(ctx: click.Context, paths: tuple[str, ...]) -> None:
     help="Pretend the dataset also holds a file of this name (repeatable).",
 )
 @click.option("--dataset-name", default=None, help="The dataset's name, if the event lacks it.")
+@click.option("--event", "message_id", default=None, help="Explain this archived message id.")
+@click.option("--current", is_flag=True, help="With --event: also under today's rules.")
+@click.option("--database", default=None, help="With --event: the SQLAlchemy database URL.")
 @click.pass_context
 def explain(
     ctx: click.Context,
-    event_file: str,
+    event_file: str | None,
     rule_paths: tuple[str, ...],
     extra_files: tuple[str, ...],
     dataset_name: str | None,
+    message_id: str | None,
+    current: bool,
+    database: str | None,
 ) -> None:
     """Show which rules match EVENT_FILE, why the others don't and what would be submitted.
 
     EVENT_FILE holds a raw message body or a {properties, body} record like tests/fixtures/
-    ('-' reads standard input). Nothing is stored or sent.
+    ('-' reads standard input). Nothing is stored or sent. With --event MESSAGE_ID instead,
+    an archived event is explained under the rules active when it arrived (and with
+    --current under today's rules, showing what changed).
     """
+    if (event_file is None) == (message_id is None):
+        raise click.UsageError("give EVENT_FILE or --event MESSAGE_ID (one of them)")
+    if message_id is not None:
+        from .cli_provenance import explain_archived
+
+        explain_archived(ctx, message_id, current, rule_paths, database)
+        return
+    if current or database:
+        raise click.UsageError("--current and --database go with --event")
+    assert event_file is not None
     from .engine import Engine
     from .events import event_from_json
 
@@ -337,6 +358,7 @@ from .cli_web import web  # noqa: E402  # registered last: the command lives in 
 
 main.add_command(web)
 
+register_provenance(main)
 
 if __name__ == "__main__":  # `python -m switchboard.cli …` works like the console script
     main()

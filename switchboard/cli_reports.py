@@ -68,6 +68,13 @@ def replay_and_report(
         url = database or f"sqlite:///{Path(tmp) / 'replay.db'}"
         upgrade(url)
         store = SqlStore(url)
+        archive = None
+        if database and settings.archive:  # a kept database keeps its provenance
+            from .provenance.archive import EventArchive
+            from .provenance.versions import version_of
+
+            archive = EventArchive(store)
+            archive.activate(version_of(settings.rules, ruleset.names()), "replay")
         try:
             if sys.stdout.isatty():
                 with click.progressbar(length=len(records), label="replaying") as bar:
@@ -78,10 +85,16 @@ def replay_and_report(
                         extractor_message,
                         batch_size=settings.batch_size,
                         on_progress=bar.update,
+                        archive=archive,
                     )
             else:
                 summary = replay(
-                    records, engine, store, extractor_message, batch_size=settings.batch_size
+                    records,
+                    engine,
+                    store,
+                    extractor_message,
+                    batch_size=settings.batch_size,
+                    archive=archive,
                 )
         finally:
             store.close()

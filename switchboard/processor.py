@@ -30,6 +30,7 @@ from .intake import BatchResult, Parsed, Route, Router
 from .model import DatasetView, Event
 from .outbox_queue import MessageBuilder, OutboxQueue
 from .ports import CrashGuard, DatasetNames, Delivery, FilePathLookup, Store, UnitOfWork
+from .provenance.hook import ArchiveHook
 from .rules.collect import Collected
 from .rules.model import RuleSet
 
@@ -90,8 +91,10 @@ class Processor:
         file_paths: FilePathLookup | None = None,
         max_delays: int = DEFAULT_MAX_DELAYS,
         crash_guard: CrashGuard | None = None,
+        archive: ArchiveHook | None = None,
     ) -> None:
         self.engine = engine
+        self.archive = archive  # provenance: each batch's events archived in its transaction
         self.max_delays = max_delays
         self._names_needed: tuple[object, bool] | None = None  # (engine, its rules need names)
         self._paths_needed: tuple[object, bool] | None = None  # (engine, it has legacy rules)
@@ -279,6 +282,8 @@ class Processor:
             collects.extend((event, c) for c in evaluation.collects)
         self._collect(uow, collects, queue, result)
         result.submissions.extend(queue.flush(uow))
+        if self.archive is not None:
+            self.archive.record(uow, fresh, evaluations, collects, result)
 
     @staticmethod
     def _record(uow: UnitOfWork, event: Event, names: dict[str, str]) -> DatasetView | None:

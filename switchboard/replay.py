@@ -12,6 +12,7 @@ from .errors import ClowderRejected
 from .outbox_queue import MessageBuilder
 from .ports import Store
 from .processor import BatchResult, Processor
+from .provenance.hook import ArchiveHook
 from .records import message_from_record
 
 
@@ -74,8 +75,10 @@ def replay(
     *,
     batch_size: int = 200,
     on_progress: Callable[[int], None] | None = None,
+    archive: ArchiveHook | None = None,
 ) -> ReplaySummary:
-    """Feed `records` through a Processor in batches, exactly as the daemon would."""
+    """Feed `records` through a Processor in batches, exactly as the daemon would (`archive`
+    archives each batch's events in its transaction; its dead letters too, if it can)."""
     records = list(records)
     names = RecordedNames(
         {
@@ -88,12 +91,18 @@ def replay(
     )
     # Nothing is sent here, so no manifest file is due: no warning about a missing directory.
     collector = Collector(warn_without_manifest_dir=False)
-    processor = Processor(engine, store, message_builder, dataset_names=names, collector=collector)
+    processor = Processor(
+        engine, store, message_builder, dataset_names=names, collector=collector, archive=archive
+    )
+    dead_letters = getattr(archive, "record_dead_letters", None)
     summary = ReplaySummary()
     for start in range(0, len(records), batch_size):
         chunk = records[start : start + batch_size]
         batch = [RecordedDelivery.from_record(start + i + 1, r) for i, r in enumerate(chunk)]
-        summary.add(processor.process(batch))
+        result = processor.process(batch)
+        if dead_letters is not None:
+            dead_letters([*result.malformed, *result.poison])
+        summary.add(result)
         summary.events += len(chunk)
         if on_progress:
             on_progress(len(chunk))

@@ -1,4 +1,5 @@
-"""Retention: old sent/failed outbox rows and dedup-ledger ids pruned in small batches."""
+"""Retention: old sent/failed outbox rows, dedup-ledger ids and archived events pruned in small
+batches (by age, and with a row limit by count)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ class Pruner:
 
     Pruning a ledger id means a redelivery of that message is processed as new; pruning the
     outbox row means a submission it makes again is sent again (its job id is the same).
+    Archived events (see `provenance`) older than `retention_days` go too, and with
+    `retention_rows` only the newest that many archived events, ledger ids and finished outbox
+    rows are kept; `retention_days` 0 prunes by rows only.
     """
 
     __name__ = "retention"
@@ -34,12 +38,14 @@ class Pruner:
         store: SqlStore,
         *,
         retention_days: float,
+        retention_rows: int = 0,
         batch_rows: int = DEFAULT_BATCH_ROWS,
         interval_s: float = DEFAULT_INTERVAL_S,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
-        self.retention = timedelta(days=retention_days)
+        self.retention = timedelta(days=retention_days) if retention_days > 0 else None
+        self.retention_rows = retention_rows
         self.batch_rows = batch_rows
         self.interval_s = interval_s
         self.monotonic = monotonic
@@ -49,15 +55,25 @@ class Pruner:
         now_s = self.monotonic()
         if now_s < self._next_s:
             return
-        before = self.store.clock() - self.retention
-        outbox, ledger = self.store.prune(before, self.batch_rows)
-        backlog = max(outbox, ledger) >= self.batch_rows
+        from .provenance.pruning import prune_provenance
+
+        before = None if self.retention is None else self.store.clock() - self.retention
+        outbox, ledger = (0, 0) if before is None else self.store.prune(before, self.batch_rows)
+        more = prune_provenance(self.store, before, self.retention_rows, self.batch_rows)
+        outbox, ledger = outbox + more["outbox"], ledger + more["ledger"]
+        backlog = max(outbox, ledger, *more.values()) >= self.batch_rows
         self._next_s = now_s if backlog else now_s + self.interval_s
-        if outbox or ledger:
+        if outbox or ledger or more["archive"]:
             log.info(
-                "pruned %d outbox rows and %d ledger ids older than %s",
+                "pruned %d outbox rows, %d ledger ids and %d archived events (older than %s%s)",
                 outbox,
                 ledger,
-                before.isoformat(timespec="seconds"),
-                extra={"pruned_outbox": outbox, "pruned_ledger": ledger},
+                more["archive"],
+                "-" if before is None else before.isoformat(timespec="seconds"),
+                f" or beyond the newest {self.retention_rows}" if self.retention_rows else "",
+                extra={
+                    "pruned_outbox": outbox,
+                    "pruned_ledger": ledger,
+                    "pruned_archive": more["archive"],
+                },
             )

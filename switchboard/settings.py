@@ -56,6 +56,10 @@ class Settings:
     metrics_host: str = "127.0.0.1"  # the metrics server's address; 0.0.0.0 for every interface
     # Sent and failed outbox rows and dedup-ledger ids older than this are pruned; 0 keeps all.
     retention_days: float = 30.0
+    # Also keep at most this many archived events, ledger ids and finished outbox rows; 0: no cap.
+    retention_rows: int = 0
+    # Archive every consumed event with its outcome (provenance, `explain --event`, backfill).
+    archive: bool = True
     # pyclowder's MOUNTED_PATHS for legacy rules: {"path Clowder reports": "path seen here"}
     mounted_paths: Mapping[str, str] = field(default_factory=dict)
     # Legacy rules' `files[].filepath` when Clowder gives no path (no CLOWDER_URL, no admin key,
@@ -104,6 +108,8 @@ class Settings:
         "metrics_port": "SWITCHBOARD_METRICS_PORT",
         "metrics_host": "SWITCHBOARD_METRICS_HOST",
         "retention_days": "SWITCHBOARD_RETENTION_DAYS",
+        "retention_rows": "SWITCHBOARD_RETENTION_ROWS",
+        "archive": "SWITCHBOARD_ARCHIVE",
         "mounted_paths": "SWITCHBOARD_MOUNTED_PATHS",
         "legacy_file_path": "SWITCHBOARD_LEGACY_FILE_PATH",
         "python_allowlist": "SWITCHBOARD_PYTHON_ALLOWLIST",

@@ -1,0 +1,27 @@
+"""What the processor calls to archive a batch's events in that batch's transaction (a port)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from ..model import DatasetView, Event
+from ..ports import UnitOfWork
+from ..rules.collect import Collected
+
+if TYPE_CHECKING:
+    from ..engine import CollectingEvaluation
+    from ..intake import BatchResult
+
+
+class ArchiveHook(Protocol):
+    """Records each fresh event of a batch with its outcome, inside the batch's transaction."""
+
+    def record(
+        self,
+        uow: UnitOfWork,
+        fresh: Sequence[tuple[Event, DatasetView]],
+        evaluations: Sequence[CollectingEvaluation],
+        collects: Sequence[tuple[Event, Collected]],
+        result: BatchResult,
+    ) -> None: ...
