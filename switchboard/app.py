@@ -19,7 +19,7 @@ from .daemon import Backoff, Daemon
 from .engine import Engine
 from .errors import NotMigrated, Problem, RuleLoadError, StoreError
 from .jobs.tracking import with_status_queue
-from .jobs.wiring import intake_router, job_gauge, relay_sinks
+from .jobs.wiring import intake_router, job_gauge, job_poller, relay_sinks
 from .metrics import Metrics
 from .outgoing import extractor_message
 from .ports import Sink
@@ -144,6 +144,10 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
     )
     closers.append(heartbeat.close)
     jobs_periodic = [job_gauge(store, metrics)] if metrics is not None else []
+    poller = job_poller(settings, store)  # its own thread, started by the daemon's first loop
+    if poller is not None:
+        closers.append(poller.close)
+        jobs_periodic.append(poller.start)
     daemon = Daemon(
         source,
         intake_router(settings, store, processor, metrics=metrics, crash_guard=crash_guard),

@@ -69,6 +69,10 @@ class Settings:
     # whether each update is relayed on to the job's original reply_to (Clowder).
     status_queue: str = ""
     status_forward: bool = True
+    # Ray's token (Ray >= 2.59 token auth), sent as `Authorization: Bearer`; left out of the repr.
+    ray_auth_token: str = field(default="", repr=False)
+    # How often the job poller asks Ray (and Clowder v2) for the state of unfinished jobs; 0: never.
+    job_poll_interval_s: float = 10.0
 
     _ENV: ClassVar[dict[str, str]] = {
         "rabbitmq_uri": "RABBITMQ_URI",
@@ -103,6 +107,8 @@ class Settings:
         "relay_backoff_s": "SWITCHBOARD_RELAY_BACKOFF_S",
         "status_queue": "SWITCHBOARD_STATUS_QUEUE",
         "status_forward": "SWITCHBOARD_STATUS_FORWARD",
+        "ray_auth_token": "RAY_AUTH_TOKEN",
+        "job_poll_interval_s": "SWITCHBOARD_JOB_POLL_INTERVAL_S",
     }
 
     @classmethod
@@ -125,6 +131,11 @@ class Settings:
             raise SettingsError(f"CLOWDER_VERSION: must be 1 or 2, not {self.clowder_version!r}")
         if self.max_delays < 0:
             raise SettingsError(f"SWITCHBOARD_MAX_DELAYS: must be 0 or more, not {self.max_delays}")
+        if self.job_poll_interval_s < 0:
+            raise SettingsError(
+                "SWITCHBOARD_JOB_POLL_INTERVAL_S: must be 0 (off) or more, "
+                f"not {self.job_poll_interval_s}"
+            )
 
     @property
     def status_queue_name(self) -> str:
