@@ -1,0 +1,78 @@
+"""Ray job states from the dashboard's REST API: parsing JobDetails, and a real local Ray."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from switchboard.jobs.job_states import JobState, StateSourceDown, UnknownJob
+from switchboard.jobs.ray_states import RayJobStates, ray_job_state
+from switchboard.ray_local import free_port
+
+DETAILS: dict[str, Any] = {
+    "type": "SUBMISSION",
+    "submission_id": "job-1",
+    "status": "FAILED",
+    "message": "Job entrypoint command failed with exit code 3",
+    "error_type": "JOB_ENTRYPOINT_COMMAND_ERROR",
+    "start_time": 1764583200000,
+    "end_time": 1764583212500,
+    "driver_exit_code": 3,
+}
+
+
+def test_a_failed_job_keeps_ray_s_message_error_type_and_exit_code_at_its_end_time() -> None:
+    state = ray_job_state(DETAILS)
+
+    assert state.status == "failed"
+    assert state.at == datetime.fromtimestamp(1764583212.5, UTC)
+    assert state.message == (
+        "Job entrypoint command failed with exit code 3 "
+        "[error_type JOB_ENTRYPOINT_COMMAND_ERROR; driver exit code 3]"
+    )
+
+
+def test_a_running_job_is_started_at_its_start_time() -> None:
+    running = {**DETAILS, "status": "RUNNING", "message": "Job is currently running."}
+    running.update(end_time=None, error_type=None, driver_exit_code=None)
+
+    state = ray_job_state(running)
+
+    assert (state.status, state.message) == ("started", "Job is currently running.")
+    assert state.at == datetime.fromtimestamp(1764583200, UTC)
+
+
+def test_an_answer_without_a_known_status_is_an_outage_not_a_state() -> None:
+    with pytest.raises(StateSourceDown):
+        ray_job_state({"status": "EXPLODED"})
+    with pytest.raises(StateSourceDown):
+        ray_job_state(["not", "details"])
+
+
+def test_a_dashboard_nobody_listens_on_is_down() -> None:
+    with pytest.raises(StateSourceDown) as down:
+        RayJobStates(f"http://127.0.0.1:{free_port()}", timeout_s=2.0).state("job-1")
+
+    assert "unreachable" in str(down.value)
+
+
+@pytest.mark.ray
+def test_a_real_ray_gives_a_job_s_state_and_says_404_for_an_unknown_id(
+    ray_client: Any, ray_address: str
+) -> None:
+    from tests.ray_head import finished
+
+    job_id = f"poll-{uuid.uuid4().hex[:8]}"
+    ray_client.submit_job(entrypoint="python -c 'import sys; sys.exit(3)'", submission_id=job_id)
+    finished(ray_client, job_id)
+    source = RayJobStates(ray_address)
+
+    state = source.state(job_id)
+    unknown = source.state(f"never-{job_id}")
+
+    assert isinstance(state, JobState) and state.status == "failed"
+    assert state.message is not None and "driver exit code 3" in state.message
+    assert isinstance(unknown, UnknownJob) and "(HTTP 404)" in unknown.message
