@@ -38,6 +38,11 @@ class PollerThread:
 
     __call__ = start  # as a periodic hook
 
+    @property
+    def running(self) -> bool:
+        """Whether the thread is polling (started and not yet ended)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def close(self, timeout_s: float = 30.0) -> None:
         self._stop.set()
         thread = self._thread
