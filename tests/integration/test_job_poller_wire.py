@@ -132,3 +132,28 @@ def test_rest_jobs_on_clowder_v2_are_polled_by_clowder_s_job_id(wiring: Wiring) 
         "started",
         "succeeded",
     ]
+
+
+@pytest.mark.timeout(120)
+def test_events_flow_while_the_poller_waits_on_a_ray_that_never_answers(wiring: Wiring) -> None:
+    from switchboard.store.migrate import upgrade
+    from switchboard.store.sql import SqlStore
+    from tests.jobs.test_poller import submitted
+    from tests.silent_server import SilentServer
+
+    upgrade(wiring.database_url)
+    store = SqlStore(wiring.database_url)
+    try:
+        submitted(store, "a-ray-job-in-flight")
+    finally:
+        store.close()
+    silent = SilentServer()
+    try:
+        settings = wiring.settings(ray_address=silent.url, job_poll_interval_s=0.2)
+        with running(settings):
+            assert silent.accepted.wait(60), "the poller never asked Ray"
+            wiring.publish(range(1, 6))
+            wait_for(lambda: wiring.depth(wiring.extractor) == 5, 60, "five submissions sent")
+            assert status_of(wiring, "a-ray-job-in-flight") == "submitted"
+    finally:
+        silent.close()
