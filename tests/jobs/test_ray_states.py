@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -59,6 +60,19 @@ def test_a_dashboard_nobody_listens_on_is_down() -> None:
     assert "unreachable" in str(down.value)
 
 
+def submit_when_ready(client: Any, entrypoint: str, job_id: str, wait_s: float = 60.0) -> None:
+    """Submit, waiting while a head just started has no agent to run jobs yet (HTTP 500)."""
+    give_up = time.monotonic() + wait_s
+    while True:
+        try:
+            client.submit_job(entrypoint=entrypoint, submission_id=job_id)
+            return
+        except RuntimeError as exc:
+            if "No available agent" not in str(exc) or time.monotonic() > give_up:
+                raise
+            time.sleep(0.5)
+
+
 @pytest.mark.ray
 def test_a_real_ray_gives_a_job_s_state_and_says_404_for_an_unknown_id(
     ray_client: Any, ray_address: str
@@ -66,7 +80,7 @@ def test_a_real_ray_gives_a_job_s_state_and_says_404_for_an_unknown_id(
     from tests.ray_head import finished
 
     job_id = f"poll-{uuid.uuid4().hex[:8]}"
-    ray_client.submit_job(entrypoint="python -c 'import sys; sys.exit(3)'", submission_id=job_id)
+    submit_when_ready(ray_client, "python -c 'import sys; sys.exit(3)'", job_id)
     finished(ray_client, job_id)
     source = RayJobStates(ray_address)
 
