@@ -129,10 +129,13 @@ class JobPoller:
     def _update(
         self, source: JobStateSource, job: JobView, answer: JobState | UnknownJob
     ) -> Update | None:
-        """The timeline update for this answer, or None if it would move the job back."""
+        """The timeline update for this answer, or None if it would tell nothing new (the
+        job already stands so: a steady round writes nothing) or move the job back."""
         if isinstance(answer, UnknownJob):
             key = update_key(source.name, job.job_id, "unknown")
             return Update(key, st.FAILED, self.store.clock(), answer.message, source.name)
+        if (job.status, job.latest_message) == (answer.status, answer.message):
+            return None
         ahead = _PROGRESS.get(job.status)
         behind = _PROGRESS.get(answer.status)
         if ahead is not None and behind is not None and behind < ahead:
