@@ -90,3 +90,23 @@ def test_a_real_ray_gives_a_job_s_state_and_says_404_for_an_unknown_id(
     assert isinstance(state, JobState) and state.status == "failed"
     assert state.message is not None and "driver exit code 3" in state.message
     assert isinstance(unknown, UnknownJob) and "(HTTP 404)" in unknown.message
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(240)
+def test_a_head_with_token_auth_is_asked_with_the_token_and_without_it_is_down(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from switchboard.ray_local import RAY_ADDRESS_VARIABLES, LocalRay
+
+    for variable in (*RAY_ADDRESS_VARIABLES, "RAY_AUTH_MODE", "RAY_AUTH_TOKEN"):
+        monkeypatch.delenv(variable, raising=False)
+    head = LocalRay(num_cpus=1, auth_token=uuid.uuid4().hex)
+
+    with head as address:
+        with_token = RayJobStates(address, auth_token=head.auth_token or "").state("no-such-job")
+        with pytest.raises(StateSourceDown) as refused:
+            RayJobStates(address).state("no-such-job")
+
+    assert isinstance(with_token, UnknownJob)
+    assert "refused our credentials (HTTP 401): check RAY_AUTH_TOKEN" in str(refused.value)
