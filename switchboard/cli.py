@@ -189,8 +189,14 @@ def replay_command(
 @click.option(
     "--rules", "rule_paths", multiple=True, help="Rule files or folders (default: rules/)."
 )
+@click.option(
+    "--database",
+    default=None,
+    help="Keep the results in this database URL, to look at with `switchboard web` "
+    "(default: a throwaway SQLite file).",
+)
 @click.pass_context
-def demo(ctx: click.Context, rule_paths: tuple[str, ...]) -> None:
+def demo(ctx: click.Context, rule_paths: tuple[str, ...], database: str | None) -> None:
     """Replay a bundled day of TERRA-like traffic through the rules and print the routing."""
     from .traffic import read_records
 
@@ -205,7 +211,11 @@ def demo(ctx: click.Context, rule_paths: tuple[str, ...]) -> None:
     click.echo(
         f"demo: {len(records)} events of one TERRA-like day, rules from {', '.join(settings.rules)}"
     )
-    replay_and_report(settings, _load_rules(settings.rules, settings), records, None)
+    replay_and_report(settings, _load_rules(settings.rules, settings), records, database)
+    if database:
+        from .store.engine import redacted
+
+        click.echo(f"look at it: switchboard web --database {redacted(database)}")
 
 
 @main.command()
@@ -227,7 +237,7 @@ def run(
     settings = _settings(ctx, rules=rule_paths, database_url=database, queue=queue)
     try:
         code = run_daemon(settings, migrate=migrate)
-    except NotMigrated as exc:
+    except (NotMigrated, SettingsError) as exc:  # SettingsError: the web server's address
         raise click.ClickException(str(exc)) from None
     except RuleLoadError as exc:
         for problem in exc.problems:
@@ -313,6 +323,11 @@ def upgrade(ctx: click.Context, database: str | None) -> None:
 
 main.add_command(jobs_command)
 main.add_command(job_command)
+
+from .cli_web import web  # noqa: E402  # registered last: the command lives in its own module
+
+main.add_command(web)
+
 
 if __name__ == "__main__":  # `python -m switchboard.cli …` works like the console script
     main()

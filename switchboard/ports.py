@@ -300,6 +300,10 @@ class Metrics(Protocol):
         """One outbox row's outcome: queued, sent, retried or failed."""
         ...
 
+    def rule_outcomes(self, matched: Sequence[str], failed: Sequence[tuple[str, str]]) -> None:
+        """One batch's matches (a rule name per matched event) and (rule, error) failures."""
+        ...
+
 
 class NullMetrics:
     """Metrics that go nowhere (no metrics port configured)."""
@@ -314,6 +318,9 @@ class NullMetrics:
         pass
 
     def submission(self, extractor: str, status: str) -> None:
+        pass
+
+    def rule_outcomes(self, matched: Sequence[str], failed: Sequence[tuple[str, str]]) -> None:
         pass
 
 

@@ -69,6 +69,13 @@ class Settings:
     # whether each update is relayed on to the job's original reply_to (Clowder).
     status_queue: str = ""
     status_forward: bool = True
+    # The daemon's one HTTP server (/metrics, /healthz, /readyz, the status page, /api); 0: off.
+    # metrics_port/metrics_host are its deprecated aliases (used while http_port is 0).
+    http_port: int = 0
+    http_host: str = "127.0.0.1"  # any other address needs http_token
+    http_token: str = field(default="", repr=False)  # bearer token or `switchboard_token` cookie
+    # /healthz fails once the daemon's loop has not turned for this long (a stuck loop)
+    health_max_stall_s: float = 120.0
     # Ray's token (Ray >= 2.59 token auth), sent as `Authorization: Bearer`; left out of the repr.
     ray_auth_token: str = field(default="", repr=False)
     # How often the job poller asks Ray (and Clowder v2) for the state of unfinished jobs; 0: never.
@@ -107,6 +114,10 @@ class Settings:
         "relay_backoff_s": "SWITCHBOARD_RELAY_BACKOFF_S",
         "status_queue": "SWITCHBOARD_STATUS_QUEUE",
         "status_forward": "SWITCHBOARD_STATUS_FORWARD",
+        "http_port": "SWITCHBOARD_HTTP_PORT",
+        "http_host": "SWITCHBOARD_HTTP_HOST",
+        "http_token": "SWITCHBOARD_HTTP_TOKEN",
+        "health_max_stall_s": "SWITCHBOARD_HEALTH_MAX_STALL_S",
         "ray_auth_token": "RAY_AUTH_TOKEN",
         "job_poll_interval_s": "SWITCHBOARD_JOB_POLL_INTERVAL_S",
     }
