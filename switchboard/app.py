@@ -20,7 +20,7 @@ from .daemon import Backoff, Daemon
 from .engine import Engine
 from .errors import NotMigrated, Problem, RuleLoadError, StoreError
 from .jobs.tracking import with_status_queue
-from .jobs.wiring import intake_router, job_gauge, relay_sinks
+from .jobs.wiring import intake_router, job_gauge, job_poller, relay_sinks
 from .metrics import Metrics
 from .outgoing import extractor_message
 from .ports import JobMembers, Sink
@@ -146,7 +146,6 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
     sinks = timed_sinks(
         build_sinks(settings, store) | relay_sinks(settings, settings.sink_timeout_s), metrics
     )
-    ray_periodic = ray_job_poller(settings, store, closers) if "ray" in sinks else []
     closers += [sink.close for sink in sinks.values()]
     relay = relay_threads(settings, store, sinks, metrics)
     # closers run last to first: the threads stop (each ends its send in hand) before their sinks
@@ -160,6 +159,10 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
     closers.append(heartbeat.close)
     pulse = LoopPulse()
     jobs_periodic = [job_gauge(store, metrics)] if metrics is not None else []
+    poller = job_poller(settings, store)  # its own thread, started by the daemon's first loop
+    if poller is not None:
+        closers.append(poller.close)
+        jobs_periodic.append(poller.start)
     daemon = Daemon(
         source,
         archiving(
@@ -176,7 +179,6 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
             Sweeper(processor),
             *retention(settings, store),
             *jobs_periodic,
-            *ray_periodic,
             *periodic,
         ],
         metrics=metrics,
@@ -224,20 +226,6 @@ def reload_counted(loader: RuleLoader, processor: Processor, metrics: Metrics | 
     if metrics is not None:
         metrics.reloaded(ok=True)
         metrics.rules_active(len(processor.rules), time.time())
-
-
-def ray_job_poller(
-    settings: Settings, store: SqlStore, closers: list[Callable[[], Any]]
-) -> list[Callable[[], None]]:
-    """The Ray job poller (its own thread, started by the loop's first periodic round)."""
-    from .ray_poller import RayJobPoller
-    from .sinks.ray_jobs import job_client
-
-    poller = RayJobPoller(
-        store.engine, job_client(settings), interval_s=settings.ray_poll_interval_s
-    )
-    closers.append(poller.close)
-    return [poller.ensure_started]
 
 
 def build_sinks(settings: Settings, members: JobMembers | None = None) -> dict[str, Sink]:

@@ -116,6 +116,18 @@ class ClowderClient:
             return {"job_id": answer}
         return {"status": answer}
 
+    def job_summary(self, job_id: str) -> dict[str, Any]:
+        """Clowder v2's record of a job (`GET /api/v2/jobs/{id}/summary`): `status`,
+        `latest_message`, `created`, `started`, `updated`, `finished`; ClowderRejected (its
+        `status` 404) for a job Clowder does not know."""
+        if self.api_version != 2:
+            raise ValueError("job summaries are Clowder v2's (api_version=2)")
+        path = f"/api/v2/jobs/{_segment(job_id)}/summary"
+        answer = self._request("GET", path)
+        if not isinstance(answer, dict):
+            raise ClowderRejected(f"GET {path}: answer is not a JSON object")
+        return answer
+
     # --- HTTP ----------------------------------------------------------------------------------
 
     def _api(self) -> str:

@@ -7,6 +7,7 @@ import secrets
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -44,6 +45,8 @@ class FakeClowder:
     - `POST /api/v2/{files|datasets}/{id}/extract?extractorName=…` (the body is the
       parameters): 200 with the new job id as a JSON string; 422 without `extractorName`.
     - `POST /api/v2/files/{id}/metadata`: 200 `{"id": ...}`.
+    - `GET /api/v2/jobs/{id}/summary`: the job's record in `jobs` (`status` CREATED when it
+      was submitted; change it with `set_job`), 404 for ids it never gave.
 
     With `api_key` set, a request without that key gets 401. Switches: `fail_next(n, status)`
     answers the next `n` requests with `status`; `failing_datasets[id] = status` answers every
@@ -66,6 +69,7 @@ class FakeClowder:
         self.api_version = api_version
         self.requests: list[RecordedRequest] = []
         self.job_ids: list[str] = []
+        self.jobs: dict[str, dict[str, Any]] = {}  # v2 job id -> its summary
         self.failing_datasets: dict[str, int] = {}  # dataset id -> HTTP status its GETs answer
         self.hang_s = 0.0
         self._failures: list[int] = []
@@ -80,6 +84,17 @@ class FakeClowder:
         """Answer the next `count` requests with HTTP `status`."""
         with self._lock:
             self._failures.extend([status] * count)
+
+    def set_job(self, job_id: str, status: str, message: str | None = None) -> None:
+        """Move a v2 job to `status` (Clowder's word: STARTED, SUCCEEDED, ERROR, ...)."""
+        now = _now()
+        with self._lock:
+            summary = self.jobs.setdefault(job_id, _summary(job_id, now))
+            summary.update(status=status, updated=now, latest_message=message)
+            if status in ("STARTED", "PROCESSING") and summary.get("started") is None:
+                summary["started"] = now
+            if status in ("SUCCEEDED", "ERROR", "SKIPPED"):
+                summary["finished"] = now
 
     @property
     def url(self) -> str:
@@ -184,7 +199,17 @@ class FakeClowder:
                 return 404, {"detail": "Not Found"}
             if not query.get("extractorName"):
                 return 422, {"detail": "extractorName is required"}
-            return 200, self._new_job_id()
+            job = self._new_job_id()
+            with self._lock:
+                self.jobs[job] = _summary(job, _now())
+            return 200, job
+        if method == "GET" and len(parts) == 3 and parts[0] == "jobs" and parts[2] == "summary":
+            with self._lock:
+                summary = self.jobs.get(parts[1])
+                answer = dict(summary) if summary is not None else None
+            if answer is None:
+                return 404, {"detail": f"Job {parts[1]} not found"}
+            return 200, answer
         return 404, {"detail": "Not Found"}
 
     def _answer_dataset(self, dataset_id: str) -> tuple[int, Any]:
@@ -235,3 +260,21 @@ class FakeClowder:
 
 
 # --- collection progress for rule authors ------------------------------------------------------
+
+
+def _now() -> str:
+    """Now as Clowder v2 (Mongo) writes it: ISO 8601 in UTC without an offset."""
+    return datetime.now(UTC).replace(tzinfo=None).isoformat()
+
+
+def _summary(job_id: str, created: str) -> dict[str, Any]:
+    """A new v2 job's record, as `GET /api/v2/jobs/{id}/summary` shows it."""
+    return {
+        "id": job_id,
+        "status": "CREATED",
+        "latest_message": None,
+        "created": created,
+        "started": None,
+        "updated": created,
+        "finished": None,
+    }

@@ -87,8 +87,8 @@ class Settings:
     # Where batch jobs write results.jsonl and summary.json, as `<dir>/<job id>/` on the node
     # running the job (a disk it shares with you); empty: inside the job's own working_dir.
     ray_output_dir: str = ""
-    # How often the daemon asks Ray for the state of unfinished Ray jobs (their timelines).
-    ray_poll_interval_s: float = 5.0
+    # How often the job poller asks Ray (and Clowder v2) for the state of unfinished jobs; 0: never.
+    job_poll_interval_s: float = 10.0
 
     _ENV: ClassVar[dict[str, str]] = {
         "rabbitmq_uri": "RABBITMQ_URI",
@@ -132,7 +132,7 @@ class Settings:
         "ray_auth_token": "RAY_AUTH_TOKEN",
         "ray_num_cpus": "SWITCHBOARD_RAY_NUM_CPUS",
         "ray_output_dir": "SWITCHBOARD_RAY_OUTPUT_DIR",
-        "ray_poll_interval_s": "SWITCHBOARD_RAY_POLL_INTERVAL_S",
+        "job_poll_interval_s": "SWITCHBOARD_JOB_POLL_INTERVAL_S",
     }
 
     @classmethod
@@ -155,6 +155,11 @@ class Settings:
             raise SettingsError(f"CLOWDER_VERSION: must be 1 or 2, not {self.clowder_version!r}")
         if self.max_delays < 0:
             raise SettingsError(f"SWITCHBOARD_MAX_DELAYS: must be 0 or more, not {self.max_delays}")
+        if self.job_poll_interval_s < 0:
+            raise SettingsError(
+                "SWITCHBOARD_JOB_POLL_INTERVAL_S: must be 0 (off) or more, "
+                f"not {self.job_poll_interval_s}"
+            )
 
     @property
     def status_queue_name(self) -> str:

@@ -13,17 +13,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from rule_utils.binding import ProgressStore
 
 from .errors import DeliveryFailed
 from .fake_clowder import FakeClowder, RecordedRequest
+from .jobs.job_states import JobState, StateSourceDown, UnknownJob
+from .jobs.statuses import SOURCE_CLOWDER
+from .jobs.views import JobView
 from .ports import OutboxRow, Sink
 from .records import message_from_record
 
 __all__ = [
     "FakeClowder",
+    "FakeJobStates",
     "ListDelivery",
     "ListSource",
     "RecordedRequest",
@@ -155,6 +160,49 @@ class RecordingSink(Sink):
 
     def bodies_for(self, extractor: str) -> list[Mapping[str, Any]]:
         return [row.body for row in self.rows if row.submission.extractor == extractor]
+
+
+# --- job states (the job poller's port) -----------------------------------------------------
+
+
+class FakeJobStates:
+    """A `jobs.job_states.JobStateSource` answering from `states` (external id -> JobState);
+    an id not there is unknown (HTTP 404). `down = "why"` makes every question raise
+    StateSourceDown; `asked` lists every id asked about, in order."""
+
+    def __init__(
+        self,
+        name: str = "ray",
+        via: str = "ray",
+        states: Mapping[str, JobState] | None = None,
+    ) -> None:
+        self.name = name
+        self.via = via
+        self.states: dict[str, JobState] = dict(states or {})
+        self.down: str | None = None
+        self.asked: list[str] = []
+        self.closed = False
+
+    def set(
+        self, external_id: str, status: str, message: str | None = None, at: Any = None
+    ) -> None:
+        """Put the job in `status` (ours: started, succeeded, failed, ...) from now on."""
+        self.states[external_id] = JobState(status, at or datetime.now(UTC), message)
+
+    def external_id(self, job: JobView) -> str | None:
+        return job.clowder_job_id if self.name == SOURCE_CLOWDER else job.ray_submission_id
+
+    def state(self, external_id: str) -> JobState | UnknownJob:
+        self.asked.append(external_id)
+        if self.down is not None:
+            raise StateSourceDown(self.down)
+        found = self.states.get(external_id)
+        if found is None:
+            return UnknownJob(f"{self.name} knows no job {external_id} (HTTP 404)")
+        return found
+
+    def close(self) -> None:
+        self.closed = True
 
 
 # --- Clowder -----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The Ray job poller on the session's local Ray: Ray's states and reasons in job timelines."""
+"""The job poller on the session's local Ray: a batch job's Ray states in its timeline."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ pytest.importorskip("ray.job_submission", reason="Ray is not installed (the dev 
 from ray.job_submission import JobSubmissionClient
 
 from switchboard.cli import main
-from switchboard.ray_poller import RayJobPoller
+from switchboard.jobs.poller import JobPoller
+from switchboard.jobs.ray_states import RayJobStates
+from switchboard.jobs.store import JobStore
 from switchboard.relay import Relay
 from switchboard.settings import Settings
-from switchboard.sinks.ray_jobs import from_settings, job_client
+from switchboard.sinks.ray_jobs import from_settings
 from tests.sinks.test_ray_batch_jobs import batch_rule, fire
 from tests.test_ray_targets import file_added
 
@@ -32,17 +34,15 @@ def job_document(url: str, job_id: str) -> dict[str, Any]:
     return document
 
 
-def submit_and_poll(
-    tmp_path: Path, ray_address: str, rule: str
-) -> tuple[str, str, RayJobPoller, Any]:
+def submit_and_poll(tmp_path: Path, ray_address: str, rule: str) -> tuple[str, str, JobPoller, Any]:
     """Fire the rule, send its job to Ray, poll until Ray's word is in its timeline."""
     url, store = fire(tmp_path, rule, [file_added(1)])
     settings = Settings(ray_address=ray_address, database_url=url, rabbitmq_uri="")
     [row] = store.due_outbox(10)
     assert Relay(store, {"ray": from_settings(settings, 60.0, store)}).run_once().sent == 1
-    poller = RayJobPoller(store.engine, job_client(settings))
+    poller = JobPoller(JobStore(store.engine, store.clock), [RayJobStates(ray_address)], None)
     deadline = time.monotonic() + 60
-    while not poller.poll_once() and time.monotonic() < deadline:
+    while not poller.poll_once().recorded and time.monotonic() < deadline:
         time.sleep(0.5)
     return url, row.submission.job_id, poller, store
 
@@ -57,7 +57,7 @@ def test_a_job_waiting_for_a_resource_no_node_has_shows_rays_reason_in_its_timel
     )
     url, job_id, poller, store = submit_and_poll(tmp_path, ray_address, rule)
     try:
-        again = poller.poll_once()
+        again = poller.poll_once().recorded
         waiting = job_document(url, job_id)
     finally:
         store.close()
@@ -80,7 +80,7 @@ def test_a_job_that_fails_on_ray_ends_failed_with_its_exit_code_in_its_timeline(
             poller.poll_once()
             time.sleep(0.5)
         ended = job_document(url, job_id)
-        assert poller.poll_once() == 0  # an ended job is not asked about again
+        assert poller.poll_once().recorded == 0  # an ended job is not asked about again
     finally:
         store.close()
 

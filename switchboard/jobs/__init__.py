@@ -8,4 +8,7 @@
 - `switchboard.store.job_records`: the same writes on a caller's connection (intake, relay).
 - `tracking`, `status_messages`, `status_intake`, `forwarding`: our status queue, its route
   in the message router, and the relay of each update to Clowder through the outbox.
+- `poller.JobPoller` (on `poller_thread.PollerThread`): asks Ray and Clowder v2 about unfinished
+  jobs through the `job_states.JobStateSource` port (`ray_states`, `clowder_states`), one
+  daemon at a time under a `store.leases.Lease`; `wiring.job_poller` builds it.
 """

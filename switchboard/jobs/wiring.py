@@ -18,8 +18,11 @@ if TYPE_CHECKING:
     from ..metrics import Metrics
     from ..processor import Processor
     from ..store.sql import SqlStore
+    from .poller_thread import PollerThread
 
 GAUGE_INTERVAL_S = 15.0
+MIN_POLL_LEASE_S = 30.0
+POLL_REQUEST_TIMEOUT_S = 10.0
 
 
 def intake_router(
@@ -76,3 +79,44 @@ def job_gauge(
         metrics.job_counts(jobs.counts())
 
     return refresh_job_gauge
+
+
+def job_poller(settings: Settings, store: SqlStore) -> PollerThread | None:
+    """The poller thread asking Ray (RAY_ADDRESS set) and Clowder v2 (CLOWDER_VERSION=2 and
+    CLOWDER_URL set) for unfinished jobs; None if neither is configured or polling is off.
+
+    Its lease outlives three rounds (at least 30 s), so a holder that dies is replaced then.
+    """
+    from ..store.leases import Lease
+    from .job_states import JobStateSource
+    from .poller import LEASE_NAME, JobPoller
+    from .poller_thread import PollerThread
+
+    if settings.job_poll_interval_s <= 0:
+        return None
+    timeout_s = min(POLL_REQUEST_TIMEOUT_S, settings.sink_timeout_s)
+    sources: list[JobStateSource] = []
+    if settings.ray_address:
+        from .ray_states import RayJobStates
+
+        sources.append(
+            RayJobStates(
+                settings.ray_address, auth_token=settings.ray_auth_token, timeout_s=timeout_s
+            )
+        )
+    if settings.clowder_version == 2 and settings.clowder_url:
+        from ..clowder import ClowderClient
+        from .clowder_states import ClowderJobStates
+
+        client = ClowderClient(
+            settings.clowder_url, settings.clowder_key, timeout_s, retries=0, api_version=2
+        )
+        sources.append(ClowderJobStates(client))
+    if not sources:
+        return None
+    interval_s = settings.job_poll_interval_s
+    lease = Lease(
+        store.engine, LEASE_NAME, max(MIN_POLL_LEASE_S, 3 * interval_s), clock=store.clock
+    )
+    poller = JobPoller(JobStore(store.engine, store.clock), sources, lease, interval_s=interval_s)
+    return PollerThread(poller)

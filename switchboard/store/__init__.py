@@ -2,6 +2,7 @@
 
 from ..clock import utc_now
 from . import job_tables as job_tables  # registers the job tables on the metadata
+from . import lease_tables as lease_tables  # registers the lease table on the metadata
 from . import provenance_tables as provenance_tables  # registers the provenance tables
 from .intake_attempts import SqlCrashGuard
 from .migrate import current_revision, ensure_current, head_revision, upgrade
