@@ -27,6 +27,7 @@ class Update:
 
     correlation_id: str | None
     delivery_mode: int | None
+    content_type: str | None
     body: dict[str, Any]
 
     @property
@@ -167,7 +168,14 @@ def read_updates(
         give_up = time.monotonic() + timeout_s
         for _method, props, body in channel.consume(queue, inactivity_timeout=0.2):
             if body is not None:
-                updates.append(Update(props.correlation_id, props.delivery_mode, json.loads(body)))
+                updates.append(
+                    Update(
+                        props.correlation_id,
+                        props.delivery_mode,
+                        props.content_type,
+                        json.loads(body),
+                    )
+                )
                 channel.basic_ack(_method.delivery_tag)
             if until(updates):
                 break

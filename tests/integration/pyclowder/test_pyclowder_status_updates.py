@@ -77,7 +77,7 @@ def updates_until(extractor: ExtractorProcess, reply_to: str, *last: str) -> lis
 
 def assert_pyclowder_shaped(updates: list[Update], extractor: ExtractorProcess, job: str) -> None:
     """Every update has the seven keys, names the dataset, this extractor and our job id, and
-    its `status` is `<message_type>: <message>`; it is persistent."""
+    its `status` is `<message_type>: <message>`; it is persistent, with no content type."""
     for update in updates:
         body = update.body
         assert set(body) == UPDATE_KEYS, body
@@ -88,6 +88,7 @@ def assert_pyclowder_shaped(updates: list[Update], extractor: ExtractorProcess, 
         assert body["status"] == f"{body['message_type']}: {body['message']}"
         assert ISO_8601_WITH_OFFSET.match(body["start"]), body["start"]
         assert update.delivery_mode == 2
+        assert update.content_type is None  # pyclowder sets none on status updates
 
 
 def test_a_succeeding_extractor_reports_start_processing_done_to_the_reply_to(
