@@ -19,6 +19,8 @@ import pika.exceptions
 EXTRACTORS = Path(__file__).resolve().parent / "extractors"
 START_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 10
+# The keys of every status update pyclowder 3.0.8 sends (RabbitMQHandler.status_update).
+UPDATE_KEYS = {"file_id", "extractor_id", "job_id", "status", "start", "message_type", "message"}
 
 
 @dataclass(frozen=True)

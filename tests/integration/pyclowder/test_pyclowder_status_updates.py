@@ -24,6 +24,7 @@ from switchboard.outgoing import extractor_message
 from tests.integration.clowder_events import DATASET, record
 from tests.integration.pyclowder.conftest import TRIGGER, URI
 from tests.integration.pyclowder.harness import (
+    UPDATE_KEYS,
     ExtractorProcess,
     Update,
     ends_with,
@@ -33,7 +34,6 @@ from tests.integration.pyclowder.harness import (
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.timeout(600)]  # the first builds the venv
 
-UPDATE_KEYS = {"file_id", "extractor_id", "job_id", "status", "start", "message_type", "message"}
 ISO_8601_WITH_OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$")
 FAILURE = f"the test extractor failed on purpose for dataset {DATASET}"
 

@@ -13,8 +13,12 @@ class Succeeds(Extractor):
         return CheckMessage.bypass  # process without downloading the dataset
 
     def process_message(self, connector, host, secret_key, resource, parameters):
-        names = sorted(f["filename"] for f in resource["files"])
-        connector.message_process(resource, f"Looked at {len(names)} files: {', '.join(names)}")
+        if resource["type"] == "dataset":
+            names = sorted(f["filename"] for f in resource["files"])
+            report = f"Looked at {len(names)} files: {', '.join(names)}"
+        else:
+            report = f"Looked at file {resource['name']}"
+        connector.message_process(resource, report)
 
 
 if __name__ == "__main__":
