@@ -333,6 +333,7 @@ class Outbox:
     def __init__(self, url: str) -> None:
         conninfo = url.replace("postgresql+psycopg://", "postgresql://")
         self._connection = psycopg.connect(conninfo, autocommit=True)
+        self.database = self._connection.info.dbname
 
     def progress(self, phase: str) -> tuple[int, int, int, float]:
         """(events committed, submissions, submissions no longer pending, last commit time)."""
@@ -445,16 +446,21 @@ def _drive(options, workload, publisher, collector, outbox, daemon) -> dict:
 
     stream(Phase("warmup", options.warmup_events))
     measured = Phase("measure", options.events)
-    stream(measured)
-    with_status, tally = None, None
+    with_status, tally, cpu = None, None, None
     if options.status_traffic:
+        cpu = status_traffic.CpuMeter(daemon.pid, outbox.database)
+        with cpu.phase(measured.name):
+            stream(measured)
         with_status = Phase("status", options.events)
         collector.answering = True
-        stream(with_status)
-        tally = status_traffic.wait_until_clowder_has_every_update(
-            collector, with_status, options.timeout_s
-        )
+        with cpu.phase(with_status.name):
+            stream(with_status)
+            tally = status_traffic.wait_until_clowder_has_every_update(
+                collector, with_status, options.timeout_s
+            )
         collector.answering = False
+    else:
+        stream(measured)
     paced = Phase("paced", options.paced_events)
     if paced.events:
         stream(paced, rate=measured.rate / 2)
@@ -463,6 +469,7 @@ def _drive(options, workload, publisher, collector, outbox, daemon) -> dict:
         "paced": paced if paced.events else None,
         "status": with_status,
         "status_tally": tally,
+        "status_cpu": cpu,
         "matching": outbox.matching_events("measure"),
         "failed": outbox.failed(),
         "dead_lettered": publisher.depth(f"error.{queue}")[0],
@@ -508,7 +515,13 @@ def print_report(options: Options, raw: dict[str, Phase], report: dict) -> None:
         ratio = measured.rate / phase.rate
         print(f"ratio pipeline / raw ({mode}): {ratio:.2f}  (target >= 0.5)")
     if report.get("status") is not None:
-        print("\n".join(status_traffic.report(measured, report["status"], report["status_tally"])))
+        print(
+            "\n".join(
+                status_traffic.report(
+                    measured, report["status"], report["status_tally"], report["status_cpu"]
+                )
+            )
+        )
     print("saturated latency includes the time events wait queued behind the backlog")
 
 
