@@ -4,7 +4,7 @@
 `close()`): it reads every submission from the extractor queues and, while `answering` is on,
 answers each with the two updates a pyclowder 3.0.8 extractor sends for a job that does nothing
 (`start`, then `done`) to the message's `reply_to` with its `correlation_id`, shaped as
-tests/fixtures/pyclowder_status_updates_captured.json shows. Whatever `reply_to` the daemon
+tests/integration/pyclowder/captured_status_updates.json shows. Whatever `reply_to` the daemon
 sets is answered: the events' own (Clowder's) queue until the daemon has a status queue of its
 own, then that one. It also consumes the events' reply queue, `<run>.clowder`, as Clowder would,
 and counts the updates arriving there (forwarded by the daemon, or straight from the extractor
