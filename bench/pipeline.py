@@ -6,7 +6,7 @@ the repository root:
 
     .venv/bin/python bench/pipeline.py [--events 20000] [--rules 100] [--prefetch 256]
                                        [--batch-size 200] [--paced-events 3000] [--raw-mode both]
-                                       [--python-every 20] [--keep]
+                                       [--python-every 20] [--status-traffic] [--keep]
 
 What it does, with everything named after one run id and removed afterwards (queues, the
 database, the temporary folder; `--keep` keeps them for a look):
@@ -23,6 +23,11 @@ database, the temporary folder; `--keep` keeps them for a look):
    Events/s = events / (last event committed or submission consumed - first event published).
 4. Paced: `--paced-events` more events at half the measured rate, for latency without a
    backlog (under saturation, latency is mostly time spent queued behind other events).
+
+5. With `--status-traffic`, a second saturated stream after the first in which a simulated
+   extractor answers every submission with pyclowder's start + done updates to its reply_to
+   (`status_traffic.py`); that stream ends once Clowder's reply queue has every update. The
+   report adds its events/s and the ratio with/without (target >= 0.8).
 
 Prints a table and the ratio pipeline/raw (target >= 0.5). Throughput depends on the machine;
 the benchmark, the daemon, RabbitMQ and PostgreSQL share its cores.
@@ -53,6 +58,7 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import status_traffic
 from workload import Workload, encode, target_queues, write_rules
 
 from switchboard.store.migrate import upgrade
@@ -81,6 +87,7 @@ class Options:
     keep: bool
     timeout_s: float
     archive_compare: int = 0  # pairs of archive off/on runs after the main one (0: none)
+    status_traffic: bool = False
 
 
 @dataclass
@@ -159,8 +166,9 @@ class Collector:
 class Publisher:
     """Publishes event bodies to one queue, stamping each with its publish time."""
 
-    def __init__(self, uri: str, queue: str) -> None:
+    def __init__(self, uri: str, queue: str, properties: pika.BasicProperties = PROPERTIES) -> None:
         self.queue = queue
+        self._properties = properties
         self._connection = pika.BlockingConnection(pika.URLParameters(uri))
         self._channel = self._connection.channel()
 
@@ -173,7 +181,7 @@ class Publisher:
                 wait_s = started + k / rate - time.time()
                 if wait_s > 0:
                     self._connection.sleep(wait_s)
-            self._channel.basic_publish("", self.queue, encode(body, time.time()), PROPERTIES)
+            self._channel.basic_publish("", self.queue, encode(body, time.time()), self._properties)
         # a synchronous round trip on the same channel: the broker has routed all of the above
         self._channel.queue_declare(self.queue, passive=True)
         phase.last_published = time.time()
@@ -326,6 +334,7 @@ class Outbox:
     def __init__(self, url: str) -> None:
         conninfo = url.replace("postgresql+psycopg://", "postgresql://")
         self._connection = psycopg.connect(conninfo, autocommit=True)
+        self.database = self._connection.info.dbname
 
     def progress(self, phase: str) -> tuple[int, int, int, float]:
         """(events committed, submissions, submissions no longer pending, last commit time)."""
@@ -363,9 +372,14 @@ def run_pipeline(options: Options, run: str, workload: Workload, folder: Path) -
     targets = target_queues(run)
     yaml_count, python_count = write_rules(folder, options.rules, run, options.python_every)
     own_queues = [queue, f"error.{queue}", f"retry.{queue}", *targets]
-    publisher = Publisher(options.amqp_uri, queue)
-    publisher.declare([queue, *targets])
-    collector = Collector(options.amqp_uri, targets)
+    if options.status_traffic:
+        publisher = Publisher(options.amqp_uri, queue, status_traffic.event_properties(run))
+        publisher.declare([queue, *targets])
+        collector = status_traffic.SimulatedExtractor(options.amqp_uri, targets, run, options.keep)
+    else:
+        publisher = Publisher(options.amqp_uri, queue)
+        publisher.declare([queue, *targets])
+        collector = Collector(options.amqp_uri, targets)
     log_path = folder / "daemon.log"
     report: dict = {"yaml_rules": yaml_count, "python_rules": python_count}
     try:
@@ -433,13 +447,30 @@ def _drive(options, workload, publisher, collector, outbox, daemon) -> dict:
 
     stream(Phase("warmup", options.warmup_events))
     measured = Phase("measure", options.events)
-    stream(measured)
+    with_status, tally, cpu = None, None, None
+    if options.status_traffic:
+        cpu = status_traffic.CpuMeter(daemon.pid, outbox.database)
+        with cpu.phase(measured.name):
+            stream(measured)
+        with_status = Phase("status", options.events)
+        collector.answering = True
+        with cpu.phase(with_status.name):
+            stream(with_status)
+            tally = status_traffic.wait_until_clowder_has_every_update(
+                collector, with_status, options.timeout_s
+            )
+        collector.answering = False
+    else:
+        stream(measured)
     paced = Phase("paced", options.paced_events)
     if paced.events:
         stream(paced, rate=measured.rate / 2)
     return {
         "measure": measured,
         "paced": paced if paced.events else None,
+        "status": with_status,
+        "status_tally": tally,
+        "status_cpu": cpu,
         "matching": outbox.matching_events("measure"),
         "failed": outbox.failed(),
         "dead_lettered": publisher.depth(f"error.{queue}")[0],
@@ -470,6 +501,8 @@ def print_report(options: Options, raw: dict[str, Phase], report: dict) -> None:
     print("-" * len(header))
     rows = [(f"raw pika ({mode})", phase) for mode, phase in raw.items()]
     rows.append(("switchboard run (saturated)", measured))
+    if report.get("status") is not None:
+        rows.append(("switchboard run (saturated, status)", report["status"]))
     if paced is not None:
         offered = paced.events / max(1e-9, paced.last_published - paced.first_published)
         rows.append((f"switchboard run (paced, {offered:,.0f}/s offered)", paced))
@@ -482,6 +515,14 @@ def print_report(options: Options, raw: dict[str, Phase], report: dict) -> None:
     for mode, phase in raw.items():
         ratio = measured.rate / phase.rate
         print(f"ratio pipeline / raw ({mode}): {ratio:.2f}  (target >= 0.5)")
+    if report.get("status") is not None:
+        print(
+            "\n".join(
+                status_traffic.report(
+                    measured, report["status"], report["status_tally"], report["status_cpu"]
+                )
+            )
+        )
     print("saturated latency includes the time events wait queued behind the backlog")
 
 
@@ -499,6 +540,11 @@ def parse_options() -> Options:
     parser.add_argument("--raw-mode", choices=("confirm", "batch", "both", "none"), default="both")
     parser.add_argument("--amqp-uri", default="amqp://guest:guest@127.0.0.1:5672/%2f")
     parser.add_argument("--pg", default="host=127.0.0.1 port=5432 user=postgres dbname=test")
+    parser.add_argument(
+        "--status-traffic",
+        action="store_true",
+        help="also measure a stream whose submissions are answered by start + done updates",
+    )
     parser.add_argument("--keep", action="store_true", help="keep queues, database and files")
     parser.add_argument("--timeout-s", type=float, default=600.0)
     parser.add_argument(
@@ -523,6 +569,7 @@ def parse_options() -> Options:
         keep=args.keep,
         timeout_s=args.timeout_s,
         archive_compare=args.archive_compare,
+        status_traffic=args.status_traffic,
     )
 
 

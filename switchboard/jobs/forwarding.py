@@ -47,20 +47,16 @@ def forward_id(update_key: str) -> str:
     return FORWARD_ID_PREFIX + update_key[: 64 - len(FORWARD_ID_PREFIX)]
 
 
-def queue_forward(
-    connection: Connection,
-    job: JobView,
-    body: Mapping[str, Any],
-    update_key: str,
-    now: datetime,
-) -> bool:
-    """Queue the update for the job's original reply_to; False if it was queued before."""
+def forward_row(
+    job: JobView, body: Mapping[str, Any], update_key: str, now: datetime
+) -> dict[str, Any]:
+    """The outbox row relaying one update to the job's original reply_to."""
     assert job.reply_to is not None
     row_id = forward_id(update_key)
     properties: dict[str, Any] = {"delivery_mode": 2, "message_id": row_id}
     if job.correlation_id:
         properties["correlation_id"] = job.correlation_id
-    row = {
+    return {
         "job_id": row_id,
         "rule": job.rule,
         "extractor": job.reply_to,
@@ -77,5 +73,22 @@ def queue_forward(
         "next_attempt_at": now,
         "created_at": now,
     }
+
+
+def queue_forwards(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Queue `forward_row`s in one statement; a row queued before stays as it is."""
+    if rows:
+        connection.execute(write_statements(connection.dialect.name).add_submission, rows)
+
+
+def queue_forward(
+    connection: Connection,
+    job: JobView,
+    body: Mapping[str, Any],
+    update_key: str,
+    now: datetime,
+) -> bool:
+    """Queue the update for the job's original reply_to; False if it was queued before."""
     statement = write_statements(connection.dialect.name).add_submission
+    row = forward_row(job, body, update_key, now)
     return connection.execute(statement, row).first() is not None

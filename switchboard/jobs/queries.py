@@ -46,7 +46,12 @@ def get_job(connection: Connection, job_id: str) -> JobView | None:
 
 
 def timeline(connection: Connection, job_id: str) -> list[TimelineEntry]:
-    """The job's updates in the order they happened (their own time, then arrival)."""
+    """The job's updates in the order they reached us (arrival, then insertion).
+
+    Not by their own time: pyclowder stamps updates to the second in the extractor's clock,
+    so a job's `start` can carry an earlier time than our `submitted` row of the same second
+    (and start, processing and done often share one second); one extractor's updates arrive
+    in the order it sent them."""
     query = (
         select(
             job_updates.c.at,
@@ -56,7 +61,7 @@ def timeline(connection: Connection, job_id: str) -> list[TimelineEntry]:
             job_updates.c.source,
         )
         .where(job_updates.c.job_id == job_id)
-        .order_by(job_updates.c.at, job_updates.c.id)
+        .order_by(job_updates.c.received_at, job_updates.c.id)
     )
     return [TimelineEntry(*row) for row in connection.execute(query)]
 

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -15,9 +15,11 @@ from ..intake import BatchResult, Parsed, Route
 from ..ports import Clock, CrashGuard, Delivery
 from ..store.engine import redacted
 from ..store.errors import store_errors
-from ..store.job_records import Outcome, find_job, record_orphan, record_update
-from .forwarding import ForwardingPolicy, queue_forward
+from ..store.job_batches import find_jobs, job_of, record_updates
+from ..store.job_records import Outcome, Update, record_orphan
+from .forwarding import ForwardingPolicy, forward_row, queue_forwards
 from .status_messages import StatusMessage, parse_status_message
+from .views import JobView
 
 if TYPE_CHECKING:
     from ..metrics import Metrics
@@ -45,34 +47,37 @@ class StatusHandler:
         fingerprint: str | None = None,
     ) -> None:
         now = self.clock()
-        outcomes: list[Outcome] = []
-        orphans = forwarded = 0
+        orphans = 0
         with store_errors(redacted(self.engine.url)), self.engine.begin() as connection:
-            for item in items:
-                message = item.message
-                job = find_job(
+            messages = [item.message for item in items]
+            found = find_jobs(
+                connection,
+                [m.correlation_id for m in messages],
+                [m.named_job_id for m in messages],
+            )
+            tracked: list[tuple[JobView, Update, StatusMessage]] = []
+            for message in messages:
+                job = job_of(found, message.correlation_id, message.named_job_id)
+                update = message.update(now)
+                if job is not None:
+                    tracked.append((job, update, message))
+                elif record_orphan(
                     connection,
+                    update,
+                    now,
                     correlation_id=message.correlation_id,
                     named_job_id=message.named_job_id,
-                )
-                update = message.update(now)
-                if job is None:
-                    if record_orphan(
-                        connection,
-                        update,
-                        now,
-                        correlation_id=message.correlation_id,
-                        named_job_id=message.named_job_id,
-                        body=message.body,
-                    ):
-                        orphans += 1
-                    continue
-                outcome = record_update(connection, job.job_id, update, now, job=job)
-                outcomes.append(outcome)
+                    body=message.body,
+                ):
+                    orphans += 1
+            outcomes = record_updates(connection, [(job, u) for job, u, _ in tracked], now)
+            forwards: list[dict[str, Any]] = []
+            for (job, _, message), outcome in zip(tracked, outcomes, strict=True):
                 if outcome.recorded and self.policy.forwards(job, message.body):
                     # a microsecond apart: the relay sends them in the order they came
-                    due = now + timedelta(microseconds=forwarded)
-                    forwarded += queue_forward(connection, job, message.body, message.key, due)
+                    due = now + timedelta(microseconds=len(forwards))
+                    forwards.append(forward_row(job, message.body, message.key, due))
+            queue_forwards(connection, forwards)
         result.committed.extend(item.delivery for item in items)
         result.duplicates += sum(1 for outcome in outcomes if not outcome.recorded)
         if fingerprint is not None and self.crash_guard is not None:
