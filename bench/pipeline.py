@@ -6,7 +6,17 @@ the repository root:
 
     .venv/bin/python bench/pipeline.py [--events 20000] [--rules 100] [--prefetch 256]
                                        [--batch-size 200] [--paced-events 3000] [--raw-mode both]
-                                       [--python-every 20] [--keep]
+                                       [--python-every 20] [--replicas 1,2,3]
+                                       [--tree main=/path/to/main-worktree] [--repeat 3]
+                                       [--profile DIR] [--keep]
+
+`--tree NAME=PATH` (repeatable) runs the daemon from another source tree (a `git worktree` of
+the previous commit) as well as this one ("this"), back to back in the same run, so the figures
+compare commits on the same machine at the same moment; `--repeat N` runs the whole round N
+times (raw ceiling, then each tree and replica count) and prints medians. `--replicas 1,2,3`
+runs 1, 2 and 3 daemons on one queue and one database and checks, by counting, that no event
+and no submission was lost or sent twice. `--profile DIR` runs every daemon under `py-spy
+record` and writes one collapsed-stack file per daemon plus a top-frames summary.
 
 What it does, with everything named after one run id and removed afterwards (queues, the
 database, the temporary folder; `--keep` keeps them for a look):
@@ -36,6 +46,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -80,6 +91,25 @@ class Options:
     pg_conninfo: str
     keep: bool
     timeout_s: float
+    trees: list[Tree]
+    replicas: list[int]
+    repeat: int
+    profile: Path | None
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A source tree the daemon runs from: `path` None is this one."""
+
+    name: str
+    path: Path | None
+
+    def env(self) -> dict[str, str]:
+        """PYTHONPATH first: the tree's `switchboard` package shadows the installed (editable)
+        one, which the venv's meta-path finder would otherwise import."""
+        if self.path is None:
+            return {}
+        return {"PYTHONPATH": os.pathsep.join([str(self.path), os.environ.get("PYTHONPATH", "")])}
 
 
 @dataclass
@@ -346,6 +376,12 @@ class Outbox:
             "SELECT count(*) FROM submissions WHERE status = 'failed'"
         ).fetchone()[0]
 
+    def submissions(self, phase: str) -> int:
+        return self._connection.execute(
+            "SELECT count(*) FROM submissions WHERE event_message_id LIKE %s",
+            (f"%-{phase}-%",),
+        ).fetchone()[0]
+
     def matching_events(self, phase: str) -> int:
         return self._connection.execute(
             "SELECT count(DISTINCT event_message_id) FROM submissions"
@@ -357,15 +393,21 @@ class Outbox:
         self._connection.close()
 
 
-def run_pipeline(options: Options, run: str, workload: Workload, folder: Path) -> dict:
+def run_pipeline(
+    options: Options, run: str, workload: Workload, folder: Path, tree: Tree, replicas: int
+) -> dict:
+    """One pipeline measurement: `replicas` daemons from `tree` on a fresh queue and database."""
+    run = f"{run}-{tree.name}-r{replicas}"
     queue = f"{run}.in"
     targets = target_queues(run)
-    yaml_count, python_count = write_rules(folder, options.rules, run, options.python_every)
+    rules_folder = folder / run
+    rules_folder.mkdir()
+    yaml_count, python_count = write_rules(rules_folder, options.rules, run, options.python_every)
     own_queues = [queue, f"error.{queue}", f"retry.{queue}", *targets]
     publisher = Publisher(options.amqp_uri, queue)
     publisher.declare([queue, *targets])
     collector = Collector(options.amqp_uri, targets)
-    log_path = folder / "daemon.log"
+    logs = [rules_folder / f"daemon-{k}.log" for k in range(replicas)]
     report: dict = {"yaml_rules": yaml_count, "python_rules": python_count}
     try:
         with fresh_database(options.pg_conninfo, run, options.keep) as url:
@@ -373,24 +415,33 @@ def run_pipeline(options: Options, run: str, workload: Workload, folder: Path) -
                 os.environ,
                 RABBITMQ_URI=options.amqp_uri,
                 SWITCHBOARD_DATABASE_URL=url,
-                SWITCHBOARD_RULES=str(folder),
+                SWITCHBOARD_RULES=str(rules_folder),
                 SWITCHBOARD_QUEUE=queue,
                 SWITCHBOARD_PREFETCH=str(options.prefetch),
                 SWITCHBOARD_BATCH_SIZE=str(options.batch_size),
+                **tree.env(),
             )
-            command = [str(Path(sys.executable).with_name("switchboard")), "run"]
-            with open(log_path, "wb") as log:
-                daemon = subprocess.Popen(command, env=env, stdout=log, stderr=log)
+            daemons = [start_daemon(env, log) for log in logs]
+            profilers = [
+                start_profiler(daemon, options.profile, f"{tree.name}-r{replicas}-{k}")
+                for k, daemon in enumerate(daemons)
+                if options.profile is not None
+            ]
             outbox = Outbox(url)
             try:
-                report.update(_drive(options, workload, publisher, collector, outbox, daemon))
+                report.update(
+                    _drive(options, workload, publisher, collector, outbox, daemons, replicas)
+                )
             finally:
-                report["exit_code"] = stop_process(daemon)
+                report["exit_codes"] = [stop_process(daemon) for daemon in daemons]
+                for profiler in profilers:
+                    profiler.wait(60)
                 outbox.close()
     except Exception:
-        print(f"--- daemon log ({log_path}), last lines:", file=sys.stderr)
-        with contextlib.suppress(OSError):
-            print("\n".join(log_path.read_text().splitlines()[-20:]), file=sys.stderr)
+        for log_path in logs:
+            print(f"--- daemon log ({log_path}), last lines:", file=sys.stderr)
+            with contextlib.suppress(OSError):
+                print("\n".join(log_path.read_text().splitlines()[-20:]), file=sys.stderr)
         raise
     finally:
         collector.close()
@@ -400,10 +451,28 @@ def run_pipeline(options: Options, run: str, workload: Workload, folder: Path) -
     return report
 
 
-def _drive(options, workload, publisher, collector, outbox, daemon) -> dict:
+def start_daemon(env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    command = [str(Path(sys.executable).with_name("switchboard")), "run"]
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(command, env=env, stdout=log, stderr=log)
+
+
+def start_profiler(daemon: subprocess.Popen, profile: Path, name: str) -> subprocess.Popen:
+    """`py-spy record` attached to `daemon` (collapsed stacks, GIL-holding and idle-free); it
+    writes `profile/name.txt` when the daemon exits."""
+    profile.mkdir(parents=True, exist_ok=True)
+    spy = str(Path(sys.executable).with_name("py-spy"))
+    out = profile / f"{name}.txt"
+    command = [spy, "record", "--format", "raw", "--rate", "200", "--nonblocking", "--threads"]
+    command += ["--pid", str(daemon.pid), "-o", str(out)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _drive(options, workload, publisher, collector, outbox, daemons, replicas) -> dict:
     queue = publisher.queue
     state: dict[str, str] = {}
-    wait_for(lambda: publisher.depth(queue)[1] > 0, 60, "the daemon to consume", daemon)
+    daemon = Watched(daemons)
+    wait_for(lambda: publisher.depth(queue)[1] >= replicas, 60, "the daemons to consume", daemon)
 
     def settle(phase: Phase, start: int) -> None:
         def done() -> bool:
@@ -442,46 +511,103 @@ def _drive(options, workload, publisher, collector, outbox, daemon) -> dict:
         "matching": outbox.matching_events("measure"),
         "failed": outbox.failed(),
         "dead_lettered": publisher.depth(f"error.{queue}")[0],
+        "submissions": outbox.submissions("measure"),
     }
+
+
+class Watched:
+    """Several daemons as one for `wait_for`: `poll()` is the first exit code, if any."""
+
+    def __init__(self, daemons: list[subprocess.Popen]) -> None:
+        self.daemons = daemons
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        for daemon in self.daemons:
+            if daemon.poll() is not None:
+                self.returncode = daemon.returncode
+                return self.returncode
+        return None
 
 
 # --- the report ----------------------------------------------------------------------------------
 
 
-def print_report(options: Options, raw: dict[str, Phase], report: dict) -> None:
-    measured: Phase = report["measure"]
-    paced: Phase | None = report["paced"]
+def print_report(options: Options, raw: dict[str, Phase], runs: list[tuple[str, dict]]) -> None:
+    """One round: the raw ceilings, then each (tree, replicas) pipeline run."""
+    first = runs[0][1]
     print()
     print(
-        f"{options.events:,} events, {options.rules} rules ({report['yaml_rules']} YAML, "
-        f"{report['python_rules']} Python), prefetch {options.prefetch}, "
+        f"{options.events:,} events, {options.rules} rules ({first['yaml_rules']} YAML, "
+        f"{first['python_rules']} Python), prefetch {options.prefetch}, "
         f"batch size {options.batch_size}, {os.cpu_count()} CPUs"
     )
-    print(
-        f"{report['matching']:,} events ({100 * report['matching'] / measured.events:.1f} %) "
-        f"queued {measured.outputs:,} new submissions; failed {report['failed']}, "
-        f"dead-lettered {report['dead_lettered']}, duplicate job ids {measured.duplicates}, "
-        f"daemon exit code {report['exit_code']}"
-    )
+    for label, report in runs:
+        measured: Phase = report["measure"]
+        lost = report["submissions"] - report["failed"] - measured.outputs
+        print(
+            f"{label}: {report['matching']:,} events "
+            f"({100 * report['matching'] / measured.events:.1f} %) queued "
+            f"{report['submissions']:,} submissions, {measured.outputs:,} read back "
+            f"(lost {lost}, sent twice {measured.duplicates}); failed {report['failed']}, "
+            f"dead-lettered {report['dead_lettered']}, exit codes {report['exit_codes']}"
+        )
     print()
-    header = f"{'run':<38} {'events/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'outputs':>8}"
+    header = f"{'run':<48} {'events/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'outputs':>8}"
     print(header)
     print("-" * len(header))
     rows = [(f"raw pika ({mode})", phase) for mode, phase in raw.items()]
-    rows.append(("switchboard run (saturated)", measured))
-    if paced is not None:
-        offered = paced.events / max(1e-9, paced.last_published - paced.first_published)
-        rows.append((f"switchboard run (paced, {offered:,.0f}/s offered)", paced))
+    for label, report in runs:
+        rows.append((f"{label} (saturated)", report["measure"]))
+        paced: Phase | None = report["paced"]
+        if paced is not None:
+            offered = paced.events / max(1e-9, paced.last_published - paced.first_published)
+            rows.append((f"{label} (paced, {offered:,.0f}/s offered)", paced))
     for label, phase in rows:
         print(
-            f"{label:<38} {phase.rate:>9,.0f} {phase.percentile_ms(0.5):>9,.1f} "
+            f"{label:<48} {phase.rate:>9,.0f} {phase.percentile_ms(0.5):>9,.1f} "
             f"{phase.percentile_ms(0.99):>9,.1f} {phase.outputs:>8,}"
         )
     print()
+    for label, report in runs:
+        for mode, phase in raw.items():
+            ratio = report["measure"].rate / phase.rate
+            print(f"ratio {label} / raw ({mode}): {ratio:.2f}")
+    print("saturated latency includes the time events wait queued behind the backlog", flush=True)
+
+
+def figures(raw: dict[str, Phase], label: str, report: dict) -> dict[str, float]:
+    """The figures of one run that `print_medians` summarises."""
+    measured: Phase = report["measure"]
+    paced: Phase | None = report["paced"]
+    out = {"events/s": measured.rate}
     for mode, phase in raw.items():
-        ratio = measured.rate / phase.rate
-        print(f"ratio pipeline / raw ({mode}): {ratio:.2f}  (target >= 0.5)")
-    print("saturated latency includes the time events wait queued behind the backlog")
+        out[f"ratio/{mode}"] = measured.rate / phase.rate
+    if paced is not None:
+        out["paced p50 ms"] = paced.percentile_ms(0.5)
+        out["paced p99 ms"] = paced.percentile_ms(0.99)
+    out["lost"] = report["submissions"] - report["failed"] - measured.outputs
+    out["sent twice"] = measured.duplicates
+    return out
+
+
+def print_medians(rounds: list[dict[str, dict[str, float]]]) -> None:
+    """Per run label, the median of each figure over the rounds (and every round's value)."""
+    print()
+    print(f"medians over {len(rounds)} round(s):")
+    for label in rounds[0]:
+        values: dict[str, list[float]] = {}
+        for result in rounds:
+            for key, value in result.get(label, {}).items():
+                values.setdefault(key, []).append(value)
+        parts = []
+        for key, series in values.items():
+            each = "/".join(f"{v:,.2f}" if v < 10 else f"{v:,.0f}" for v in series)
+            median = statistics.median(series)
+            parts.append(f"{key} {median:,.2f}" if median < 10 else f"{key} {median:,.0f}")
+            if len(series) > 1:
+                parts[-1] += f" [{each}]"
+        print(f"  {label}: " + ", ".join(parts))
 
 
 def parse_options() -> Options:
@@ -500,7 +626,30 @@ def parse_options() -> Options:
     parser.add_argument("--pg", default="host=127.0.0.1 port=5432 user=postgres dbname=test")
     parser.add_argument("--keep", action="store_true", help="keep queues, database and files")
     parser.add_argument("--timeout-s", type=float, default=600.0)
+    parser.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="also run the daemon from this source tree (e.g. a git worktree of main)",
+    )
+    parser.add_argument("--replicas", default="1", help="daemon counts to run, e.g. 1,2,3")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds; medians are printed")
+    parser.add_argument("--profile", type=Path, help="py-spy every daemon into this folder")
     args = parser.parse_args()
+    trees = []
+    for spec in args.tree:
+        name, _, path = spec.partition("=")
+        if not name or not path or not (Path(path) / "switchboard").is_dir():
+            parser.error(f"--tree {spec!r}: want NAME=PATH, PATH a source tree of switchboard")
+        trees.append(Tree(name, Path(path).resolve()))
+    trees.append(Tree("this", None))
+    try:
+        replicas = [int(n) for n in args.replicas.split(",")]
+    except ValueError:
+        parser.error(f"--replicas {args.replicas!r}: want counts like 1,2,3")
+    if any(n < 1 for n in replicas) or args.repeat < 1:
+        parser.error("--replicas and --repeat must be at least 1")
     return Options(
         events=args.events,
         rules=args.rules,
@@ -514,29 +663,53 @@ def parse_options() -> Options:
         pg_conninfo=args.pg,
         keep=args.keep,
         timeout_s=args.timeout_s,
+        trees=trees,
+        replicas=replicas,
+        repeat=args.repeat,
+        profile=args.profile,
     )
+
+
+def run_round(options: Options, run: str, workload: Workload) -> dict[str, dict[str, float]]:
+    """Raw ceilings, then every (tree, replicas) pipeline run, back to back; their figures."""
+    modes = {"both": ["confirm", "batch"], "none": []}.get(options.raw_mode, [options.raw_mode])
+    raw = {}
+    for mode in modes:
+        raw[mode] = run_raw(options, run, mode, workload)
+        print(f"raw pika ({mode}): {raw[mode].rate:,.0f} msg/s", flush=True)
+    runs: list[tuple[str, dict]] = []
+    folder = Path(tempfile.mkdtemp(prefix=f"{run}-"))
+    try:
+        for replicas in options.replicas:
+            for tree in options.trees:
+                label = f"{tree.name} x{replicas}"
+                report = run_pipeline(options, run, workload, folder, tree, replicas)
+                print(f"{label}: {report['measure'].rate:,.0f} events/s", flush=True)
+                runs.append((label, report))
+    finally:
+        if options.keep:
+            print(f"kept {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+    print_report(options, raw, runs)
+    return {label: figures(raw, label, report) for label, report in runs}
 
 
 def main() -> None:
     options = parse_options()
     # SIGTERM (a timeout, a CI cancel) unwinds like Ctrl-C, so queues and database are removed
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    run = f"sbbench-{uuid.uuid4().hex[:8]}"
-    workload = Workload(run)
-    modes = {"both": ["confirm", "batch"], "none": []}.get(options.raw_mode, [options.raw_mode])
-    raw = {}
-    for mode in modes:
-        raw[mode] = run_raw(options, run, mode, workload)
-        print(f"raw pika ({mode}): {raw[mode].rate:,.0f} msg/s", flush=True)
-    folder = Path(tempfile.mkdtemp(prefix=f"{run}-"))
-    try:
-        report = run_pipeline(options, run, workload, folder)
-    finally:
-        if options.keep:
-            print(f"kept {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
-    print_report(options, raw, report)
+    rounds = []
+    for round_number in range(options.repeat):
+        run = f"sbbench-{uuid.uuid4().hex[:8]}"
+        print(f"--- round {round_number + 1} of {options.repeat} ({run})", flush=True)
+        rounds.append(run_round(options, run, Workload(run)))
+    print_medians(rounds)
+    if options.profile is not None:
+        from profile_summary import summarise
+
+        for path in sorted(options.profile.glob("*.txt")):
+            summarise(path)
 
 
 if __name__ == "__main__":

@@ -247,12 +247,16 @@ class RabbitSource:
         """The prefetch the consumer has (or will have when it resumes)."""
         return self._budget.prefetch
 
-    def batches(self, max_size: int, max_wait_s: float) -> Iterator[list[AmqpDelivery]]:
+    def batches(self, max_size: int, max_wait_s: float = 0.0) -> Iterator[list[AmqpDelivery]]:
         """Yield lists of up to `max_size` deliveries, forever until `stop()`.
 
-        A batch closes when it is full or `max_wait_s` after its first message arrived. When
-        nothing arrives for `idle_poll_s` an empty list is yielded, so the caller can run its
-        timers (relay, heartbeat) and notice a stop request.
+        A batch is what has arrived: once a first delivery is in, everything pika can read
+        without waiting joins it (up to `max_size`), and the batch closes. Under load the
+        prefetched deliveries fill it; at low rates an event is not held back waiting for
+        others. `max_wait_s` > 0 lingers up to that long after the first delivery for a fuller
+        batch (fewer, larger transactions at the cost of latency). When nothing arrives for
+        `idle_poll_s` an empty list is yielded, so the caller can run its timers (relay,
+        heartbeat) and notice a stop request.
         """
         if max_size < 1:
             raise ValueError("max_size must be at least 1")
@@ -271,6 +275,7 @@ class RabbitSource:
                 self._after_pump()
                 if not self._pending:
                     return []
+            self._take_what_arrived(connection, max_size)
             deadline = time.monotonic() + max_wait_s
             while len(self._pending) < max_size:
                 remaining_s = deadline - time.monotonic()
@@ -280,6 +285,15 @@ class RabbitSource:
                 self._after_pump()
         count = min(max_size, len(self._pending))
         return [self._pending.popleft() for _ in range(count)]
+
+    def _take_what_arrived(self, connection: pika.BlockingConnection, max_size: int) -> None:
+        """Read whatever the broker has already sent, without waiting for more."""
+        while len(self._pending) < max_size:
+            before = len(self._pending)
+            connection.process_data_events(time_limit=0)
+            self._after_pump()
+            if len(self._pending) == before:
+                return
 
     def keepalive(self) -> None:
         """Service broker heartbeats (and buffer newly arrived messages) without blocking."""
