@@ -61,7 +61,7 @@ class Daemon:
         relay: Relay | RelayThreads,
         *,
         batch_size: int = 200,
-        batch_wait_s: float = 0.0,
+        batch_wait_s: float = 0.05,
         heartbeat: Callable[[], object] | None = None,
         heartbeat_interval_s: float = 300.0,
         reload_rules: Callable[[], object] | None = None,

@@ -33,7 +33,7 @@ class Settings:
     ray_address: str = ""
     prefetch_count: int = 256
     batch_size: int = 200
-    batch_wait_s: float = 0.0  # linger after a first delivery for a fuller batch
+    batch_wait_s: float = 0.05
     rule_timeout_s: float = 2.0
     max_event_bytes: int = 1_048_576
     # body bytes of received, unsettled deliveries before the consumer pauses (256 MiB)

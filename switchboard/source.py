@@ -247,22 +247,25 @@ class RabbitSource:
         """The prefetch the consumer has (or will have when it resumes)."""
         return self._budget.prefetch
 
-    def batches(self, max_size: int, max_wait_s: float = 0.0) -> Iterator[list[AmqpDelivery]]:
+    def batches(self, max_size: int, max_wait_s: float) -> Iterator[list[AmqpDelivery]]:
         """Yield lists of up to `max_size` deliveries, forever until `stop()`.
 
         A batch is what has arrived: once a first delivery is in, everything pika can read
-        without waiting joins it (up to `max_size`), and the batch closes. Under load the
-        prefetched deliveries fill it; at low rates an event is not held back waiting for
-        others. `max_wait_s` > 0 lingers up to that long after the first delivery for a fuller
-        batch (fewer, larger transactions at the cost of latency). When nothing arrives for
-        `idle_poll_s` an empty list is yielded, so the caller can run its timers (relay,
-        heartbeat) and notice a stop request.
+        without waiting joins it (up to `max_size`). Only while there is a backlog (the batch
+        before was full) does a short batch wait, up to `max_wait_s` after its first delivery,
+        for the rest (the deliveries the broker sends once the last batch is acked): a busy
+        queue gets full batches, a quiet one gets each event handled as soon as it arrives.
+        When nothing arrives for `idle_poll_s` an empty list is yielded, so the caller can run
+        its timers (relay, heartbeat) and notice a stop request.
         """
         if max_size < 1:
             raise ValueError("max_size must be at least 1")
         self.connect()
+        backlog = False
         while not self._stopping:
-            yield self._gather(max_size, max_wait_s)
+            batch = self._gather(max_size, max_wait_s if backlog else 0.0)
+            backlog = len(batch) >= max_size
+            yield batch
 
     def _gather(self, max_size: int, max_wait_s: float) -> list[AmqpDelivery]:
         connection = self._connection
