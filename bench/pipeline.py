@@ -36,8 +36,10 @@ database, the temporary folder; `--keep` keeps them for a look):
    backlog (under saturation, latency is mostly time spent queued behind other events).
 
 Prints a table and the ratio pipeline/raw, each pipeline run against the raw run just before
-it (issue 14 asks >= 0.6 against `batch`, and p99 < 100 ms in the paced run). Throughput depends on the machine;
-the benchmark, the daemon, RabbitMQ and PostgreSQL share its cores.
+it (issue 14 asks >= 0.6 against `batch`, and p99 < 100 ms in the paced run), and the CPU the
+daemons and their PostgreSQL backends spent per event (a figure a busy machine disturbs less
+than throughput). Throughput depends on the machine; the benchmark, the daemon, RabbitMQ and
+PostgreSQL share its cores.
 """
 
 from __future__ import annotations
@@ -126,6 +128,11 @@ class Phase:
     latencies_s: list[float] = field(default_factory=list)
     outputs: int = 0
     duplicates: int = 0
+    cpu_s: float = 0.0  # CPU the daemons and their PostgreSQL backends used meanwhile
+
+    @property
+    def cpu_ms_per_event(self) -> float:
+        return 1000 * self.cpu_s / max(1, self.events)
 
     @property
     def rate(self) -> float:
@@ -253,6 +260,20 @@ def wait_for(condition, timeout_s: float, what: str, process: subprocess.Popen |
     raise RuntimeError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds of each process (all its threads) still running, from /proc
+    (so only for processes on this machine: PostgreSQL must be local)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        used[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return used
+
+
 def stop_process(process: subprocess.Popen) -> int:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -378,6 +399,14 @@ class Outbox:
             "SELECT count(*) FROM submissions WHERE status = 'failed'"
         ).fetchone()[0]
 
+    def backends(self) -> list[int]:
+        """Process ids of the other sessions on this database: the daemons' backends."""
+        rows = self._connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        ).fetchall()
+        return [row[0] for row in rows]
+
     def submissions(self, phase: str) -> int:
         return self._connection.execute(
             "SELECT count(*) FROM submissions WHERE event_message_id LIKE %s",
@@ -498,8 +527,11 @@ def _drive(options, workload, publisher, collector, outbox, daemons, replicas) -
 
     def stream(phase: Phase, rate: float | None = None) -> None:
         start = collector.count()
+        before = cpu_seconds([d.pid for d in daemons] + outbox.backends())
         publisher.publish(workload.bodies(phase.name, phase.events), phase, rate=rate)
         settle(phase, start)
+        after = cpu_seconds([d.pid for d in daemons] + outbox.backends())
+        phase.cpu_s = sum(after.values()) - sum(before.get(pid, 0.0) for pid in after)
 
     stream(Phase("warmup", options.warmup_events))
     measured = Phase("measure", options.events)
@@ -555,7 +587,9 @@ def print_report(options: Options, runs: list[tuple[str, dict]]) -> None:
             f"dead-lettered {report['dead_lettered']}, exit codes {report['exit_codes']}"
         )
     print()
-    header = f"{'run':<52} {'events/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'outputs':>8}"
+    header = (
+        f"{'run':<52} {'events/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'outputs':>8} {'CPU ms/ev':>9}"
+    )
     print(header)
     print("-" * len(header))
     rows = []
@@ -569,7 +603,8 @@ def print_report(options: Options, runs: list[tuple[str, dict]]) -> None:
     for label, phase in rows:
         print(
             f"{label:<52} {phase.rate:>9,.0f} {phase.percentile_ms(0.5):>9,.1f} "
-            f"{phase.percentile_ms(0.99):>9,.1f} {phase.outputs:>8,}"
+            f"{phase.percentile_ms(0.99):>9,.1f} {phase.outputs:>8,} "
+            + (f"{phase.cpu_ms_per_event:>9.2f}" if phase.cpu_s else f"{'':>9}")
         )
     print()
     for label, report in runs:
@@ -583,7 +618,7 @@ def figures(label: str, report: dict) -> dict[str, float]:
     """The figures of one run that `print_medians` summarises."""
     measured: Phase = report["measure"]
     paced: Phase | None = report["paced"]
-    out = {"events/s": measured.rate}
+    out = {"events/s": measured.rate, "CPU ms/event": measured.cpu_ms_per_event}
     for mode, phase in report["raw"].items():
         out[f"ratio/{mode}"] = measured.rate / phase.rate
     if paced is not None:

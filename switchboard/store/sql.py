@@ -86,6 +86,13 @@ class SqlStore:
         # claims name this store's session lock, so a dead daemon's rows come back at once
         self._owner = ClaimOwner(self.engine) if self.engine.dialect.name == "postgresql" else None
         self._reaped_at = -REAP_EVERY_S
+        # the relay's single-statement writes, each its own transaction on PostgreSQL: one
+        # round trip instead of BEGIN, the statement and COMMIT
+        self._autocommit = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.engine.dialect.name == "postgresql"
+            else None
+        )
 
     def __repr__(self) -> str:
         return f"SqlStore({self._where!r}, schema={self.schema!r})"
@@ -94,6 +101,18 @@ class SqlStore:
         if self._owner is not None:
             self._owner.close()
         self.engine.dispose()
+
+    @contextmanager
+    def _statements(self) -> Iterator[Connection]:
+        """A connection whose every statement commits on its own (PostgreSQL), or one
+        transaction (SQLite, which serialises writers anyway), with errors as StoreError."""
+        with store_errors(self._where):
+            if self._autocommit is None:
+                with self.engine.begin() as connection:
+                    yield connection
+            else:
+                with self._autocommit.connect() as connection:
+                    yield connection
 
     def ensure_current(self) -> None:
         """Raise NotMigrated unless this database is at the head revision."""
@@ -170,7 +189,7 @@ class SqlStore:
             .values(next_attempt_at=until, claimed_until=until, claim_token=token)
             .returning(*_OUTBOX_COLUMNS)
         )
-        with store_errors(self._where), self.engine.begin() as connection:
+        with self._statements() as connection:
             if owner is not None:
                 self._reap_orphaned_claims(connection, now)
             rows = list(connection.execute(statement))
@@ -218,7 +237,7 @@ class SqlStore:
             .values(next_attempt_at=until, claimed_until=until)
             .returning(submissions.c.job_id)
         )
-        with store_errors(self._where), self.engine.begin() as connection:
+        with self._statements() as connection:
             return set(connection.execute(statement).scalars())
 
     def release_claims(self, job_ids: Sequence[str], claim_token: str) -> None:
@@ -234,7 +253,7 @@ class SqlStore:
             )
             .values(next_attempt_at=self.clock(), claimed_until=None, claim_token=None)
         )
-        with store_errors(self._where), self.engine.begin() as connection:
+        with self._statements() as connection:
             connection.execute(statement)
 
     def mark_sent(self, job_id: str, *, claim_token: str | None = None) -> bool:
@@ -259,7 +278,7 @@ class SqlStore:
             by_token.setdefault(row.claim_token, {})[row.submission.job_id] = row.body
         marked: set[str] = set()
         now = self.clock()
-        with store_errors(self._where), self.engine.begin() as connection:
+        with self._statements() as connection:  # each token's UPDATE stands on its own
             for token, bodies in by_token.items():
                 marked |= mark_sent(connection, list(bodies.items()), token, now)
         return marked
