@@ -671,6 +671,9 @@ def parse_options() -> Options:
         metavar="NAME=PATH",
         help="also run the daemon from this source tree (e.g. a git worktree of main)",
     )
+    parser.add_argument(
+        "--skip-this", action="store_true", help="run only the --tree trees, not this one"
+    )
     parser.add_argument("--replicas", default="1", help="daemon counts to run, e.g. 1,2,3")
     parser.add_argument("--repeat", type=int, default=1, help="rounds; medians are printed")
     parser.add_argument("--profile", type=Path, help="py-spy every daemon into this folder")
@@ -681,7 +684,10 @@ def parse_options() -> Options:
         if not name or not path or not (Path(path) / "switchboard").is_dir():
             parser.error(f"--tree {spec!r}: want NAME=PATH, PATH a source tree of switchboard")
         trees.append(Tree(name, Path(path).resolve()))
-    trees.append(Tree("this", None))
+    if not args.skip_this:
+        trees.append(Tree("this", None))
+    if not trees:
+        parser.error("--skip-this needs at least one --tree")
     try:
         replicas = [int(n) for n in args.replicas.split(",")]
     except ValueError:

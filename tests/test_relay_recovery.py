@@ -118,3 +118,51 @@ def test_a_daemon_takes_its_lock_again_after_its_session_ended(stores) -> None:
         time.sleep(0.1)
     assert done.is_set()
     assert store._owner is not None and store._owner.ensure()
+
+
+@pytest.mark.parametrize("late_success", [False, True], ids=["stuck-send-times-out", "succeeds"])
+def test_a_relay_that_skips_the_first_renewal_is_still_fenced_off_rows_taken_over_later(
+    stores, clock: FakeClock, late_success: bool
+) -> None:
+    first, second = stores(), stores()
+    jobs = queue_jobs(first, 3, via="ray")
+    stuck = StuckSink(late_success=late_success)
+    relay = Relay(first, {"ray": stuck}, lease_s=LEASE_S, renew_after_s=LEASE_S / 3, clock=clock)
+    thread, results = run_in_thread(relay)
+    assert stuck.entered.wait(30)  # its first send, unrenewed: the claim just taken covers it
+
+    clock.advance(LEASE_S + 1)
+    healthy = HealthySink()
+    assert Relay(second, {"ray": healthy}, lease_s=LEASE_S, clock=clock).run_once().sent == 3
+
+    stuck.release.set()
+    thread.join(30)
+    [stats] = results
+    assert stuck.calls == [[jobs[0]]]  # the later rows' renewals failed: never sent
+    assert (stats.sent, stats.lost) == (0, 3)
+    assert sorted(healthy.sent) == jobs
+
+
+class CountingStore:
+    """Wraps a store, counting claim renewals."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+        self.renewals = 0
+
+    def renew_claims(self, *args, **kwargs):
+        self.renewals += 1
+        return self.store.renew_claims(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+
+def test_only_sends_after_the_first_of_a_claim_renew_it(stores, clock: FakeClock) -> None:
+    counting = CountingStore(stores())
+    jobs = queue_jobs(counting.store, 4, via="ray")
+    healthy = HealthySink()
+    relay = Relay(counting, {"ray": healthy}, lease_s=LEASE_S, renew_after_s=10.0, clock=clock)
+    stats = relay.run_once()
+    assert (stats.sent, sorted(healthy.sent)) == (4, jobs)
+    assert counting.renewals == 3  # one-by-one sends: all but the first renew
