@@ -33,7 +33,8 @@ database, the temporary folder; `--keep` keeps them for a look):
    carries the publish time, so each submission's latency is consume time - publish time.
    Events/s = events / (last event committed or submission consumed - first event published).
 4. Paced: `--paced-events` more events at half the measured rate, for latency without a
-   backlog (under saturation, latency is mostly time spent queued behind other events).
+   backlog (under saturation, latency is mostly time spent queued behind other events), then
+   the same through raw pika at the same rate: the latency floor of the machine as loaded.
 
 Prints a table and the ratio pipeline/raw, each pipeline run against the raw run just before
 it (issue 14 asks >= 0.6 against `batch`, and p99 < 100 ms in the paced run), and the CPU the
@@ -305,8 +306,13 @@ def read_back(collector: Collector, start: int, phases: dict[str, Phase]) -> Non
 # --- the raw ceiling -----------------------------------------------------------------------------
 
 
-def run_raw(options: Options, run: str, mode: str, workload: Workload) -> Phase:
-    source, sink = f"{run}.raw-{mode}.in", f"{run}.raw-{mode}.out"
+def run_raw(
+    options: Options, run: str, mode: str, workload: Workload, rate: float | None = None
+) -> Phase:
+    """The raw ceiling: `--events` as fast as possible, or with `rate` the latency floor of
+    `--paced-events` at that rate (then batches take what has arrived, as the daemon's do)."""
+    tag = "paced" if rate is not None else "sat"
+    source, sink = f"{run}.raw-{mode}-{tag}.in", f"{run}.raw-{mode}-{tag}.out"
     publisher = Publisher(options.amqp_uri, source)
     publisher.declare([source, sink])
     collector = Collector(options.amqp_uri, [sink])
@@ -320,6 +326,7 @@ def run_raw(options: Options, run: str, mode: str, workload: Workload) -> Phase:
             f"--mode={mode}",
             f"--prefetch={options.prefetch}",
             f"--batch-size={options.batch_size}",
+            f"--batch-wait-s={0.0 if rate is not None else 0.05}",
         ]
     )
     try:
@@ -328,8 +335,8 @@ def run_raw(options: Options, run: str, mode: str, workload: Workload) -> Phase:
         publisher.publish(workload.bodies("warmup", warmup.events), warmup)
         wait_for(lambda: collector.count() >= warmup.events, options.timeout_s, "raw warm-up")
         start = collector.count()
-        phase = Phase("measure", options.events)
-        publisher.publish(workload.bodies("measure", phase.events), phase)
+        phase = Phase("measure", options.paced_events if rate is not None else options.events)
+        publisher.publish(workload.bodies("measure", phase.events), phase, rate=rate)
         wait_for(
             lambda: collector.count() >= start + phase.events,
             options.timeout_s,
@@ -600,6 +607,8 @@ def print_report(options: Options, runs: list[tuple[str, dict]]) -> None:
         if paced is not None:
             offered = paced.events / max(1e-9, paced.last_published - paced.first_published)
             rows.append((f"{label} (paced, {offered:,.0f}/s offered)", paced))
+        if report.get("raw_paced") is not None:
+            rows.append(("raw pika at the same rate (latency floor)", report["raw_paced"]))
     for label, phase in rows:
         print(
             f"{label:<52} {phase.rate:>9,.0f} {phase.percentile_ms(0.5):>9,.1f} "
@@ -624,6 +633,8 @@ def figures(label: str, report: dict) -> dict[str, float]:
     if paced is not None:
         out["paced p50 ms"] = paced.percentile_ms(0.5)
         out["paced p99 ms"] = paced.percentile_ms(0.99)
+    if report.get("raw_paced") is not None:
+        out["raw paced p99 ms"] = report["raw_paced"].percentile_ms(0.99)
     out["lost"] = report["submissions"] - report["failed"] - measured.outputs
     out["sent twice"] = measured.duplicates
     return out
@@ -734,6 +745,11 @@ def run_round(
                     print(f"raw pika ({mode}): {raw[mode].rate:,.0f} msg/s", flush=True)
                 report = run_pipeline(options, run, workload, folder, tree, replicas)
                 report["raw"] = raw
+                paced = report["paced"]
+                if paced is not None and modes:
+                    offered = paced.events / max(1e-9, paced.last_published - paced.first_published)
+                    name = f"{run}-{tree.name}-r{replicas}"
+                    report["raw_paced"] = run_raw(options, name, modes[-1], workload, offered)
                 print(f"{label}: {report['measure'].rate:,.0f} events/s", flush=True)
                 runs.append((label, report))
     finally:
