@@ -10,8 +10,9 @@ the relay always holds claimed rows: one in a hung send, the others waiting thei
 run publishes `--events` events, waits until their rows are claimed, then `--kills` times:
 notes the claimed rows and their tokens, kills one daemon with SIGKILL and starts another
 (as systemd would; with `--replicas 2` the survivor may notice first), and times until every
-noted row carries another token (claimed again) or settled. Queues live in a vhost of their
-own, the database is fresh; both are removed afterwards.
+noted row carries another token (claimed again) or settled, both from the kill and from the
+moment the new daemon consumed (the restart's own time, imports and rules, excluded). Queues
+live in a vhost of their own, the database is fresh; both are removed afterwards.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import uuid
 from pathlib import Path
 
 import pika
+import pika.exceptions
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -60,7 +62,7 @@ def wait_until(condition, timeout_s: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def run(tree: Tree, args: argparse.Namespace) -> list[float | None]:
+def run(tree: Tree, args: argparse.Namespace) -> list[tuple[float | None, float]]:
     name = f"sbrecover-{uuid.uuid4().hex[:8]}"
     folder = Path(tempfile.mkdtemp(prefix=f"{name}-"))
     (folder / "rules.yaml").write_text(RULES)
@@ -88,7 +90,19 @@ def run(tree: Tree, args: argparse.Namespace) -> list[float | None]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _kill_and_time(args, uri: str, url: str, supervisor: Supervisor) -> list[float | None]:
+def consumers(uri: str) -> int:
+    with contextlib.suppress(pika.exceptions.AMQPError):
+        connection = pika.BlockingConnection(pika.URLParameters(uri))
+        try:
+            return connection.channel().queue_declare(INPUT, passive=True).method.consumer_count
+        finally:
+            connection.close()
+    return 0
+
+
+def _kill_and_time(
+    args, uri: str, url: str, supervisor: Supervisor
+) -> list[tuple[float | None, float]]:
     _wait_for_consumers(uri, args.replicas, supervisor)
     connection = pika.BlockingConnection(pika.URLParameters(uri))
     channel = connection.channel()
@@ -97,7 +111,7 @@ def _kill_and_time(args, uri: str, url: str, supervisor: Supervisor) -> list[flo
     connection.close()
     pg_url = url.replace("postgresql+psycopg://", "postgresql://")
     rng = random.Random(args.seed)
-    delays: list[float | None] = []
+    delays: list[tuple[float | None, float]] = []
     with psycopg.connect(pg_url, autocommit=True) as db:
         for kill in range(args.kills):
             wait_until(lambda: claimed(db) >= 2, 120, "claimed rows")
@@ -105,14 +119,16 @@ def _kill_and_time(args, uri: str, url: str, supervisor: Supervisor) -> list[flo
             watch = ReclaimWatch(pg_url, limit_s=args.limit_s)
             supervisor.kill_one(rng)
             watch.start()
-            delays.append(watch.result())
+            wait_until(lambda: consumers(uri) < args.replicas, 30, "the broker to see the kill")
+            wait_until(lambda: consumers(uri) >= args.replicas, 120, "the restarted daemon")
+            restarted_s = time.monotonic() - watch.killed_at
+            delays.append((watch.result(), restarted_s))
             print(
-                f"  kill {kill + 1}: {len(watch.claimed)} claimed rows,"
-                f" claimed again after {watch.recovered_s} s",
+                f"  kill {kill + 1}: {len(watch.claimed)} claimed rows, claimed again after"
+                f" {watch.recovered_s} s; the new daemon consumed after {restarted_s:.2f} s",
                 file=sys.stderr,
                 flush=True,
             )
-            _wait_for_consumers(uri, args.replicas, supervisor)
     return delays
 
 
@@ -135,11 +151,16 @@ def main() -> None:
         results[tree.name] = run(tree, args)
     print(f"kill -9 -> rows it had claimed claimed again, {args.replicas} daemon(s):")
     for name, delays in results.items():
-        timed = [d for d in delays if d is not None]
-        median = statistics.median(timed) if timed else float("nan")
+        timed = [d for d, _ in delays if d is not None]
+        after = [d - r for d, r in delays if d is not None]  # negative: before the restart
+        nan = float("nan")
+        kill_median = statistics.median(timed) if timed else nan
+        after_median = statistics.median(after) if after else nan
         print(
-            f"  {name}: median {median:.2f} s, max {max(timed, default=float('nan')):.2f} s"
-            f" over {len(timed)} kills {delays}"
+            f"  {name}: after the kill median {kill_median:.2f} s"
+            f" (max {max(timed, default=nan):.2f}); after the new daemon consumed median"
+            f" {after_median:.2f} s (max {max(after, default=nan):.2f})"
+            f" over {len(timed)} kills; (reclaimed, restarted) s: {delays}"
         )
 
 
