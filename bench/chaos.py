@@ -374,6 +374,7 @@ class ReclaimWatch(threading.Thread):
             )
         self.killed_at = time.monotonic()
         self.recovered_s: float | None = None
+        self.per_row_s: dict[str, float] = {}  # when each row was claimed again or settled
 
     def run(self) -> None:
         if not self.claimed:
@@ -389,6 +390,7 @@ class ReclaimWatch(threading.Thread):
                 for job_id, status, token, _attempts in rows:
                     if status != "pending" or token != waiting[job_id]:
                         del waiting[job_id]
+                        self.per_row_s[job_id] = round(time.monotonic() - self.killed_at, 2)
                 if waiting:
                     time.sleep(0.1)
         self.recovered_s = round(time.monotonic() - self.killed_at, 2)

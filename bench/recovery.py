@@ -9,7 +9,8 @@ Every event submits `via: ray` to an endpoint that accepts connections and never
 the relay always holds claimed rows: one in a hung send, the others waiting their turn. The
 run publishes `--events` events, waits until their rows are claimed, then `--kills` times:
 notes the claimed rows and their tokens, kills one daemon with SIGKILL and starts another
-(as systemd would; with `--replicas 2` the survivor may notice first), and times until every
+(as systemd would; with `--replicas 2` the survivor may notice first; the rows the survivor
+itself holds are among those noted, so each row's time is printed too), and times until every
 noted row carries another token (claimed again) or settled, both from the kill and from the
 moment the new daemon consumed (the restart's own time, imports and rules, excluded). Queues
 live in a vhost of their own, the database is fresh; both are removed afterwards.
@@ -125,7 +126,8 @@ def _kill_and_time(
             delays.append((watch.result(), restarted_s))
             print(
                 f"  kill {kill + 1}: {len(watch.claimed)} claimed rows, claimed again after"
-                f" {watch.recovered_s} s; the new daemon consumed after {restarted_s:.2f} s",
+                f" {watch.recovered_s} s (each: {sorted(watch.per_row_s.values())});"
+                f" the new daemon consumed after {restarted_s:.2f} s",
                 file=sys.stderr,
                 flush=True,
             )
