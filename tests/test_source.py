@@ -429,4 +429,3 @@ def test_a_quiet_queue_hands_over_what_has_arrived_without_waiting_for_a_full_ba
     batch = next_nonempty(source.batches(100, 3600.0))
     assert [d.body for d in batch] == [b"0", b"1", b"2"][: len(batch)]
     assert batch
-
