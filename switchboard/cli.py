@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .cli_jobs import job_command, jobs_command
 from .cli_reports import print_explanation, replay_and_report
 from .errors import MalformedEvent, NotMigrated, RuleLoadError, SettingsError, SwitchboardError
 from .settings import Settings
@@ -241,6 +242,8 @@ def run(
 @click.pass_context
 def status(ctx: click.Context, database: str | None, limit: int) -> None:
     """Show outbox totals, collections and recent submissions."""
+    from .cli_jobs import job_count_lines
+    from .jobs.queries import counts as job_counts
     from .store.collection_report import collection_lines
 
     settings = _settings(ctx, database_url=database)
@@ -259,6 +262,8 @@ def status(ctx: click.Context, database: str | None, limit: int) -> None:
                 )
         with store.engine.connect() as connection:
             for line in collection_lines(connection, limit):
+                click.echo(line)
+            for line in job_count_lines(job_counts(connection)):
                 click.echo(line)
         click.echo("recent:")
         for row in store.recent_submissions(limit):
@@ -305,6 +310,9 @@ def upgrade(ctx: click.Context, database: str | None) -> None:
         raise click.ClickException(str(exc)) from None
     click.echo("database is at the current schema version")
 
+
+main.add_command(jobs_command)
+main.add_command(job_command)
 
 if __name__ == "__main__":  # `python -m switchboard.cli …` works like the console script
     main()

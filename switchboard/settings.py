@@ -65,6 +65,10 @@ class Settings:
     # Callables YAML `python:` totals may name besides files beside the rule file, as
     # `module:function` or `module:*`; switchboard.collections.totals:count_files always is.
     python_allowlist: frozenset[str] = frozenset()
+    # Our durable queue for extractors' status updates ("" means `<queue>.status`), and
+    # whether each update is relayed on to the job's original reply_to (Clowder).
+    status_queue: str = ""
+    status_forward: bool = True
 
     _ENV: ClassVar[dict[str, str]] = {
         "rabbitmq_uri": "RABBITMQ_URI",
@@ -97,6 +101,8 @@ class Settings:
         "heartbeat_interval_s": "SWITCHBOARD_HEARTBEAT_INTERVAL_S",
         "relay_max_attempts": "SWITCHBOARD_RELAY_MAX_ATTEMPTS",
         "relay_backoff_s": "SWITCHBOARD_RELAY_BACKOFF_S",
+        "status_queue": "SWITCHBOARD_STATUS_QUEUE",
+        "status_forward": "SWITCHBOARD_STATUS_FORWARD",
     }
 
     @classmethod
@@ -119,6 +125,11 @@ class Settings:
             raise SettingsError(f"CLOWDER_VERSION: must be 1 or 2, not {self.clowder_version!r}")
         if self.max_delays < 0:
             raise SettingsError(f"SWITCHBOARD_MAX_DELAYS: must be 0 or more, not {self.max_delays}")
+
+    @property
+    def status_queue_name(self) -> str:
+        """The queue extractors send our jobs' status updates to."""
+        return self.status_queue or f"{self.queue}.status"
 
     @property
     def sink_timeout_s(self) -> float:
