@@ -272,7 +272,7 @@ def run(options: Options, tree: Tree) -> dict[str, Any]:
     try:
         with (
             own_vhost(name, options.amqp) as uri,
-            fresh_database(options.pg_conninfo, name) as url,
+            fresh_database(options.pg_conninfo, name, tree=tree) as url,
             contextlib.closing(SilentServer()) as hung,
         ):
             env = dict(

@@ -357,9 +357,12 @@ def run_raw(
 
 
 @contextlib.contextmanager
-def fresh_database(pg_conninfo: str, run: str, keep: bool = False) -> Iterator[str]:
-    """A new PostgreSQL database, migrated to head; its SQLAlchemy URL. Dropped afterwards
-    unless `keep`."""
+def fresh_database(
+    pg_conninfo: str, run: str, keep: bool = False, tree: Tree | None = None
+) -> Iterator[str]:
+    """A new PostgreSQL database, migrated to the head of `tree` (this one by default: its
+    daemon refuses a database migrated further than it knows); its SQLAlchemy URL. Dropped
+    afterwards unless `keep`."""
     name = f"bench_{run.replace('-', '_')}"
     with psycopg.connect(pg_conninfo, autocommit=True) as connection:
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -369,7 +372,12 @@ def fresh_database(pg_conninfo: str, run: str, keep: bool = False) -> Iterator[s
         f"{info.get('port', 5432)}/{name}"
     )
     try:
-        upgrade(url)
+        if tree is None or tree.path is None:
+            upgrade(url)
+        else:
+            command = [str(Path(sys.executable).with_name("switchboard")), "db", "upgrade"]
+            env = dict(os.environ, **tree.env())
+            subprocess.run([*command, "--database", url], env=env, check=True)
         yield url
     finally:
         if not keep:
@@ -448,7 +456,7 @@ def run_pipeline(
     logs = [rules_folder / f"daemon-{k}.log" for k in range(replicas)]
     report: dict = {"yaml_rules": yaml_count, "python_rules": python_count}
     try:
-        with fresh_database(options.pg_conninfo, run, options.keep) as url:
+        with fresh_database(options.pg_conninfo, run, options.keep, tree) as url:
             env = dict(
                 os.environ,
                 RABBITMQ_URI=options.amqp_uri,

@@ -70,7 +70,7 @@ def run(tree: Tree, args: argparse.Namespace) -> list[tuple[float | None, float]
     try:
         with (
             own_vhost(name, args.amqp) as uri,
-            fresh_database(args.pg, name) as url,
+            fresh_database(args.pg, name, tree=tree) as url,
             contextlib.closing(SilentServer()) as hung,
         ):
             env = dict(
