@@ -11,6 +11,7 @@ import functools
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,7 @@ from .jobs.tracking import with_status_queue
 from .jobs.wiring import intake_router, job_gauge, relay_sinks
 from .metrics import Metrics
 from .outgoing import extractor_message
-from .ports import Sink
+from .ports import JobMembers, Sink
 from .processor import Processor
 from .relay import Relay
 from .relay_threads import RelayThreads, RelayWorker
@@ -34,6 +35,7 @@ from .sink_registry import SINKS
 from .store.intake_attempts import SqlCrashGuard
 from .store.migrate import ensure_current
 from .store.sql import SqlStore
+from .timed_calls import timed_names, timed_sinks
 
 log = logging.getLogger(__name__)
 
@@ -99,20 +101,20 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
     """Wire the daemon from `settings`; connects to nothing until the loop runs.
 
     `periodic` hooks run once per loop iteration after the relay (see `Daemon.run_periodic`).
-    With `settings.metrics_port` set, Prometheus metrics are served on that port.
+    With `settings.http_port` (or the deprecated `metrics_port`) set, the web server
+    (`/metrics`, `/healthz`, `/readyz`, the status page, `/api`) is served on that port.
     """
     from .collections.sweeper import Sweeper
     from .heartbeat import Heartbeat
     from .source import RabbitSource
+    from .web.live import LoopPulse
+    from .web.wiring import endpoint
 
+    where = endpoint(settings)  # refuses an open bind without a token before anything starts
     ensure_current(settings.database_url)
     store = SqlStore(settings.database_url)
     closers: list[Callable[[], Any]] = [store.close]
-    metrics = None
-    if settings.metrics_port:
-        metrics = Metrics()
-        server = metrics.serve(settings.metrics_port, settings.metrics_host)
-        closers += [server.shutdown, server.server_close]
+    metrics = Metrics(process=True) if where is not None else None
     source = RabbitSource(settings, client_name=f"switchboard {settings.queue}", metrics=metrics)
     legacy = LegacyContext.from_settings(settings, between=source.keepalive)
     loader = RuleLoader(settings, legacy, between=source.keepalive)
@@ -125,13 +127,16 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
         store,
         with_status_queue(extractor_message, settings.status_queue_name),
         max_event_bytes=settings.max_event_bytes,
-        dataset_names=dataset_names(settings, between=source.keepalive),
+        dataset_names=timed_names(dataset_names(settings, between=source.keepalive), metrics),
         manifest_dir=settings.manifest_dir,
         max_delays=settings.max_delays,
         file_paths=legacy.file_paths,
         crash_guard=crash_guard,
     )
-    sinks = build_sinks(settings) | relay_sinks(settings, settings.sink_timeout_s)
+    sinks = timed_sinks(
+        build_sinks(settings, store) | relay_sinks(settings, settings.sink_timeout_s), metrics
+    )
+    ray_periodic = ray_job_poller(settings, store, closers) if "ray" in sinks else []
     closers += [sink.close for sink in sinks.values()]
     relay = relay_threads(settings, store, sinks, metrics)
     # closers run last to first: the threads stop (each ends its send in hand) before their sinks
@@ -143,6 +148,7 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
         client_name=f"switchboard-heartbeat {settings.queue}",
     )
     closers.append(heartbeat.close)
+    pulse = LoopPulse()
     jobs_periodic = [job_gauge(store, metrics)] if metrics is not None else []
     daemon = Daemon(
         source,
@@ -152,19 +158,82 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
         batch_wait_s=settings.batch_wait_s,
         heartbeat=heartbeat.beat,
         heartbeat_interval_s=settings.heartbeat_interval_s,
-        reload_rules=functools.partial(loader.reload, processor),
-        periodic=[Sweeper(processor), *retention(settings, store), *jobs_periodic, *periodic],
+        reload_rules=functools.partial(reload_counted, loader, processor, metrics),
+        periodic=[
+            Sweeper(processor),
+            *retention(settings, store),
+            *jobs_periodic,
+            *ray_periodic,
+            *periodic,
+        ],
         metrics=metrics,
+        on_turn=pulse.beat,
     )
+    log_startup(settings, ruleset, sinks)
+    if metrics is not None and where is not None:
+        from .web.wiring import daemon_server
+
+        metrics.rules_active(len(ruleset), time.time())
+        closers += daemon_server(
+            settings,
+            where,
+            metrics=metrics,
+            pulse=pulse,
+            rules=lambda: processor.rules,
+            consuming=lambda: source.connected,
+        )
     return App(settings, store, processor, loader, daemon, closers)
 
 
-def build_sinks(settings: Settings) -> dict[str, Sink]:
-    """A sink for every via whose setting is set (see `sink_registry`).
+def log_startup(settings: Settings, ruleset: RuleSet, sinks: dict[str, Sink]) -> None:
+    """One line saying what this daemon is about to do (no secret: the URL is redacted)."""
+    from .store.engine import redacted
+    from .web.live import version
+
+    log.info(
+        "switchboard %s starting: %d rule(s), queue %s, database %s, sinks %s",
+        version(),
+        len(ruleset),
+        settings.queue,
+        redacted(settings.database_url),
+        ", ".join(sorted(sinks)) or "none",
+    )
+
+
+def reload_counted(loader: RuleLoader, processor: Processor, metrics: Metrics | None) -> None:
+    """`loader.reload`, counted as ok or refused (and the rule count and time kept)."""
+    try:
+        loader.reload(processor)
+    except Exception:
+        if metrics is not None:
+            metrics.reloaded(ok=False)
+        raise
+    if metrics is not None:
+        metrics.reloaded(ok=True)
+        metrics.rules_active(len(processor.rules), time.time())
+
+
+def ray_job_poller(
+    settings: Settings, store: SqlStore, closers: list[Callable[[], Any]]
+) -> list[Callable[[], None]]:
+    """The Ray job poller (its own thread, started by the loop's first periodic round)."""
+    from .ray_poller import RayJobPoller
+    from .sinks.ray_jobs import job_client
+
+    poller = RayJobPoller(
+        store.engine, job_client(settings), interval_s=settings.ray_poll_interval_s
+    )
+    closers.append(poller.close)
+    return [poller.ensure_started]
+
+
+def build_sinks(settings: Settings, members: JobMembers | None = None) -> dict[str, Sink]:
+    """A sink for every via whose setting is set (see `sink_registry`); Ray's batch jobs read
+    their members from `members` (the store).
 
     Every sink gives up on a send well within the claim on its row (see Relay: fencing)."""
     return {
-        via: kind.build(settings, settings.sink_timeout_s)
+        via: kind.build(settings, settings.sink_timeout_s, members)
         for via, kind in SINKS.items()
         if kind.enabled(settings)
     }
@@ -273,10 +342,18 @@ def run_daemon(settings: Settings, *, migrate: bool = False) -> int:
 
     A database that is down at startup is waited for with backoff (a deploy may start us before
     PostgreSQL), so only a stop request or a real error (unmigrated schema, broken rules) ends it.
+    With RAY_ADDRESS=local it runs a private Ray head for as long as it runs.
     """
+    from .ray_embedded import with_local_ray
+
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with with_local_ray(settings) as ray_settings:  # RAY_ADDRESS=local: a private head
+        return _run(ray_settings, migrate=migrate, stop=stop)
+
+
+def _run(settings: Settings, *, migrate: bool, stop: threading.Event) -> int:
     app = _build_when_database_is_up(settings, migrate=migrate, stop=stop)
     if app is None:
         return 0

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .cli_jobs import job_command, jobs_command
+from .cli_ray import ray_group
 from .cli_reports import print_explanation, replay_and_report
 from .errors import MalformedEvent, NotMigrated, RuleLoadError, SettingsError, SwitchboardError
 from .settings import Settings
@@ -189,8 +190,17 @@ def replay_command(
 @click.option(
     "--rules", "rule_paths", multiple=True, help="Rule files or folders (default: rules/)."
 )
+@click.option(
+    "--database",
+    default=None,
+    help="Keep the results in this database URL, to look at with `switchboard web` "
+    "(default: a throwaway SQLite file).",
+)
+@click.option("--ray", "with_ray", is_flag=True, help="Also run a batch job on a local Ray.")
 @click.pass_context
-def demo(ctx: click.Context, rule_paths: tuple[str, ...]) -> None:
+def demo(
+    ctx: click.Context, rule_paths: tuple[str, ...], database: str | None, with_ray: bool
+) -> None:
     """Replay a bundled day of TERRA-like traffic through the rules and print the routing."""
     from .traffic import read_records
 
@@ -205,7 +215,15 @@ def demo(ctx: click.Context, rule_paths: tuple[str, ...]) -> None:
     click.echo(
         f"demo: {len(records)} events of one TERRA-like day, rules from {', '.join(settings.rules)}"
     )
-    replay_and_report(settings, _load_rules(settings.rules, settings), records, None)
+    replay_and_report(settings, _load_rules(settings.rules, settings), records, database)
+    if database:
+        from .store.engine import redacted
+
+        click.echo(f"look at it: switchboard web --database {redacted(database)}")
+    if with_ray:
+        from .cli_ray import run_demo
+
+        run_demo(settings)
 
 
 @main.command()
@@ -227,7 +245,7 @@ def run(
     settings = _settings(ctx, rules=rule_paths, database_url=database, queue=queue)
     try:
         code = run_daemon(settings, migrate=migrate)
-    except NotMigrated as exc:
+    except (NotMigrated, SettingsError) as exc:  # SettingsError: the web server's address
         raise click.ClickException(str(exc)) from None
     except RuleLoadError as exc:
         for problem in exc.problems:
@@ -313,6 +331,12 @@ def upgrade(ctx: click.Context, database: str | None) -> None:
 
 main.add_command(jobs_command)
 main.add_command(job_command)
+main.add_command(ray_group)
+
+from .cli_web import web  # noqa: E402  # registered last: the command lives in its own module
+
+main.add_command(web)
+
 
 if __name__ == "__main__":  # `python -m switchboard.cli …` works like the console script
     main()

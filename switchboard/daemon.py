@@ -69,6 +69,7 @@ class Daemon:
         periodic: Sequence[Callable[[], None]] = (),
         metrics: Metrics | None = None,
         relay_rounds: int = 10,
+        on_turn: Callable[[], None] | None = None,
     ) -> None:
         self.source = source
         self.intake = intake
@@ -82,6 +83,7 @@ class Daemon:
         self.periodic = list(periodic)
         self.metrics: Metrics = metrics if metrics is not None else NullMetrics()
         self.relay_rounds = max(1, relay_rounds)
+        self.on_turn = on_turn  # told every time the loop comes round (health checks read it)
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._next_heartbeat = 0.0
@@ -128,10 +130,12 @@ class Daemon:
                 delay_s = self.backoff.next_delay_s()
                 log.warning("connection lost (%s); retrying in %.1f s", exc, delay_s)
                 self._stop.wait(delay_s)
+                self._turned()
                 self._reconnect()
 
     def _run_batches(self) -> None:
         for batch in self.source.batches(self.batch_size, self.batch_wait_s):
+            self._turned()
             if self.stopping:
                 return  # the batch in hand is unacked: source.stop() hands it back
             self._maybe_reload()
@@ -214,6 +218,10 @@ class Daemon:
     def _keepalive(self) -> None:
         self.source.keepalive()
 
+    def _turned(self) -> None:
+        if self.on_turn is not None:
+            self.on_turn()
+
     def _count_batch(
         self, batch: Sequence[Delivery], result: BatchResult, duration_s: float
     ) -> None:
@@ -224,6 +232,9 @@ class Daemon:
         metrics.delayed_events(len(result.delayed))
         for submission in result.submissions:
             metrics.submission(submission.extractor, "queued")
+        metrics.rule_outcomes(
+            result.matched_rules, [(rule, error) for rule, _, error in result.rule_errors]
+        )
 
     def _maybe_heartbeat(self) -> None:
         if self.heartbeat is None or time.monotonic() < self._next_heartbeat:

@@ -35,12 +35,15 @@ class FakeClowder:
     - `POST /api/files/{id}/extractions`: 200 `{"status": "OK", "job_id": ...}`; 500 "No
       jobId found" without an `extractor`, as Clowder v1 does.
     - `POST /api/datasets/{id}/extractions`: 200 `{"status": "OK", "job_id": ...}`.
+    - `POST /api/files/{id}/metadata.jsonld`: 200 `{"status": "OK"}` (the key may also be the
+      `X-API-KEY` header, as pyclowder 3 sends it).
 
     Like clowder2 with `api_version=2` (the key is the `X-API-KEY` header; v1 paths get 404):
 
     - `GET /api/v2/datasets/{id}` and `GET /api/v2/datasets/{id}/files`, as above.
     - `POST /api/v2/{files|datasets}/{id}/extract?extractorName=…` (the body is the
       parameters): 200 with the new job id as a JSON string; 422 without `extractorName`.
+    - `POST /api/v2/files/{id}/metadata`: 200 `{"id": ...}`.
 
     With `api_key` set, a request without that key gets 401. Switches: `fail_next(n, status)`
     answers the next `n` requests with `status`; `failing_datasets[id] = status` answers every
@@ -127,7 +130,7 @@ class FakeClowder:
         split = urlsplit(raw_path)
         query = {k: v[-1] for k, v in parse_qs(split.query).items()}
         key = query.pop("key", None)
-        if self.api_version == 2:
+        if self.api_version == 2 or key is None:  # pyclowder 3 sends v1 keys as a header too
             key = (headers or {}).get("X-API-KEY")
         try:
             payload = json.loads(body) if body else None
@@ -156,6 +159,8 @@ class FakeClowder:
             return self._answer_files(parts[2], parts[3])
         if method == "GET" and len(parts) == 3 and parts[:2] == ["api", "datasets"]:
             return self._answer_dataset(parts[2])
+        if method == "POST" and parts[:2] == ["api", "files"] and parts[3:] == ["metadata.jsonld"]:
+            return 200, {"status": "OK"}
         if method == "POST" and len(parts) == 4 and parts[0] == "api" and parts[3] == "extractions":
             if parts[1] not in ("files", "datasets"):
                 return 404, {"status": "not found"}
@@ -172,6 +177,8 @@ class FakeClowder:
             return self._answer_files(parts[1], parts[2])
         if method == "GET" and len(parts) == 2 and parts[0] == "datasets":
             return self._answer_dataset(parts[1])
+        if method == "POST" and len(parts) == 3 and parts[::2] == ["files", "metadata"]:
+            return 200, {"id": secrets.token_hex(12)}
         if method == "POST" and len(parts) == 3 and parts[2] == "extract":
             if parts[0] not in ("files", "datasets"):
                 return 404, {"detail": "Not Found"}

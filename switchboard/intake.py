@@ -41,6 +41,7 @@ class BatchResult:
     malformed: list[tuple[Delivery, str]] = field(default_factory=list)
     delayed: list[tuple[Delivery, str]] = field(default_factory=list)
     poison: list[tuple[Delivery, str]] = field(default_factory=list)
+    matched_rules: list[str] = field(default_factory=list)  # one rule name per matched event
 
 
 @dataclass(frozen=True)

@@ -3,26 +3,51 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    GC_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    disable_created_metrics,
+    start_http_server,
+)
 
 log = logging.getLogger(__name__)
 
 BATCH_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 JOB_SECONDS_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
+CALL_SECONDS_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0)
+
+
+def is_timeout(error: str) -> bool:
+    """Whether a rule error is its time limit (a hang) rather than an exception."""
+    text = error.lower()
+    return "timed out" in text or "time limit" in text
 
 
 class Metrics:
     """Counters and one histogram in a registry of their own (so tests can make many).
 
-    Labels are rule-free on purpose: targets (extractors) are few, rules may be many.
+    Most labels are targets (extractors), which are few; the per-rule counters
+    (`switchboard_rule_*`) are the exception, since alerting on one broken rule needs them.
     Implements `ports.Metrics` (the counters keep their names for the source's use).
+    With `process=True` the registry also has the process and GC collectors.
     """
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, *, process: bool = False) -> None:
+        # `_created` series are one more series per counter that no alert reads: off (a
+        # process-wide switch of prometheus_client, the same for every registry)
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # the library is untyped
         self.registry = registry if registry is not None else CollectorRegistry()
         self._job_labels: set[tuple[str, str]] = set()
+        if process:
+            ProcessCollector(registry=self.registry)
+            self.registry.register(GC_COLLECTOR)
         self.events = Counter(
             "switchboard_events", "Events taken from the input queue", registry=self.registry
         )
@@ -58,6 +83,46 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.rule_matches = Counter(
+            "switchboard_rule_matches",
+            "Events each rule matched",
+            ["rule"],
+            registry=self.registry,
+        )
+        self.rule_errors = Counter(
+            "switchboard_rule_errors",
+            "Rule failures on one event, by kind: error (raised, bad template) or timeout",
+            ["rule", "kind"],
+            registry=self.registry,
+        )
+        self.call_seconds = Histogram(
+            "switchboard_call_seconds",
+            "Time of one outside call: amqp (relay publish), clowder-api (REST submit), ray "
+            "(job submit), clowder-dataset-name (name lookup)",
+            ["call", "outcome"],
+            buckets=CALL_SECONDS_BUCKETS,
+            registry=self.registry,
+        )
+        self.reloads = Counter(
+            "switchboard_rule_reloads",
+            "Rule reloads (SIGHUP) by outcome: ok or refused (the last good rules kept)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.reload_success = Gauge(
+            "switchboard_rule_reload_last_success_timestamp_seconds",
+            "When rules were last loaded successfully (startup or reload), Unix time",
+            registry=self.registry,
+        )
+        self.rules_loaded = Gauge(
+            "switchboard_rules_loaded", "Rules in the active rule set", registry=self.registry
+        )
+        self.build_info = Gauge(
+            "switchboard_build_info",
+            "Always 1; the labels say which build runs",
+            ["version", "python"],
+            registry=self.registry,
+        )
         self.jobs = Gauge(
             "switchboard_jobs",
             "Jobs by target and status (refreshed from the database)",
@@ -107,6 +172,29 @@ class Metrics:
 
     def submission(self, extractor: str, status: str) -> None:
         self.submissions.labels(extractor, status).inc()
+
+    def rule_outcomes(self, matched: Sequence[str], failed: Sequence[tuple[str, str]]) -> None:
+        for rule in matched:
+            self.rule_matches.labels(rule).inc()
+        for rule, error in failed:
+            self.rule_errors.labels(rule, "timeout" if is_timeout(error) else "error").inc()
+
+    # -- beyond the port ------------------------------------------------------------------------
+
+    def call(self, call: str, outcome: str, duration_s: float) -> None:
+        """One outside call's time; `outcome` is ok or error."""
+        self.call_seconds.labels(call, outcome).observe(duration_s)
+
+    def rules_active(self, count: int, at_unix_s: float) -> None:
+        """A rule set was loaded: how many rules, and when."""
+        self.rules_loaded.set(count)
+        self.reload_success.set(at_unix_s)
+
+    def reloaded(self, ok: bool) -> None:
+        self.reloads.labels("ok" if ok else "refused").inc()
+
+    def build(self, version: str, python: str) -> None:
+        self.build_info.labels(version, python).set(1)
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> Any:
         """Expose `/metrics` on `addr:port` from a background thread; returns the server.

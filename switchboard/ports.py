@@ -181,6 +181,14 @@ class ManifestFiles(Protocol):
     def write_manifest_file(self, manifest_id: str, path: str) -> None: ...
 
 
+class JobMembers(Protocol):
+    """Where a batch job's members come from: a fired collection's manifest, or the files the
+    inventory knows of a dataset, each as `{"id", "name", "path"}`."""
+
+    def manifest_members(self, manifest_id: str) -> Iterator[dict[str, str]]: ...
+    def dataset_members(self, dataset_id: str) -> list[dict[str, str]]: ...
+
+
 class Delivery(Protocol):
     """One message taken from the input queue, not yet acknowledged (read-only)."""
 
@@ -300,6 +308,10 @@ class Metrics(Protocol):
         """One outbox row's outcome: queued, sent, retried or failed."""
         ...
 
+    def rule_outcomes(self, matched: Sequence[str], failed: Sequence[tuple[str, str]]) -> None:
+        """One batch's matches (a rule name per matched event) and (rule, error) failures."""
+        ...
+
 
 class NullMetrics:
     """Metrics that go nowhere (no metrics port configured)."""
@@ -314,6 +326,9 @@ class NullMetrics:
         pass
 
     def submission(self, extractor: str, status: str) -> None:
+        pass
+
+    def rule_outcomes(self, matched: Sequence[str], failed: Sequence[tuple[str, str]]) -> None:
         pass
 
 

@@ -270,6 +270,8 @@ class Processor:
         collects: list[tuple[Event, Collected]] = []
         for (event, _), evaluation in zip(fresh, evaluations, strict=True):
             for decision in evaluation.decisions:
+                if decision.matched:
+                    result.matched_rules.append(decision.rule)
                 if decision.error is not None:
                     result.rule_errors.append((decision.rule, event.message_id, decision.error))
             for submission in evaluation.submissions:

@@ -69,6 +69,22 @@ class Settings:
     # whether each update is relayed on to the job's original reply_to (Clowder).
     status_queue: str = ""
     status_forward: bool = True
+    # The daemon's one HTTP server (/metrics, /healthz, /readyz, the status page, /api); 0: off.
+    # metrics_port/metrics_host are its deprecated aliases (used while http_port is 0).
+    http_port: int = 0
+    http_host: str = "127.0.0.1"  # any other address needs http_token
+    http_token: str = field(default="", repr=False)  # bearer token or `switchboard_token` cookie
+    # /healthz fails once the daemon's loop has not turned for this long (a stuck loop)
+    health_max_stall_s: float = 120.0
+    # Ray's token (Ray >= 2.59 token auth), sent as `Authorization: Bearer`; left out of the repr.
+    ray_auth_token: str = field(default="", repr=False)
+    # CPUs of the private Ray head `switchboard run` starts for RAY_ADDRESS=local.
+    ray_num_cpus: int = 2
+    # Where batch jobs write results.jsonl and summary.json, as `<dir>/<job id>/` on the node
+    # running the job (a disk it shares with you); empty: inside the job's own working_dir.
+    ray_output_dir: str = ""
+    # How often the daemon asks Ray for the state of unfinished Ray jobs (their timelines).
+    ray_poll_interval_s: float = 5.0
 
     _ENV: ClassVar[dict[str, str]] = {
         "rabbitmq_uri": "RABBITMQ_URI",
@@ -103,6 +119,14 @@ class Settings:
         "relay_backoff_s": "SWITCHBOARD_RELAY_BACKOFF_S",
         "status_queue": "SWITCHBOARD_STATUS_QUEUE",
         "status_forward": "SWITCHBOARD_STATUS_FORWARD",
+        "http_port": "SWITCHBOARD_HTTP_PORT",
+        "http_host": "SWITCHBOARD_HTTP_HOST",
+        "http_token": "SWITCHBOARD_HTTP_TOKEN",
+        "health_max_stall_s": "SWITCHBOARD_HEALTH_MAX_STALL_S",
+        "ray_auth_token": "RAY_AUTH_TOKEN",
+        "ray_num_cpus": "SWITCHBOARD_RAY_NUM_CPUS",
+        "ray_output_dir": "SWITCHBOARD_RAY_OUTPUT_DIR",
+        "ray_poll_interval_s": "SWITCHBOARD_RAY_POLL_INTERVAL_S",
     }
 
     @classmethod

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from .ray_batch.options import batch_problems, resources_problems  # pure, Ray-free
+
 if TYPE_CHECKING:
-    from .ports import Sink
+    from .ports import JobMembers, Sink
     from .settings import Settings
 
 OptionProblems = list[tuple[str, str]]  # (the offending key, why)
@@ -34,31 +36,49 @@ class SinkKind:
     variable: str | None = None  # the environment variable whose setting enables it
     enabled: Callable[[Settings], bool] = lambda settings: True
     factory: str = ""  # "module:function" building its sink from (settings, per-send timeout)
+    wants_members: bool = False  # its factory also takes the store's `ports.JobMembers`
 
-    def build(self, settings: Settings, timeout_s: float) -> Sink:
+    def build(
+        self, settings: Settings, timeout_s: float, members: JobMembers | None = None
+    ) -> Sink:
         """The sink, from its module's factory (imported only now: the registry stays pure
         and free of import cycles)."""
         module, _, name = self.factory.partition(":")
-        factory: Callable[[Settings, float], Sink] = getattr(
+        factory: Callable[..., Sink] = getattr(
             importlib.import_module(module),
             name,  # a registered factory, not a port
         )
+        if self.wants_members:
+            return factory(settings, timeout_s, members)
         return factory(settings, timeout_s)
 
 
 def _ray_problems(options: Mapping[str, Any]) -> OptionProblems:
-    """Ray needs an entrypoint (a non-empty command line); runtime_env is Ray's, plain JSON."""
+    """Ray needs an entrypoint (a non-empty command line) or a `batch:` processor, not both;
+    `resources:` are the driver's; runtime_env is Ray's, plain JSON."""
     problems: OptionProblems = []
     entrypoint, runtime_env = options.get("entrypoint"), options.get("runtime_env")
-    if entrypoint is None:
-        problems.append(("via", "via: ray needs an entrypoint (the command the Ray job runs)"))
-    elif not isinstance(entrypoint, str) or not entrypoint.strip():
+    batch = options.get("batch")
+    if entrypoint is None and batch is None:
+        problems.append(
+            ("via", "via: ray needs an entrypoint (the command the Ray job runs) or a batch")
+        )
+    elif entrypoint is not None and batch is not None:
+        problems.append(("batch", "via: ray takes an entrypoint or a batch, not both"))
+    elif entrypoint is not None and (not isinstance(entrypoint, str) or not entrypoint.strip()):
         problems.append(("entrypoint", "entrypoint must be a non-empty command line"))
+    for key, check in (("resources", resources_problems), ("batch", batch_problems)):
+        if options.get(key) is not None:
+            problems += [(where, f"{where} {why}") for where, why in check(options[key], key)]
     if runtime_env is None:
         return problems
     if not isinstance(runtime_env, Mapping):
         problems.append(("runtime_env", "runtime_env must be a mapping (Ray's runtime_env)"))
         return problems
+    if batch is not None and "working_dir" in runtime_env:
+        problems.append(
+            ("runtime_env", "runtime_env.working_dir is the batch job's own folder; leave it out")
+        )
     env_vars = runtime_env.get("env_vars", {})
     if not isinstance(env_vars, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in env_vars.items()
@@ -86,11 +106,12 @@ SINKS: Mapping[str, SinkKind] = MappingProxyType(
         ),
         "ray": SinkKind(
             "ray",
-            options=("entrypoint", "runtime_env"),
+            options=("entrypoint", "runtime_env", "resources", "batch"),
             check=_ray_problems,
             variable="RAY_ADDRESS",
             enabled=lambda settings: bool(settings.ray_address),
             factory="switchboard.sinks.ray_jobs:from_settings",
+            wants_members=True,
         ),
     }
 )

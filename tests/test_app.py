@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +26,23 @@ def test_daemon_started_before_its_database_keeps_retrying_and_exits_0_on_sigter
         stderr=subprocess.PIPE,
         text=True,
     )
+    lines: list[str] = []
     try:
-        time.sleep(2.0)
+        # Wait for the first retry to be announced (however slow the imports are on a loaded
+        # machine): by then the daemon has its signal handlers and has not given up.
+        assert daemon.stderr is not None
+        for line in daemon.stderr:
+            lines.append(line)
+            if "retrying in" in line:
+                break
         assert daemon.poll() is None, "the daemon gave up on a database that is merely down"
         daemon.send_signal(signal.SIGTERM)
-        _, stderr = daemon.communicate(timeout=30)
+        _, rest = daemon.communicate(timeout=30)
     finally:
         if daemon.poll() is None:
             daemon.kill()
             daemon.communicate()
+    stderr = "".join(lines) + (rest or "")
     assert daemon.returncode == 0, stderr
     assert "database unreachable at startup" in stderr
     assert "retrying in" in stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -14,7 +15,10 @@ pytest.importorskip("ray.job_submission", reason="Ray is not installed (the dev 
 
 from ray.job_submission import JobSubmissionClient
 
+from switchboard.errors import DeliveryFailed, SubmissionRejected
 from switchboard.ray_local import RAY_ADDRESS_VARIABLES, LocalRay
+from switchboard.sinks.ray_jobs import RayJobSink
+from tests.sinks.test_ray_jobs import ray_row
 
 pytestmark = pytest.mark.ray
 
@@ -35,7 +39,20 @@ def alive(pid: int) -> bool:
     return True
 
 
-def test_a_head_with_a_token_refuses_requests_without_its_bearer_header_and_stops_by_its_pid(
+def sent_with_token(sink: RayJobSink) -> None:
+    """Send one job, retrying as the relay would while a new head has no agent yet (a 500)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            sink.send(ray_row("true"))
+            return
+        except DeliveryFailed:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
+def test_a_head_with_a_token_refuses_requests_and_sinks_without_it_and_stops_by_its_pid(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for variable in (*RAY_ADDRESS_VARIABLES, "RAY_AUTH_MODE", "RAY_AUTH_TOKEN"):
@@ -48,6 +65,11 @@ def test_a_head_with_a_token_refuses_requests_without_its_bearer_header_and_stop
         assert status_of(jobs, {"Authorization": "Bearer wrong"}) == 403
         assert status_of(jobs, head.headers) == 200
         assert JobSubmissionClient(address, headers=head.headers).list_jobs() == []
+        for token, says in (("", "set RAY_AUTH_TOKEN"), ("wrong", "RAY_AUTH_TOKEN is not")):
+            with pytest.raises(SubmissionRejected, match=says) as refused:
+                RayJobSink(address, auth_token=token).send(ray_row("true"))
+            assert "wrong" not in str(refused.value)  # a token never reaches a message
+        sent_with_token(RayJobSink(address, auth_token=head.auth_token or ""))
         pid, temp_dir = head.pid, Path(head.temp_dir)
         assert pid is not None and alive(pid)
 

@@ -68,7 +68,7 @@ def test_a_ray_submit_loads_with_its_entrypoint_and_runtime_env(tmp_path: Path) 
 
 def test_via_ray_without_an_entrypoint_is_refused_at_its_via_line(tmp_path: Path) -> None:
     assert problems(tmp_path, a_ray_submit("    via: ray\n")) == [
-        "4: rule 'r': via: ray needs an entrypoint (the command the Ray job runs)"
+        "4: rule 'r': via: ray needs an entrypoint (the command the Ray job runs) or a batch"
     ]
 
 

@@ -27,6 +27,7 @@ BATCH_KEYS = (
     "concurrency",
     "max_retries",
     "max_error_fraction",
+    "post_metadata",
 )
 _PROCESSOR = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 # Ray names these itself; a custom resource of the same name would be ignored or refused.
@@ -116,6 +117,9 @@ def batch_problems(value: object, prefix: str = "batch") -> list[Problem]:
     for key, minimum in (("batch_size", 1), ("concurrency", 1), ("max_retries", 0)):
         if key in value and (why := _count_problem(value[key], minimum)) is not None:
             problems.append((f"{prefix}.{key}", why))
+    post = value.get("post_metadata", False)
+    if not isinstance(post, bool):
+        problems.append((f"{prefix}.post_metadata", f"must be true or false, got {post!r}"))
     if "max_error_fraction" in value:
         fraction = value["max_error_fraction"]
         if not _is_number(fraction) or not 0 <= float(fraction) <= 1:

@@ -30,18 +30,19 @@ def status_body(target: StatusTarget, message_type: str, message: str) -> dict[s
         "extractor_id": target.extractor_id,
         "job_id": target.job_id,
         "status": f"{message_type}: {message}",
-        "start": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "start": datetime.now().astimezone().isoformat(timespec="milliseconds"),  # keeps order
         "message_type": message_type,
         "message": message,
     }
 
 
 def progress_message(done: int, failed: int, total: int) -> str:
-    return f"{done + failed}/{total} members done, {failed} failed"
+    return f"{done + failed}/{total} done, {failed} failed"
 
 
 class StatusReporter:
-    """Publishes status updates with pika, at most every `every_s` (the final one always).
+    """Publishes status updates with pika: progress at most every `every_s` (the first batch's
+    at once), the start and the final one always.
 
     A broker that is down costs progress updates, never the job: failures are logged and the
     next update reconnects.
@@ -50,7 +51,7 @@ class StatusReporter:
     def __init__(self, target: StatusTarget, clock: Callable[[], float] = time.monotonic) -> None:
         self.target = target
         self.clock = clock
-        self._last_s: float | None = None
+        self._last_progress_s: float | None = None
         self._connection: Any = None
         self._channel: Any = None
 
@@ -58,9 +59,11 @@ class StatusReporter:
         self.publish(START, f"Started processing {total} members.")
 
     def progress(self, done: int, failed: int, total: int) -> None:
+        """A `processing` update: the first at once, then at most every `every_s`."""
         now = self.clock()
-        if self._last_s is not None and now - self._last_s < self.target.every_s:
+        if self._last_progress_s is not None and now - self._last_progress_s < self.target.every_s:
             return
+        self._last_progress_s = now
         self.publish(PROCESSING, progress_message(done, failed, total))
 
     def finish(self, ok: bool, done: int, failed: int, total: int) -> None:
@@ -74,7 +77,6 @@ class StatusReporter:
     def publish(self, message_type: str, message: str) -> None:
         import pika
 
-        self._last_s = self.clock()
         body = json.dumps(status_body(self.target, message_type, message))
         properties = pika.BasicProperties(
             delivery_mode=2, correlation_id=self.target.correlation_id

@@ -27,6 +27,8 @@ class Summary:
     started_unix_s: float = 0.0  # when the runner started (for the overhead from submit)
     first_result_s: float | None = None  # from the runner's start to its first finished batch
     error: str | None = None  # why no member could run (the processor did not load)
+    metadata_posted: int = 0  # results posted to Clowder (post_metadata)
+    metadata_failed: int = 0
 
     @property
     def failed_fraction(self) -> float:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from .clowder_metadata import MetadataPoster
 from .members import Member, MembersError, read_members
 from .pool import ProcessorLoadError, run_pool
 from .progress import StatusReporter
@@ -30,6 +31,7 @@ def run_job(spec: BatchSpec, folder: Path, members: Sequence[Member]) -> Summary
     started_unix_s, started = time.time(), time.monotonic()
     output = resolve(folder, spec.output)
     reporter = StatusReporter(spec.status) if spec.status is not None else None
+    poster = MetadataPoster(spec.clowder) if spec.post_metadata and spec.clowder else None
     total = len(members)
     error: str | None = None
     first_result_s: float | None = None
@@ -40,6 +42,8 @@ def run_job(spec: BatchSpec, folder: Path, members: Sequence[Member]) -> Summary
 
         def on_records(records: list[Record]) -> None:
             results.write(records)
+            if poster is not None:
+                poster.post_records(records)
             if reporter is not None:
                 reporter.progress(results.done, results.failed, total)
 
@@ -66,6 +70,8 @@ def run_job(spec: BatchSpec, folder: Path, members: Sequence[Member]) -> Summary
         started_unix_s=started_unix_s,
         first_result_s=first_result_s,
         error=error,
+        metadata_posted=poster.posted if poster is not None else 0,
+        metadata_failed=poster.failed if poster is not None else 0,
     )
     write_summary(output, summary)
     if reporter is not None:

@@ -13,7 +13,8 @@ from .options import BATCH_KEYS, batch_problems
 SPEC_FILE = "job.json"
 MEMBERS_FILE = "members.jsonl"
 # Keys of the spec besides the `batch:` options.
-JOB_KEYS = ("job_id", "members", "output", "status")
+JOB_KEYS = ("job_id", "members", "output", "status", "clowder")
+CLOWDER_KEYS = ("url", "key", "api_version", "extractor")
 STATUS_KEYS = (
     "url",
     "reply_to",
@@ -46,6 +47,19 @@ class StatusTarget:
 
 
 @dataclass(frozen=True)
+class ClowderTarget:
+    """Where `post_metadata` results go: Clowder's REST API at `url`, with the job's key."""
+
+    url: str
+    key: str = ""
+    api_version: int = 1
+    extractor: str = ""  # the agent the metadata is attributed to (the job's target)
+
+    def __repr__(self) -> str:  # the key is a secret
+        return f"ClowderTarget(url={self.url!r}, api_version={self.api_version!r})"
+
+
+@dataclass(frozen=True)
 class BatchSpec:
     """One batch job. Paths are relative to the spec file's folder (the job's working_dir)."""
 
@@ -59,10 +73,12 @@ class BatchSpec:
     concurrency: int = 2
     max_retries: int = 2
     max_error_fraction: float = 0.0
+    post_metadata: bool = False  # post each member's result to Clowder as file metadata
     members: Path = Path(MEMBERS_FILE)
     output: Path = Path("out")
     job_id: str | None = None
     status: StatusTarget | None = None
+    clowder: ClowderTarget | None = None
 
     def actor_options(self) -> dict[str, Any]:
         """Ray's `.options(...)` for each actor of the pool: the per-task resources."""
@@ -89,6 +105,7 @@ class BatchSpec:
             "concurrency": self.concurrency,
             "max_retries": self.max_retries,
             "max_error_fraction": self.max_error_fraction,
+            "post_metadata": self.post_metadata,
             "members": str(self.members),
             "output": str(self.output),
         }
@@ -98,6 +115,8 @@ class BatchSpec:
             data["job_id"] = self.job_id
         if self.status is not None:
             data["status"] = {key: getattr(self.status, key) for key in STATUS_KEYS}
+        if self.clowder is not None:
+            data["clowder"] = {key: getattr(self.clowder, key) for key in CLOWDER_KEYS}
         return data
 
 
@@ -115,6 +134,11 @@ def spec_from_mapping(data: object, where: str = SPEC_FILE) -> BatchSpec:
     status = data.get("status")
     if status is not None:
         problems += _status_problems(status)
+    clowder = data.get("clowder")
+    if clowder is not None:
+        problems += _clowder_problems(clowder)
+    if data.get("post_metadata") and clowder is None:
+        problems.append(("post_metadata", "needs a clowder target (url, key)"))
     for key in ("members", "output"):
         if key in data and not (isinstance(data[key], str) and data[key]):
             problems.append((key, "must be a non-empty path"))
@@ -129,7 +153,19 @@ def spec_from_mapping(data: object, where: str = SPEC_FILE) -> BatchSpec:
         output=Path(data.get("output", "out")),
         job_id=data.get("job_id"),
         status=StatusTarget(**status) if status is not None else None,
+        clowder=ClowderTarget(**clowder) if clowder is not None else None,
     )
+
+
+def _clowder_problems(clowder: object) -> list[tuple[str, str]]:
+    if not isinstance(clowder, Mapping):
+        return [("clowder", "must be a mapping")]
+    problems = [(f"clowder.{key}", "unknown key") for key in clowder if key not in CLOWDER_KEYS]
+    if not isinstance(clowder.get("url"), str) or not clowder.get("url"):
+        problems.append(("clowder.url", "is required"))
+    if clowder.get("api_version", 1) not in (1, 2):
+        problems.append(("clowder.api_version", "must be 1 or 2"))
+    return problems
 
 
 def _status_problems(status: object) -> list[tuple[str, str]]:

@@ -294,13 +294,23 @@ def _compile_submit(
         ok = False
     options = {k: node[k] for k in OPTION_KEYS if node.get(k) is not None}
     for key, reason in option_problems(via, options) if via in VIAS else ():
-        report(line_of(node, key, line), f"{label}: {reason}")
+        report(_line_of_dotted(node, key, line), f"{label}: {reason}")
         ok = False
     tree = _compile_parameters(node, line, label, captures, report)
     ok = ok and tree is not None
     if not ok or template is None:
         return None
     return SubmitSpec(template, resource, via, tree or {}, plain_options(options))
+
+
+def _line_of_dotted(node: Any, dotted: str, line: int) -> int:
+    """The line of `a.b.c` inside `node` (a nested option's key), as deep as it is found."""
+    for key in dotted.split("."):
+        if not isinstance(node, Mapping) or key not in node:
+            break
+        line = line_of(node, key, line)
+        node = node[key]
+    return line
 
 
 def _compile_parameters(

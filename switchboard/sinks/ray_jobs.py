@@ -6,14 +6,20 @@ import copy
 import importlib.util
 import json
 import re
+import sys
+import tempfile
+import urllib.parse
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ..errors import DeliveryFailed, MessageNotEncodable, SubmissionRejected
-from ..ports import OutboxRow, Sink
+from ..ports import JobMembers, OutboxRow, Sink
 from ..secrets import is_secret
 from ..secrets import redact_url as redact_uri
 from ..settings import Settings
 from ..sink_registry import RAY_JOB_VARIABLE, as_json
+from .ray_batch_job import BatchJobs
 
 DEFAULT_TIMEOUT_S = 60.0
 _STATUS = re.compile(r"status code (\d{3})")
@@ -39,16 +45,21 @@ def ray_job_spec(row: OutboxRow) -> dict[str, Any]:
     except (TypeError, ValueError, RecursionError) as exc:  # this row's fault alone: fail it
         raise MessageNotEncodable(f"job {submission.job_id}: body is not JSON: {exc}") from exc
     runtime_env["env_vars"] = env_vars
+    from ..ray_batch.submission import driver_resources
+
     return {
         "entrypoint": options["entrypoint"],
         "submission_id": submission.job_id,
         "runtime_env": runtime_env,
-        "metadata": {
-            "rule": submission.rule,
-            "target": submission.extractor,
-            "job_id": submission.job_id,
-        },
+        "metadata": job_metadata(row),
+        **driver_resources(as_json(options).get("resources")),
     }
+
+
+def job_metadata(row: OutboxRow) -> dict[str, str]:
+    """Ray's metadata of the job: which rule and target it is, under which job id."""
+    submission = row.submission
+    return {"rule": submission.rule, "target": submission.extractor, "job_id": submission.job_id}
 
 
 class RayJobSink(Sink):
@@ -62,6 +73,9 @@ class RayJobSink(Sink):
 
     `timeout_s` bounds each HTTP request to the dashboard; one send makes at most
     REQUESTS_PER_SEND of them (the version check of a new client, the submission, a lookup
+    after an error; a batch job's send also asks whether its folder's package is known and
+    uploads it, so its requests get `timeout_s * REQUESTS_PER_SEND / BATCH_REQUESTS_PER_SEND`
+    each: the same bound for the whole send
     after an error), so a dashboard that accepts and never answers holds a send for at most
     `REQUESTS_PER_SEND * timeout_s`.
 
@@ -70,8 +84,16 @@ class RayJobSink(Sink):
     """
 
     REQUESTS_PER_SEND = 3
+    BATCH_REQUESTS_PER_SEND = 5
 
-    def __init__(self, address: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        address: str,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        batch: BatchJobs | None = None,
+        auth_token: str = "",
+    ) -> None:
         if importlib.util.find_spec("ray") is None:
             raise ImportError(
                 "RAY_ADDRESS is set but Ray is not installed: pip install 'switchboard[ray]'"
@@ -79,15 +101,36 @@ class RayJobSink(Sink):
         self.address = address
         self.where = redact_uri(address)  # for messages: a password in the URL stays out
         self.timeout_s = timeout_s
+        self._request_s = timeout_s  # this send's bound per request (smaller for batch jobs)
+        self.batch = batch or BatchJobs()
+        self._headers = {"Authorization": f"Bearer {auth_token}"} if auth_token else {}
         self._client: Any = None
 
     def send(self, row: OutboxRow) -> None:
-        spec = ray_job_spec(row)
+        if "batch" not in row.submission.options:
+            self._submit(row, ray_job_spec(row))
+            return
+        # The folder is uploaded by submit_job (as the job's working_dir), then not needed.
+        self._request_s = self.timeout_s * self.REQUESTS_PER_SEND / self.BATCH_REQUESTS_PER_SEND
+        try:
+            with tempfile.TemporaryDirectory(prefix="switchboard-job-") as folder:
+                spec = self.batch.submit_kwargs(row, Path(folder) / "job", job_metadata(row))
+                self._submit(row, spec)
+        finally:
+            self._request_s = self.timeout_s
+
+    def _submit(self, row: OutboxRow, spec: dict[str, Any]) -> None:
         job_id = row.submission.job_id
         refused = _authentication_error()
         try:
             self._connect().submit_job(**spec)
-        except (ValueError, TypeError, refused) as exc:  # Ray's checks of the spec, or of us
+        except refused as exc:  # a token Ray refuses: every retry would be refused too
+            self._client = None
+            raise SubmissionRejected(
+                f"Ray at {self.where} refused our credentials for job {job_id} "
+                f"({self._token_setting()}): {self._say(exc)}"
+            ) from exc
+        except (ValueError, TypeError) as exc:  # Ray's checks of the spec
             raise SubmissionRejected(f"Ray refused job {job_id}: {self._say(exc)}") from exc
         except OSError as exc:  # connection refused, reset, timed out (requests' errors too)
             self._client = None
@@ -96,6 +139,11 @@ class RayJobSink(Sink):
             if self._exists(job_id):
                 return  # an earlier attempt submitted it (the answer was lost, or a replay)
             status = _status_of(exc)
+            if status in (401, 403):  # an older Ray's answer to a missing or wrong token
+                raise SubmissionRejected(
+                    f"Ray at {self.where} refused our credentials for job {job_id} "
+                    f"({self._token_setting()}): {self._say(exc)}"
+                ) from exc
             if status is not None and 400 <= status < 500:
                 raise SubmissionRejected(f"Ray refused job {job_id}: {self._say(exc)}") from exc
             message = f"Ray at {self.where} failed job {job_id}: {self._say(exc)}"
@@ -108,10 +156,15 @@ class RayJobSink(Sink):
         """Ray's error, short (it holds the server's whole traceback) and without secrets."""
         return _short(exc).replace(self.address, self.where)
 
+    def _token_setting(self) -> str:
+        if self._headers:
+            return "the token in RAY_AUTH_TOKEN is not this cluster's"
+        return "the cluster wants a token: set RAY_AUTH_TOKEN"
+
     def _connect(self) -> Any:
         """The job submission client; building it asks the dashboard for its version."""
         if self._client is None:
-            self._client = _timed_client(self.address, self.timeout_s)
+            self._client = _timed_client(self.address, lambda: self._request_s, self._headers)
         return self._client
 
     def _exists(self, job_id: str) -> bool:
@@ -123,16 +176,16 @@ class RayJobSink(Sink):
         return True
 
 
-def _timed_client(address: str, timeout_s: float) -> Any:
+def _timed_client(address: str, timeout_s: Callable[[], float], headers: dict[str, str]) -> Any:
     """Ray's JobSubmissionClient with a timeout on every request (Ray sets none)."""
     from ray.job_submission import JobSubmissionClient
 
     class TimedClient(JobSubmissionClient):
         def _do_request(self, *args: Any, **kwargs: Any) -> Any:
-            kwargs.setdefault("timeout", timeout_s)
+            kwargs.setdefault("timeout", timeout_s())
             return super()._do_request(*args, **kwargs)
 
-    return TimedClient(address)
+    return TimedClient(address, headers=dict(headers) or None)
 
 
 def _authentication_error() -> type[Exception]:
@@ -157,6 +210,49 @@ def _short(exc: Exception, limit: int = 500) -> str:
     return text[:limit]
 
 
-def from_settings(settings: Settings, timeout_s: float) -> RayJobSink:
-    """The `via: ray` sink of `sink_registry` (imports Ray only when it sends)."""
-    return RayJobSink(settings.ray_address, timeout_s=timeout_s / RayJobSink.REQUESTS_PER_SEND)
+def from_settings(
+    settings: Settings, timeout_s: float, members: JobMembers | None = None
+) -> RayJobSink:
+    """The `via: ray` sink of `sink_registry` (imports Ray only when it sends).
+
+    Batch jobs read their members from `members` (the store) and publish progress to our
+    status queue on RABBITMQ_URI, so it reaches the job's timeline.
+    """
+    batch = BatchJobs(
+        members=members,
+        status_url=settings.rabbitmq_uri,
+        status_queue=settings.status_queue_name,
+        clowder_url=settings.clowder_url,
+        clowder_key=settings.clowder_key,
+        clowder_version=settings.clowder_version,
+        output_dir=settings.ray_output_dir,
+        python=cluster_python(settings.ray_address),
+    )
+    return RayJobSink(
+        settings.ray_address,
+        timeout_s=timeout_s / RayJobSink.REQUESTS_PER_SEND,
+        batch=batch,
+        auth_token=settings.ray_auth_token,
+    )
+
+
+def job_client(settings: Settings, timeout_s: float = 10.0) -> Callable[[], Any]:
+    """A job client of RAY_ADDRESS with our token, built on first use (the Ray poller's)."""
+    headers = (
+        {"Authorization": f"Bearer {settings.ray_auth_token}"} if settings.ray_auth_token else {}
+    )
+    made: list[Any] = []
+
+    def client() -> Any:
+        if not made:
+            made.append(_timed_client(settings.ray_address, lambda: timeout_s, headers))
+        return made[0]
+
+    return client
+
+
+def cluster_python(address: str) -> str:
+    """The interpreter a job's entrypoint runs: ours for a Ray on this machine (the local
+    head runs our venv), else the cluster's `python`."""
+    host = urllib.parse.urlsplit(address if "//" in address else f"//{address}").hostname
+    return sys.executable if host in ("127.0.0.1", "localhost", "::1") else "python"

@@ -62,15 +62,17 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def make_engine(url: str | URL, schema: str | None = None) -> Engine:
+def make_engine(url: str | URL, schema: str | None = None, *, reads_only: bool = False) -> Engine:
     """An engine with pre-ping, hidden SQL parameters and per-dialect session settings.
 
-    Nothing connects until the engine is first used.
+    Nothing connects until the engine is first used. `reads_only` (the web pages) leaves out
+    SQLite's `BEGIN IMMEDIATE`, so a page being read never holds the write lock: in WAL mode
+    readers and the writer do not wait for each other.
     """
     parsed = make_url(url)
     schema = checked_schema(parsed, schema)
     if dialect_of(parsed) == "sqlite":
-        return _sqlite_engine(parsed)
+        return _sqlite_engine(parsed, immediate=not reads_only)
     connect_args: dict[str, Any] = {}
     if schema is not None:
         connect_args["options"] = f"-csearch_path={schema}"
@@ -83,7 +85,7 @@ def make_engine(url: str | URL, schema: str | None = None) -> Engine:
     )
 
 
-def _sqlite_engine(url: URL) -> Engine:
+def _sqlite_engine(url: URL, *, immediate: bool = True) -> Engine:
     in_memory = url.database in (None, "", ":memory:")
     engine = create_engine(
         url,
@@ -109,6 +111,6 @@ def _sqlite_engine(url: URL) -> Engine:
     def _begin(connection: Any) -> None:
         # take the write lock up front: a deferred transaction that reads then writes can fail
         # with "database is locked" when another writer got in between
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine

@@ -97,6 +97,14 @@ def path_of(member: str, data: Any) -> str:
     return path if isinstance(path, str) else member
 
 
+def member_record(member: str, data: Any) -> dict[str, str]:
+    """A batch job's member: the member, its path (as in the manifest file) and a name (its
+    data's `name`, else the path's last part)."""
+    path = path_of(member, data)
+    name = data.get("name") if isinstance(data, Mapping) else None
+    return {"id": member, "name": name if isinstance(name, str) else Path(path).name, "path": path}
+
+
 def write_manifest_file(bind: Session | Connection, mid: str, path: str) -> None:
     """Write the JSON list of member paths (sorted), atomically: a reader never sees half."""
     target = Path(path)

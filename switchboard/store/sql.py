@@ -28,7 +28,7 @@ from .claim_owner import OWNER_DIGITS, TOKEN_MARK, ClaimOwner, orphaned_claim, o
 from .engine import make_engine, redacted
 from .errors import store_errors
 from .job_records import mark_failed, mark_submitted
-from .manifests import write_manifest_file
+from .manifests import iter_members, load_manifest, member_record, write_manifest_file
 from .migrate import ensure_current
 from .models import FAILED, PENDING, SENT, STATUSES
 from .outbox_sent import held, mark_sent, scrub_bodies
@@ -135,6 +135,19 @@ class SqlStore:
         """Write a manifest's JSON file from its members (`ports.ManifestFiles`)."""
         with store_errors(self._where), self.engine.connect() as connection:
             write_manifest_file(connection, manifest_id, path)
+
+    def manifest_members(self, manifest_id: str) -> Iterator[dict[str, str]]:
+        """A fired collection's members for its batch job, streamed (`ports.JobMembers`)."""
+        with store_errors(self._where), self.engine.connect() as connection:
+            for member, data in iter_members(connection, manifest_id):
+                yield member_record(member, data)
+
+    def dataset_members(self, dataset_id: str) -> list[dict[str, str]]:
+        """The files the inventory knows of a dataset, for its batch job (`ports.JobMembers`);
+        a file's path is its name (Clowder holds the bytes)."""
+        with self.unit_of_work() as uow:
+            files = uow.dataset(dataset_id).files
+        return [{"id": f.id, "name": f.name, "path": f.name or f.id} for f in files]
 
     def due_outbox(self, limit: int, now: datetime | None = None) -> list[OutboxRow]:
         """Pending rows due by `now`, oldest first (a read-only listing; see `claim_due`)."""
@@ -360,6 +373,19 @@ class SqlStore:
             query = query.where(submissions.c.status == status)
         with store_errors(self._where), self.engine.begin() as connection:
             return [_outbox_row(row) for row in connection.execute(query)]
+
+    def manifest_submissions(self, manifest_id: str, via: str) -> list[OutboxRow]:
+        """The outbox rows a firing with this manifest queued for `via` (`switchboard ray
+        submit`); none for an unknown manifest."""
+        with store_errors(self._where), self.engine.begin() as connection:
+            manifest = load_manifest(connection, manifest_id)
+            if manifest is None:
+                return []
+            query = select(*_OUTBOX_COLUMNS).where(
+                submissions.c.rule == manifest.rule, submissions.c.via == via
+            )
+            rows = [_outbox_row(row) for row in connection.execute(query)]
+        return [r for r in rows if r.submission.parameters.get("manifest_id") == manifest_id]
 
     def counts_by_status(self) -> dict[str, int]:
         """Submissions per status; pending, sent and failed are always present."""

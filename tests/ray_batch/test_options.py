@@ -58,7 +58,8 @@ def test_every_problem_of_a_batch_mapping_is_reported_at_once() -> None:
     assert dict(problems) == {
         "batch.gpus": (
             "unknown key 'gpus' (expected one of: processor, processor_args, num_cpus, num_gpus, "
-            "memory, resources, batch_size, concurrency, max_retries, max_error_fraction)"
+            "memory, resources, batch_size, concurrency, max_retries, max_error_fraction, "
+            "post_metadata)"
         ),
         "batch.processor": "must be 'package.module:ClassName', got 'plotml.models.Classifier'",
         "batch.resources.bigdb": "must be a number, got str 'lots'",

@@ -39,7 +39,7 @@ def drain(channel: BlockingChannel, queue: str) -> list[tuple[Any, dict[str, Any
         got.append((properties, json.loads(body)))
 
 
-def test_status_updates_are_pyclowder_shaped_throttled_and_end_with_done(
+def test_status_updates_are_pyclowder_shaped_the_first_progress_at_once_then_throttled(
     channel: BlockingChannel, status_queue: str
 ) -> None:
     clock = FakeClock()
@@ -55,7 +55,8 @@ def test_status_updates_are_pyclowder_shaped_throttled_and_end_with_done(
     reporter = StatusReporter(target, clock=lambda: clock.now.timestamp())
 
     reporter.start(200)
-    reporter.progress(100, 2, 200)  # within 10 s of the last update: skipped
+    reporter.progress(100, 2, 200)  # the first progress: at once
+    reporter.progress(110, 2, 200)  # within 10 s of the last progress: skipped
     clock.advance(11)
     reporter.progress(117, 3, 200)
     reporter.finish(True, 197, 3, 200)
@@ -63,8 +64,9 @@ def test_status_updates_are_pyclowder_shaped_throttled_and_end_with_done(
     got = drain(channel, status_queue)
     assert [body["status"] for _, body in got] == [
         "StatusMessage.start: Started processing 200 members.",
-        "StatusMessage.processing: 120/200 members done, 3 failed",
-        "StatusMessage.done: Done processing: 200/200 members done, 3 failed.",
+        "StatusMessage.processing: 102/200 done, 2 failed",
+        "StatusMessage.processing: 120/200 done, 3 failed",
+        "StatusMessage.done: Done processing: 200/200 done, 3 failed.",
     ]
     shape = json.loads((FIXTURE / "pyclowder_status_update.json").read_text())
     for properties, body in got:

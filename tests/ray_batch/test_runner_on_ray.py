@@ -126,8 +126,8 @@ def test_a_member_that_raises_is_recorded_with_its_traceback_and_the_others_succ
     assert len(records) == 19 and all(r["ok"] for r in records.values())
     # progress went to the status queue as the batches finished (every_s=0: after each)
     assert statuses[0] == "StatusMessage.start: Started processing 20 members."
-    assert "StatusMessage.processing: 5/20 members done, " in statuses[1]
-    assert statuses[-1] == "StatusMessage.done: Done processing: 20/20 members done, 1 failed."
+    assert "StatusMessage.processing: 5/20 done, " in statuses[1]
+    assert statuses[-1] == "StatusMessage.done: Done processing: 20/20 done, 1 failed."
 
 
 def test_a_rerun_of_a_job_skips_the_members_it_already_recorded(
