@@ -30,7 +30,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline import PROPERTIES, fresh_database, stop_process
+from pipeline import PROPERTIES, Tree, fresh_database, stop_process
 from workload import Workload, encode
 
 from tests.silent_server import SilentServer
@@ -77,6 +77,7 @@ class Options:
     amqp: str
     pg_conninfo: str
     as_json: bool
+    trees: tuple[Tree, ...] = (Tree("this", None),)
 
 
 # --- the surroundings: own vhost, hung endpoint, daemons ----------------------------------------
@@ -252,12 +253,14 @@ class RunRecord:
     faults: collections.Counter = field(default_factory=collections.Counter)
     timeline: list[tuple[float, str]] = field(default_factory=list)  # (s after start, kind)
     backends_terminated: int = 0
+    # per kill: a watcher timing until the rows claimed just before it were claimed again
+    kills: list[ReclaimWatch] = field(default_factory=list)
     timed_out: bool = False
     stalled: bool = False
     wall_s: float = 0.0
 
 
-def run(options: Options) -> dict[str, Any]:
+def run(options: Options, tree: Tree) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
     name, app_name = f"sbchaos-{tag}", f"sbchaos-{tag}"
     rng = random.Random(options.seed)
@@ -269,7 +272,7 @@ def run(options: Options) -> dict[str, Any]:
     try:
         with (
             own_vhost(name, options.amqp) as uri,
-            fresh_database(options.pg_conninfo, name) as url,
+            fresh_database(options.pg_conninfo, name, tree=tree) as url,
             contextlib.closing(SilentServer()) as hung,
         ):
             env = dict(
@@ -278,6 +281,7 @@ def run(options: Options) -> dict[str, Any]:
                 SWITCHBOARD_DATABASE_URL=f"{url}?application_name={app_name}",
                 SWITCHBOARD_RULES=str(folder / "rules.yaml"),
                 SWITCHBOARD_QUEUE=INPUT,
+                **tree.env(),
             )
             if hung_ids:
                 env["RAY_ADDRESS"] = hung.url
@@ -316,7 +320,11 @@ def _drive(
                     supervisor.check()
                     time.sleep(0.1)
                 _wait_for_consumers(uri, options.replicas, supervisor)
+                watch = ReclaimWatch(pg_url) if kind == "kill" else None
                 _inject(kind, options, rng, uri, app_name, supervisor, record)
+                if watch is not None:
+                    watch.start()
+                    record.kills.append(watch)
                 record.timeline.append((round(time.monotonic() - started, 1), kind))
                 _say(f"{record.timeline[-1][0]:6.1f} s fault: {kind}")
             _settle(options, uri, db, publisher, supervisor, record, deadline)
@@ -328,6 +336,7 @@ def _drive(
         received = {queue: take_all(uri, queue) for queue in (*PER_EVENT, MOSAIC)}
         dead = take_all(uri, f"error.{INPUT}")
         report = _tally(db, bodies, received, dead)
+        report["kill_recovery_s"] = [watch.result() for watch in record.kills]
         last_commit_at = report.pop("last_commit_at")
     report.update(
         events=len(bodies),
@@ -346,6 +355,49 @@ def _drive(
         intake_s=round(last_commit_at - publisher.started_at, 1),
     )
     return report
+
+
+class ReclaimWatch(threading.Thread):
+    """Notes the outbox rows claimed right before a kill (with their claim tokens), then
+    polls until each was claimed again by someone else or settled: the seconds from the kill
+    until the last of them was, or None if none was claimed (nothing to recover)."""
+
+    def __init__(self, pg_url: str, limit_s: float = 120.0) -> None:
+        super().__init__(daemon=True)
+        self.pg_url, self.limit_s = pg_url, limit_s
+        with psycopg.connect(pg_url, autocommit=True) as db:
+            self.claimed = dict(
+                db.execute(
+                    "SELECT job_id, claim_token FROM submissions"
+                    " WHERE status = 'pending' AND claim_token IS NOT NULL"
+                ).fetchall()
+            )
+        self.killed_at = time.monotonic()
+        self.recovered_s: float | None = None
+        self.per_row_s: dict[str, float] = {}  # when each row was claimed again or settled
+
+    def run(self) -> None:
+        if not self.claimed:
+            return
+        waiting = dict(self.claimed)
+        with psycopg.connect(self.pg_url, autocommit=True) as db:
+            while waiting and time.monotonic() - self.killed_at < self.limit_s:
+                rows = db.execute(
+                    "SELECT job_id, status, claim_token, attempts FROM submissions"
+                    " WHERE job_id = ANY(%s)",
+                    (list(waiting),),
+                ).fetchall()
+                for job_id, status, token, _attempts in rows:
+                    if status != "pending" or token != waiting[job_id]:
+                        del waiting[job_id]
+                        self.per_row_s[job_id] = round(time.monotonic() - self.killed_at, 2)
+                if waiting:
+                    time.sleep(0.1)
+        self.recovered_s = round(time.monotonic() - self.killed_at, 2)
+
+    def result(self) -> float | None:
+        self.join(self.limit_s + 5)
+        return self.recovered_s
 
 
 def _inject(
@@ -519,6 +571,10 @@ def print_table(report: dict[str, Any]) -> None:
         ),
         ("outbox drain after last commit", _seconds(report["drain_s"])),
         (
+            "kill -> its claimed rows claimed again",
+            _recovery(report["kill_recovery_s"]),
+        ),
+        (
             "wall time",
             f"{report['wall_s']:.1f} s"
             + (" (TIMED OUT)" if report["timed_out"] else "")
@@ -528,6 +584,18 @@ def print_table(report: dict[str, Any]) -> None:
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
         print(f"{label:<{width}}  {value}")
+
+
+def _recovery(delays: list[float | None]) -> str:
+    """Seconds from each kill until the rows claimed at that moment were claimed again."""
+    timed = sorted(d for d in delays if d is not None)
+    if not timed:
+        return f"no kill found claimed rows ({len(delays)} kills)"
+    median = timed[len(timed) // 2]
+    return (
+        f"median {median:.2f} s, max {timed[-1]:.2f} s over the {len(timed)} of"
+        f" {len(delays)} kills that found claimed rows {delays}"
+    )
 
 
 def _seconds(drain_s: float | None) -> str:
@@ -559,6 +627,14 @@ def parse_options() -> Options:
     parser.add_argument("--amqp", default="amqp://guest:guest@127.0.0.1:5672/")
     parser.add_argument("--pg", default="host=127.0.0.1 port=5432 user=postgres dbname=test")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="first run the daemons from this source tree (e.g. a git worktree of main), then"
+        " this one, with the same seed: the figures side by side",
+    )
     args = parser.parse_args()
     kinds = tuple(k for k in args.kinds.split(",") if k)
     if not kinds or set(kinds) - set(FAULT_KINDS):
@@ -568,7 +644,15 @@ def parse_options() -> Options:
     hosts = {urllib.parse.urlsplit(args.amqp).hostname, conninfo_to_dict(args.pg).get("host")}
     if not hosts <= LOCAL:
         parser.error("--amqp and --pg must name 127.0.0.1: this tool kills connections")
+    trees = []
+    for spec in args.tree:
+        name, _, path = spec.partition("=")
+        if not name or not (Path(path) / "switchboard").is_dir():
+            parser.error(f"--tree {spec!r}: want NAME=PATH, PATH a source tree of switchboard")
+        trees.append(Tree(name, Path(path).resolve()))
+    trees.append(Tree("this", None))
     return Options(
+        trees=tuple(trees),
         events=args.events,
         faults=args.faults,
         kinds=kinds,
@@ -588,11 +672,24 @@ def parse_options() -> Options:
 def main() -> None:
     options = parse_options()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: vhost and database go
-    report = run(options)
+    reports = {}
+    for tree in options.trees:
+        _say(f"--- daemons from {tree.name}")
+        reports[tree.name] = run(options, tree)
     if options.as_json:
-        print(json.dumps(report, indent=2, sort_keys=True))
-    else:
+        print(json.dumps(reports, indent=2, sort_keys=True))
+        return
+    for name, report in reports.items():
+        print(f"--- {name}")
         print_table(report)
+    if len(reports) > 1:
+        print("--- side by side")
+        for name, r in reports.items():
+            print(
+                f"{name}: drain after last commit {_seconds(r['drain_s'])}; kill -> rows reclaimed:"
+                f" {_recovery(r['kill_recovery_s'])}; duplicate messages"
+                f" {r['duplicate_messages']}, events lost {r['events_lost']}"
+            )
 
 
 if __name__ == "__main__":

@@ -295,6 +295,8 @@ def relay_threads(
             max_attempts=settings.relay_max_attempts,
             backoff_s=settings.relay_backoff_s,
             lease_s=settings.relay_lease_s,
+            # a send starting this soon after its claim ends (sink timeout) within the claim
+            renew_after_s=0.9 * settings.relay_lease_s - settings.sink_timeout_s,
             metrics=metrics,
             **which,
         )

@@ -258,15 +258,22 @@ class RabbitSource:
     def batches(self, max_size: int, max_wait_s: float) -> Iterator[list[AmqpDelivery]]:
         """Yield lists of up to `max_size` deliveries, forever until `stop()`.
 
-        A batch closes when it is full or `max_wait_s` after its first message arrived. When
-        nothing arrives for `idle_poll_s` an empty list is yielded, so the caller can run its
-        timers (relay, heartbeat) and notice a stop request.
+        A batch is what has arrived: once a first delivery is in, everything pika can read
+        without waiting joins it (up to `max_size`). Only while there is a backlog (the batch
+        before was full) does a short batch wait, up to `max_wait_s` after its first delivery,
+        for the rest (the deliveries the broker sends once the last batch is acked): a busy
+        queue gets full batches, a quiet one gets each event handled as soon as it arrives.
+        When nothing arrives for `idle_poll_s` an empty list is yielded, so the caller can run
+        its timers (relay, heartbeat) and notice a stop request.
         """
         if max_size < 1:
             raise ValueError("max_size must be at least 1")
         self.connect()
+        backlog = False
         while not self._stopping:
-            yield self._gather(max_size, max_wait_s)
+            batch = self._gather(max_size, max_wait_s if backlog else 0.0)
+            backlog = len(batch) >= max_size
+            yield batch
 
     def _gather(self, max_size: int, max_wait_s: float) -> list[AmqpDelivery]:
         connection = self._connection
@@ -279,6 +286,7 @@ class RabbitSource:
                 self._after_pump()
                 if not self._pending:
                     return []
+            self._take_what_arrived(connection, max_size)
             deadline = time.monotonic() + max_wait_s
             while len(self._pending) < max_size:
                 remaining_s = deadline - time.monotonic()
@@ -288,6 +296,15 @@ class RabbitSource:
                 self._after_pump()
         count = min(max_size, len(self._pending))
         return [self._pending.popleft() for _ in range(count)]
+
+    def _take_what_arrived(self, connection: pika.BlockingConnection, max_size: int) -> None:
+        """Read whatever the broker has already sent, without waiting for more."""
+        while len(self._pending) < max_size:
+            before = len(self._pending)
+            connection.process_data_events(time_limit=0)
+            self._after_pump()
+            if len(self._pending) == before:
+                return
 
     def keepalive(self) -> None:
         """Service broker heartbeats (and buffer newly arrived messages) without blocking."""

@@ -416,3 +416,16 @@ def test_a_run_of_oversized_bodies_drops_the_prefetch_to_one_and_ordinary_ones_r
         gather(source, batches, 8)
     assert source.prefetch == 8
     source.stop()
+
+
+def test_a_quiet_queue_hands_over_what_has_arrived_without_waiting_for_a_full_batch(
+    make_source, broker
+):
+    source = make_source()
+    for i in range(3):
+        broker.publish(source.queue, str(i).encode())
+    time.sleep(0.2)  # pushed to the consumer
+    # a batch of up to 100 that could wait an hour: it is handed over with what is there
+    batch = next_nonempty(source.batches(100, 3600.0))
+    assert [d.body for d in batch] == [b"0", b"1", b"2"][: len(batch)]
+    assert batch

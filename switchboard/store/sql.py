@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -10,6 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import (
+    Connection,
     Row,
     delete,
     func,
@@ -21,6 +24,7 @@ from sqlalchemy.orm import Session
 from ..clock import utc_now
 from ..model import Submission
 from ..ports import Clock, OutboxRow
+from .claim_owner import OWNER_DIGITS, TOKEN_MARK, ClaimOwner, orphaned_claim, owned_by_live_session
 from .engine import make_engine, redacted
 from .errors import store_errors
 from .job_records import mark_failed, mark_submitted
@@ -53,7 +57,17 @@ _OUTBOX_COLUMNS = tuple(
         "claim_token",
     )
 )
+log = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 4000
+REAP_EVERY_S = 0.5  # how often claims of owners that are gone are looked for
+
+
+def _owner_alive(claim_token: str) -> list[Any]:
+    """The WHERE clause that an owned claim's owner still holds its session lock (none for
+    claims without an owner: SQLite, or a database that was unreachable at claim time)."""
+    if not claim_token.startswith(TOKEN_MARK):
+        return []
+    return [owned_by_live_session(int(claim_token[1 : 1 + OWNER_DIGITS]))]
 
 
 class SqlStore:
@@ -70,12 +84,36 @@ class SqlStore:
         self.schema = schema
         self.clock = clock
         self._where = redacted(url)
+        # claims name this store's session lock, so a dead daemon's rows come back at once
+        self._owner = ClaimOwner(self.engine) if self.engine.dialect.name == "postgresql" else None
+        self._reaped_at = -REAP_EVERY_S
+        # the relay's single-statement writes, each its own transaction on PostgreSQL: one
+        # round trip instead of BEGIN, the statement and COMMIT
+        self._autocommit = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.engine.dialect.name == "postgresql"
+            else None
+        )
 
     def __repr__(self) -> str:
         return f"SqlStore({self._where!r}, schema={self.schema!r})"
 
     def close(self) -> None:
+        if self._owner is not None:
+            self._owner.close()
         self.engine.dispose()
+
+    @contextmanager
+    def _statements(self) -> Iterator[Connection]:
+        """A connection whose every statement commits on its own (PostgreSQL), or one
+        transaction (SQLite, which serialises writers anyway), with errors as StoreError."""
+        with store_errors(self._where):
+            if self._autocommit is None:
+                with self.engine.begin() as connection:
+                    yield connection
+            else:
+                with self._autocommit.connect() as connection:
+                    yield connection
 
     def ensure_current(self) -> None:
         """Raise NotMigrated unless this database is at the head revision."""
@@ -143,7 +181,8 @@ class SqlStore:
         """
         now = self.clock()
         until = now + timedelta(seconds=lease_s)
-        token = uuid.uuid4().hex
+        owner = self._owner if self._owner is not None and self._owner.ensure() else None
+        token = owner.token() if owner is not None else uuid.uuid4().hex
         due = select(submissions.c.job_id).where(
             submissions.c.status == PENDING, submissions.c.next_attempt_at <= now
         )
@@ -151,6 +190,8 @@ class SqlStore:
             due = due.where(submissions.c.via.in_(list(vias)))
         if exclude_vias:
             due = due.where(submissions.c.via.not_in(list(exclude_vias)))
+        if owner is not None:  # only while our lock is held: else others may take them back
+            due = due.where(owned_by_live_session(owner.owner_id))
         due = (
             due.order_by(submissions.c.next_attempt_at, submissions.c.created_at)
             .limit(limit)
@@ -162,10 +203,32 @@ class SqlStore:
             .values(next_attempt_at=until, claimed_until=until, claim_token=token)
             .returning(*_OUTBOX_COLUMNS)
         )
-        with store_errors(self._where), self.engine.begin() as connection:
+        with self._statements() as connection:
+            if owner is not None:
+                self._reap_orphaned_claims(connection, now)
             rows = list(connection.execute(statement))
         rows.sort(key=lambda r: (r.created_at, r.job_id))
         return [_outbox_row(row) for row in rows]
+
+    def _reap_orphaned_claims(self, connection: Connection, now: datetime) -> None:
+        """Make the rows claimed by owners whose session has ended due now (at most once per
+        `REAP_EVERY_S`): their daemon died, it will neither send nor mark them."""
+        if time.monotonic() - self._reaped_at < REAP_EVERY_S:
+            return
+        self._reaped_at = time.monotonic()
+        statement = (
+            update(submissions)
+            .where(
+                submissions.c.status == PENDING,
+                submissions.c.next_attempt_at > now,
+                orphaned_claim(),
+            )
+            .values(next_attempt_at=now, claimed_until=None, claim_token=None)
+            .returning(submissions.c.job_id)
+        )
+        reaped = len(list(connection.execute(statement)))
+        if reaped:
+            log.info("took back %d outbox rows claimed by a daemon that is gone", reaped)
 
     def renew_claims(self, job_ids: Sequence[str], claim_token: str, lease_s: float) -> set[str]:
         """Extend the claim on rows still held under `claim_token`; the job ids still held.
@@ -183,11 +246,12 @@ class SqlStore:
                 submissions.c.job_id.in_(list(dict.fromkeys(job_ids))),
                 submissions.c.claim_token == claim_token,
                 submissions.c.status == PENDING,
+                *_owner_alive(claim_token),
             )
             .values(next_attempt_at=until, claimed_until=until)
             .returning(submissions.c.job_id)
         )
-        with store_errors(self._where), self.engine.begin() as connection:
+        with self._statements() as connection:
             return set(connection.execute(statement).scalars())
 
     def release_claims(self, job_ids: Sequence[str], claim_token: str) -> None:
@@ -203,7 +267,7 @@ class SqlStore:
             )
             .values(next_attempt_at=self.clock(), claimed_until=None, claim_token=None)
         )
-        with store_errors(self._where), self.engine.begin() as connection:
+        with self._statements() as connection:
             connection.execute(statement)
 
     def mark_sent(self, job_id: str, *, claim_token: str | None = None) -> bool:
@@ -232,7 +296,7 @@ class SqlStore:
             by_token.setdefault(row.claim_token, {})[row.submission.job_id] = row.body
         marked: set[str] = set()
         now = self.clock()
-        with store_errors(self._where), self.engine.begin() as connection:
+        with self._statements() as connection:  # each token's UPDATE stands on its own
             for token, bodies in by_token.items():
                 marked |= mark_sent(connection, list(bodies.items()), token, now)
             mark_submitted(connection, marked, now, answers)

@@ -19,7 +19,7 @@ from .job_records import create_jobs, job_row
 from .manifests import record_manifest
 from .models import PENDING
 from .progress import Progress
-from .statements import DATASET_VIEW, datasets, files, messages, write_statements
+from .statements import DATASET_VIEW, among, datasets, files, messages, write_statements
 
 
 @dataclass
@@ -52,7 +52,8 @@ class SqlUnitOfWork:
         self._session = session
         self._where = where
         self._clock = clock
-        self._sql = write_statements(session.get_bind().dialect.name)
+        self._dialect = session.get_bind().dialect.name
+        self._sql = write_statements(self._dialect)
         self._known: dict[str, _KnownDataset] = {}
         self._in_ledger: set[str] = set()  # message ids this transaction knows are recorded
         self._fresh: set[str] = set()  # recorded by record_processed_many, not yet asked about
@@ -121,7 +122,9 @@ class SqlUnitOfWork:
         wanted = [m for m in dict.fromkeys(message_ids) if m not in self._in_ledger]
         if wanted:
             found = self._execute(
-                select(messages.c.message_id).where(messages.c.message_id.in_(wanted))
+                select(messages.c.message_id).where(
+                    among(messages.c.message_id, wanted, self._dialect)
+                )
             ).scalars()
             self._in_ledger.update(found)
         unknown = [d for d in dict.fromkeys(dataset_ids) if d and d not in self._known]
@@ -164,8 +167,12 @@ class SqlUnitOfWork:
         if not wanted:
             return set()
         now = self.now()
-        rows = [{"message_id": m, "processed_at": now} for m in wanted]
-        new = set(self._execute(self._sql.record_processed, rows).scalars())
+        if self._sql.record_processed_many is not None:
+            values: Any = {"message_ids": wanted, "processed_at": now}
+            new = set(self._execute(self._sql.record_processed_many, values).scalars())
+        else:
+            rows = [{"message_id": m, "processed_at": now} for m in wanted]
+            new = set(self._execute(self._sql.record_processed, rows).scalars())
         self._in_ledger.update(wanted)
         self._fresh.update(new)
         return new
@@ -290,7 +297,9 @@ class SqlUnitOfWork:
     def _load_many(self, dataset_ids: list[str]) -> dict[str, _KnownDataset]:
         """The stored views of `dataset_ids` with this transaction's buffered writes laid over."""
         named = self._execute(
-            select(datasets.c.id, datasets.c.name).where(datasets.c.id.in_(dataset_ids))
+            select(datasets.c.id, datasets.c.name).where(
+                among(datasets.c.id, dataset_ids, self._dialect)
+            )
         )
         names: dict[str, str | None] = {row.id: row.name for row in named}
         loaded = {d: _KnownDataset(names.get(d)) for d in dataset_ids}
@@ -298,7 +307,7 @@ class SqlUnitOfWork:
             select(
                 files.c.dataset_id, files.c.file_id, files.c.name, files.c.mime_type, files.c.size
             )
-            .where(files.c.dataset_id.in_(dataset_ids))
+            .where(among(files.c.dataset_id, dataset_ids, self._dialect))
             .order_by(files.c.dataset_id, files.c.position, files.c.first_seen_at, files.c.file_id)
         )
         for row in rows:
