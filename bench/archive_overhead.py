@@ -2,7 +2,8 @@
 
 1. events/s of `switchboard run` with the archive off and on (SWITCHBOARD_ARCHIVE), on the
    same workload, alternating off / on for `rounds` pairs after the main run (which has the
-   archive on, the default): the ratio on / off (target >= 0.9) of the mean rates.
+   archive on, the default), each from the same source tree with the same number of daemons
+   as that run: the ratio on / off (target >= 0.9) of the mean rates.
 2. bytes per archived event in PostgreSQL: `events` workload events replayed in-process
    through the daemon's processor into a fresh database; `pg_total_relation_size` of the
    archive tables (with their indexes and TOAST) divided by the events archived.
@@ -96,17 +97,23 @@ def compare(
     run_pipeline: Callable[..., dict],
     first_on: dict,
     rounds: int = 1,
+    tree: Any = None,
+    replicas: int = 1,
 ) -> None:
-    """Run the pipeline with the archive off and on (`rounds` pairs), print events/s, the
-    ratio and bytes/event."""
-    quick = replace(options, paced_events=0)
+    """Run the pipeline (pipeline.run_pipeline: `replicas` daemons from `tree`, a
+    pipeline.Tree) with the archive off and on (`rounds` pairs), print events/s, the ratio and
+    bytes/event. `first_on` is the main run's report (archive on) of that tree and count."""
+    # no paced stream, no status traffic, no profiles (they would overwrite the main run's)
+    quick = replace(options, paced_events=0, status_traffic=False, profile=None)
     rates: dict[str, list[float]] = {"on": [first_on["measure"].rate], "off": []}
-    for _ in range(rounds):
+    for k in range(rounds):
         for mode in ("off", "on"):
             folder = Path(tempfile.mkdtemp(prefix=f"{run}-{mode}-"))
             os.environ["SWITCHBOARD_ARCHIVE"] = "true" if mode == "on" else "false"
             try:
-                report = run_pipeline(quick, run, workload, folder)
+                # a run id of its own: queues and database never meet the main run's (--keep)
+                name = f"{run}-arch{mode}{k}"
+                report = run_pipeline(quick, name, workload, folder, tree, replicas)
             finally:
                 os.environ.pop("SWITCHBOARD_ARCHIVE", None)
                 shutil.rmtree(folder, ignore_errors=True)
@@ -115,7 +122,7 @@ def compare(
     sizes = bytes_per_event(options.pg_conninfo, run, min(options.events, 20_000), options.rules)
     on, off = statistics.mean(rates["on"]), statistics.mean(rates["off"])
     print()
-    print("event archive overhead")
+    print(f"event archive overhead ({tree.name if tree else 'this'} x{replicas})")
     print(f"  archive off: {', '.join(f'{r:,.0f}' for r in rates['off'])} events/s")
     print(f"  archive on:  {', '.join(f'{r:,.0f}' for r in rates['on'])} events/s")
     print(f"  ratio on / off (means): {on / off:.2f}  (target >= 0.9)")

@@ -8,7 +8,8 @@ the repository root:
                                        [--batch-size 200] [--paced-events 3000] [--raw-mode both]
                                        [--python-every 20] [--replicas 1,2,3]
                                        [--tree main=/path/to/main-worktree] [--repeat 3]
-                                       [--profile DIR] [--keep]
+                                       [--profile DIR] [--status-traffic]
+                                       [--archive-compare N] [--keep]
 
 `--tree NAME=PATH` (repeatable) runs the daemon from another source tree (a `git worktree` of
 the previous commit) as well as this one ("this"), back to back in the same run, so the figures
@@ -35,6 +36,15 @@ database, the temporary folder; `--keep` keeps them for a look):
 4. Paced: `--paced-events` more events at half the measured rate, for latency without a
    backlog (under saturation, latency is mostly time spent queued behind other events), then
    the same through raw pika at the same rate: the latency floor of the machine as loaded.
+5. With `--status-traffic`, a second saturated stream right after the first in which a
+   simulated extractor answers every submission with pyclowder's start + done updates to its
+   reply_to (`status_traffic.py`); that stream ends once Clowder's reply queue has every
+   update. The report adds its events/s, the ratio with/without (issue 9 asks >= 0.8) and the
+   CPU per 1000 events of both.
+6. With `--archive-compare N`, after the last round, N pairs of runs with the event archive off
+   and on (`archive_overhead.py`; this tree, or the first `--tree` with `--skip-this`, at the
+   first `--replicas` count): events/s of both, the ratio on / off (issue 11 asks >= 0.9) and
+   the archive's bytes per event in PostgreSQL.
 
 Prints a table and the ratio pipeline/raw, each pipeline run against the raw run just before
 it (issue 14 asks >= 0.6 against `batch`, and p99 < 100 ms in the paced run), and the CPU the
@@ -69,6 +79,7 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import status_traffic
 from workload import Workload, encode, target_queues, write_rules
 
 from switchboard.store.migrate import upgrade
@@ -100,6 +111,8 @@ class Options:
     replicas: list[int]
     repeat: int
     profile: Path | None
+    status_traffic: bool = False  # a second saturated stream answered with status updates
+    archive_compare: int = 0  # pairs of archive off/on runs after the last round (0: none)
 
 
 @dataclass(frozen=True)
@@ -198,8 +211,9 @@ class Collector:
 class Publisher:
     """Publishes event bodies to one queue, stamping each with its publish time."""
 
-    def __init__(self, uri: str, queue: str) -> None:
+    def __init__(self, uri: str, queue: str, properties: pika.BasicProperties = PROPERTIES) -> None:
         self.queue = queue
+        self._properties = properties
         self._connection = pika.BlockingConnection(pika.URLParameters(uri))
         self._channel = self._connection.channel()
 
@@ -212,7 +226,7 @@ class Publisher:
                 wait_s = started + k / rate - time.time()
                 if wait_s > 0:
                     self._connection.sleep(wait_s)
-            self._channel.basic_publish("", self.queue, encode(body, time.time()), PROPERTIES)
+            self._channel.basic_publish("", self.queue, encode(body, time.time()), self._properties)
         # a synchronous round trip on the same channel: the broker has routed all of the above
         self._channel.queue_declare(self.queue, passive=True)
         phase.last_published = time.time()
@@ -273,6 +287,20 @@ def cpu_seconds(pids: list[int]) -> dict[int, float]:
             continue
         used[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
     return used
+
+
+def with_children(pids: list[int]) -> list[int]:
+    """`pids` and their child processes (the daemons' isolated Python rule workers), from /proc."""
+    wanted = set(pids)
+    found = list(pids)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            stat = (entry / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[1]) in wanted:
+                found.append(int(entry.name))
+    return found
 
 
 def stop_process(process: subprocess.Popen) -> int:
@@ -393,6 +421,7 @@ class Outbox:
     def __init__(self, url: str) -> None:
         conninfo = url.replace("postgresql+psycopg://", "postgresql://")
         self._connection = psycopg.connect(conninfo, autocommit=True)
+        self.database = self._connection.info.dbname
 
     def progress(self, phase: str) -> tuple[int, int, int, float]:
         """(events committed, submissions, submissions no longer pending, last commit time)."""
@@ -450,9 +479,15 @@ def run_pipeline(
     rules_folder.mkdir()
     yaml_count, python_count = write_rules(rules_folder, options.rules, run, options.python_every)
     own_queues = [queue, f"error.{queue}", f"retry.{queue}", *targets]
-    publisher = Publisher(options.amqp_uri, queue)
-    publisher.declare([queue, *targets])
-    collector = Collector(options.amqp_uri, targets)
+    collector: Collector | status_traffic.SimulatedExtractor
+    if options.status_traffic:
+        publisher = Publisher(options.amqp_uri, queue, status_traffic.event_properties(run))
+        publisher.declare([queue, *targets])
+        collector = status_traffic.SimulatedExtractor(options.amqp_uri, targets, run, options.keep)
+    else:
+        publisher = Publisher(options.amqp_uri, queue)
+        publisher.declare([queue, *targets])
+        collector = Collector(options.amqp_uri, targets)
     logs = [rules_folder / f"daemon-{k}.log" for k in range(replicas)]
     report: dict = {"yaml_rules": yaml_count, "python_rules": python_count}
     try:
@@ -540,23 +575,46 @@ def _drive(options, workload, publisher, collector, outbox, daemons, replicas) -
             raise RuntimeError(f"{exc} ({state.get(phase.name)})") from None
         read_back(collector, start, {phase.name: phase})
 
-    def stream(phase: Phase, rate: float | None = None) -> None:
+    def measured_pids() -> list[int]:
+        return with_children([d.pid for d in daemons]) + outbox.backends()
+
+    def stream(phase: Phase, rate: float | None = None, then=None) -> None:
+        """Publish `phase`, wait until it is through (and for `then(phase)`), CPU included."""
         start = collector.count()
-        before = cpu_seconds([d.pid for d in daemons] + outbox.backends())
+        before = cpu_seconds(measured_pids())
         publisher.publish(workload.bodies(phase.name, phase.events), phase, rate=rate)
         settle(phase, start)
-        after = cpu_seconds([d.pid for d in daemons] + outbox.backends())
+        if then is not None:
+            then(phase)
+        after = cpu_seconds(measured_pids())
         phase.cpu_s = sum(after.values()) - sum(before.get(pid, 0.0) for pid in after)
 
     stream(Phase("warmup", options.warmup_events))
     measured = Phase("measure", options.events)
     stream(measured)
+    with_status: Phase | None = None
+    tally: status_traffic.Tally | None = None
+    if options.status_traffic:
+        with_status = Phase("status", options.events)
+
+        def every_update_reached_clowder(phase: Phase) -> None:
+            nonlocal tally
+            tally = status_traffic.wait_until_clowder_has_every_update(
+                collector, phase, options.timeout_s
+            )
+
+        collector.answering = True
+        stream(with_status, then=every_update_reached_clowder)
+        collector.answering = False
     paced = Phase("paced", options.paced_events)
     if paced.events:
         stream(paced, rate=measured.rate / 2)
     return {
         "measure": measured,
         "paced": paced if paced.events else None,
+        "status": with_status,
+        "status_tally": tally,
+        "status_submissions": outbox.submissions("status") if with_status else 0,
         "matching": outbox.matching_events("measure"),
         "failed": outbox.failed(),
         "dead_lettered": publisher.depth(f"error.{queue}")[0],
@@ -601,6 +659,12 @@ def print_report(options: Options, runs: list[tuple[str, dict]]) -> None:
             f"(lost {lost}, sent twice {measured.duplicates}); failed {report['failed']}, "
             f"dead-lettered {report['dead_lettered']}, exit codes {report['exit_codes']}"
         )
+        with_status: Phase | None = report.get("status")
+        if with_status is not None:
+            print(
+                f"{label} with status traffic: {report['status_submissions']:,} submissions, "
+                f"{with_status.outputs:,} read back (sent twice {with_status.duplicates})"
+            )
     print()
     header = (
         f"{'run':<52} {'events/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'outputs':>8} {'CPU ms/ev':>9}"
@@ -611,6 +675,8 @@ def print_report(options: Options, runs: list[tuple[str, dict]]) -> None:
     for label, report in runs:
         rows += [(f"raw pika ({mode}), before {label}", p) for mode, p in report["raw"].items()]
         rows.append((f"{label} (saturated)", report["measure"]))
+        if report.get("status") is not None:
+            rows.append((f"{label} (saturated, status traffic)", report["status"]))
         paced: Phase | None = report["paced"]
         if paced is not None:
             offered = paced.events / max(1e-9, paced.last_published - paced.first_published)
@@ -628,6 +694,12 @@ def print_report(options: Options, runs: list[tuple[str, dict]]) -> None:
         for mode, phase in report["raw"].items():
             ratio = report["measure"].rate / phase.rate
             print(f"ratio {label} / raw ({mode}) just before it: {ratio:.2f}")
+    for label, report in runs:
+        if report.get("status") is not None:
+            lines = status_traffic.report(
+                report["measure"], report["status"], report["status_tally"]
+            )
+            print("\n".join(f"{label}: {line}" for line in lines))
     print("saturated latency includes the time events wait queued behind the backlog", flush=True)
 
 
@@ -643,6 +715,12 @@ def figures(label: str, report: dict) -> dict[str, float]:
         out["paced p99 ms"] = paced.percentile_ms(0.99)
     if report.get("raw_paced") is not None:
         out["raw paced p99 ms"] = report["raw_paced"].percentile_ms(0.99)
+    with_status: Phase | None = report.get("status")
+    if with_status is not None:
+        out["status events/s"] = with_status.rate
+        out["status ratio"] = with_status.rate / measured.rate
+        if with_status.cpu_s and measured.cpu_s:
+            out["status CPU ratio"] = measured.cpu_ms_per_event / with_status.cpu_ms_per_event
     out["lost"] = report["submissions"] - report["failed"] - measured.outputs
     out["sent twice"] = measured.duplicates
     return out
@@ -696,6 +774,18 @@ def parse_options() -> Options:
     parser.add_argument("--replicas", default="1", help="daemon counts to run, e.g. 1,2,3")
     parser.add_argument("--repeat", type=int, default=1, help="rounds; medians are printed")
     parser.add_argument("--profile", type=Path, help="py-spy every daemon into this folder")
+    parser.add_argument(
+        "--status-traffic",
+        action="store_true",
+        help="also measure a stream whose submissions are answered by start + done updates",
+    )
+    parser.add_argument(
+        "--archive-compare",
+        type=int,
+        default=0,
+        metavar="N",
+        help="then N runs each with the event archive off and on (bench/archive_overhead.py)",
+    )
     args = parser.parse_args()
     trees = []
     for spec in args.tree:
@@ -713,6 +803,8 @@ def parse_options() -> Options:
         parser.error(f"--replicas {args.replicas!r}: want counts like 1,2,3")
     if any(n < 1 for n in replicas) or args.repeat < 1:
         parser.error("--replicas and --repeat must be at least 1")
+    if args.archive_compare < 0:
+        parser.error("--archive-compare must be at least 0")
     return Options(
         events=args.events,
         rules=args.rules,
@@ -730,14 +822,17 @@ def parse_options() -> Options:
         replicas=replicas,
         repeat=args.repeat,
         profile=args.profile,
+        status_traffic=args.status_traffic,
+        archive_compare=args.archive_compare,
     )
 
 
 def run_round(
     options: Options, run: str, workload: Workload, reverse: bool = False
-) -> dict[str, dict[str, float]]:
+) -> list[tuple[str, dict]]:
     """Every (tree, replicas) pipeline run, each right after a raw ceiling of its own (so its
-    ratio compares two runs seconds apart on a machine whose load changes); their figures.
+    ratio compares two runs seconds apart on a machine whose load changes); (label, report)
+    of each.
     `reverse` runs the trees in the opposite order (alternate rounds: neither tree always
     comes second)."""
     modes = {"both": ["confirm", "batch"], "none": []}.get(options.raw_mode, [options.raw_mode])
@@ -766,7 +861,7 @@ def run_round(
         else:
             shutil.rmtree(folder, ignore_errors=True)
     print_report(options, runs)
-    return {label: figures(label, report) for label, report in runs}
+    return runs
 
 
 def main() -> None:
@@ -777,8 +872,19 @@ def main() -> None:
     for round_number in range(options.repeat):
         run = f"sbbench-{uuid.uuid4().hex[:8]}"
         print(f"--- round {round_number + 1} of {options.repeat} ({run})", flush=True)
-        rounds.append(run_round(options, run, Workload(run), reverse=round_number % 2 == 1))
+        runs = run_round(options, run, Workload(run), reverse=round_number % 2 == 1)
+        rounds.append({label: figures(label, report) for label, report in runs})
     print_medians(rounds)
+    if options.archive_compare:
+        from archive_overhead import compare
+
+        # this tree (else the first --tree) at the first replica count; the last round's run
+        # of it, archive on (the default), is the first "on" figure
+        tree = next((t for t in options.trees if t.path is None), options.trees[0])
+        replicas = options.replicas[0]
+        first_on = dict(runs)[f"{tree.name} x{replicas}"]
+        rounds_n = options.archive_compare
+        compare(options, run, Workload(run), run_pipeline, first_on, rounds_n, tree, replicas)
     if options.profile is not None:
         from profile_summary import summarise
 

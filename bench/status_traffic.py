@@ -17,12 +17,9 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
-import os
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pika
 
@@ -186,47 +183,9 @@ def wait_until_clowder_has_every_update(
     return tally
 
 
-class CpuMeter:
-    """CPU seconds the daemon (and its child processes) and the PostgreSQL backends of its
-    database spend per phase. Unlike events/s this hardly moves with the load other programs
-    put on a shared machine. Read from /proc (Linux); a backend that exits between two
-    readings is not counted, so figures are lower bounds."""
-
-    def __init__(self, daemon_pid: int, database: str) -> None:
-        self.daemon_pid = daemon_pid
-        self.database = database
-        self.seconds: dict[str, float] = {}
-        self._tick = os.sysconf("SC_CLK_TCK")
-
-    @contextlib.contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        before = self._times()
-        yield
-        after = self._times()
-        self.seconds[name] = sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
-
-    def _times(self) -> dict[int, float]:
-        """CPU seconds so far of each process counted."""
-        found: dict[int, float] = {}
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                stat = (entry / "stat").read_text()
-                fields = stat[stat.rindex(")") + 2 :].split()
-                parent, utime, stime = int(fields[1]), int(fields[11]), int(fields[12])
-                pid = int(entry.name)
-                if pid == self.daemon_pid or parent == self.daemon_pid or self._is_backend(entry):
-                    found[pid] = (utime + stime) / self._tick
-        return found
-
-    def _is_backend(self, entry: Path) -> bool:
-        title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        return title.startswith("postgres:") and f" {self.database} " in title
-
-
-def report(without, with_status, tally: Tally, cpu: CpuMeter | None = None) -> list[str]:
-    """The lines pipeline.py prints for a status-traffic run (pipeline.Phase objects)."""
+def report(without, with_status, tally: Tally) -> list[str]:
+    """The lines pipeline.py prints for a status-traffic run (pipeline.Phase objects, whose
+    `cpu_s` is what the daemons, their child processes and their PostgreSQL backends spent)."""
     ratio = with_status.rate / without.rate
     events_only = with_status.events / max(
         1e-9, tally.events_through_s - with_status.first_published
@@ -241,10 +200,11 @@ def report(without, with_status, tally: Tally, cpu: CpuMeter | None = None) -> l
         f"(ratio {events_only / without.rate:.2f}); the updates took "
         f"{tally.last_reached_s - tally.events_through_s:,.1f} s longer",
     ]
-    if cpu is not None and {without.name, with_status.name} <= set(cpu.seconds):
-        per_k = [1000 * cpu.seconds[p.name] / p.events for p in (without, with_status)]
+    if without.cpu_s and with_status.cpu_s:
+        per_k = [1000 * p.cpu_s / p.events for p in (without, with_status)]
         lines.append(
-            f"CPU s per 1000 events (daemon + its PostgreSQL backends): without {per_k[0]:.2f}, "
-            f"with {per_k[1]:.2f}: events per CPU second ratio {per_k[0] / per_k[1]:.2f}"
+            f"CPU s per 1000 events (daemons + their PostgreSQL backends): without "
+            f"{per_k[0]:.2f}, with {per_k[1]:.2f}: events per CPU second ratio "
+            f"{per_k[0] / per_k[1]:.2f}"
         )
     return lines
