@@ -140,9 +140,8 @@ class Daemon:
                 return  # the batch in hand is unacked: source.stop() hands it back
             self._maybe_reload()
             self._maybe_heartbeat()
-            if batch:
-                self.handle(batch)
-            self.relay_pending()
+            result = self.handle(batch) if batch else None
+            self.relay_pending(result)
             self.run_periodic()
             self.backoff.reset()
 
@@ -188,14 +187,16 @@ class Daemon:
             )
         return result
 
-    def relay_pending(self) -> None:
+    def relay_pending(self, result: BatchResult | None = None) -> None:
         """Relay due outbox rows, a few rounds at most so the input is never left waiting.
 
         A relay on threads of its own (RelayThreads, what `switchboard run` uses) is only woken:
-        sending never happens on this thread, so a hung target cannot hold up intake.
+        sending never happens on this thread, so a hung target cannot hold up intake. After a
+        batch (`result`) only the threads of the vias it queued rows for are woken; after an
+        empty one (None: idle, or rows queued by periodic hooks) all of them.
         """
         if isinstance(self.relay, RelayThreads):
-            self.relay.wake()
+            self.relay.wake(None if result is None else result.vias())
             return
         for _ in range(self.relay_rounds):
             stats = self.relay.run_once()

@@ -42,6 +42,13 @@ class BatchResult:
     delayed: list[tuple[Delivery, str]] = field(default_factory=list)
     poison: list[tuple[Delivery, str]] = field(default_factory=list)
     matched_rules: list[str] = field(default_factory=list)  # one rule name per matched event
+    # vias of outbox rows queued beside `submissions` (forwarded status updates): the relay
+    # threads woken after the batch are those of these vias and of the submissions'
+    queued_vias: set[str] = field(default_factory=set)
+
+    def vias(self) -> set[str]:
+        """The vias of every outbox row the batch queued."""
+        return {s.via for s in self.submissions} | self.queued_vias
 
 
 @dataclass(frozen=True)

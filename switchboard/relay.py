@@ -94,6 +94,10 @@ class Relay:
         self._claimed_at = clock()
         self._fresh_claim = False
 
+    def relays(self, via: str) -> bool:
+        """Whether rows of `via` are this relay's to claim (`vias` / `exclude_vias`)."""
+        return (self.vias is None or via in self.vias) and via not in self.exclude_vias
+
     def run_once(self, limit: int = 500) -> RelayStats:
         """Claim up to `limit` due rows and try each once."""
         self._claimed_at = self.clock()  # no later than the store's own `now` of the claim

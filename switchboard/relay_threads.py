@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from .errors import BrokerError, StoreError
@@ -52,12 +52,15 @@ class RelayThreads:
         for worker in self.workers:
             worker.relay.should_stop = self._stop.is_set
 
-    def wake(self) -> None:
-        """Have every worker look for due rows now (starting the threads the first time)."""
+    def wake(self, vias: Collection[str] | None = None) -> None:
+        """Have the workers relaying rows of `vias` (every worker: None) look for due rows now
+        (starting the threads the first time). A worker not woken still looks every `poll_s`;
+        waking only those with new rows spares the others an empty claim per batch."""
         if not self._threads and not self._stop.is_set():
             self._start()
         for worker in self.workers:
-            worker.wake_event.set()
+            if vias is None or any(worker.relay.relays(via) for via in vias):
+                worker.wake_event.set()
 
     def close(self, timeout_s: float = 30.0) -> None:
         """Stop the workers and wait up to `timeout_s` for the send each has in hand."""

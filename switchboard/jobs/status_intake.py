@@ -17,7 +17,7 @@ from ..store.engine import redacted
 from ..store.errors import store_errors
 from ..store.job_batches import find_jobs, job_of, record_updates
 from ..store.job_records import Outcome, Update, record_orphan
-from .forwarding import ForwardingPolicy, forward_row, queue_forwards
+from .forwarding import RELAY_VIA, ForwardingPolicy, forward_row, queue_forwards
 from .status_messages import StatusMessage, parse_status_message
 from .views import JobView
 
@@ -78,6 +78,8 @@ class StatusHandler:
                     due = now + timedelta(microseconds=len(forwards))
                     forwards.append(forward_row(job, message.body, message.key, due))
             queue_forwards(connection, forwards)
+        if forwards:
+            result.queued_vias.add(RELAY_VIA)
         result.committed.extend(item.delivery for item in items)
         result.duplicates += sum(1 for outcome in outcomes if not outcome.recorded)
         if fingerprint is not None and self.crash_guard is not None:

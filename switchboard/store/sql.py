@@ -27,7 +27,7 @@ from ..ports import Clock, OutboxRow
 from .claim_owner import OWNER_DIGITS, TOKEN_MARK, ClaimOwner, orphaned_claim, owned_by_live_session
 from .engine import make_engine, redacted
 from .errors import store_errors
-from .job_records import mark_failed, mark_submitted
+from .job_records import UNTRACKED_VIAS, mark_failed, mark_submitted
 from .manifests import iter_members, load_manifest, member_record, write_manifest_file
 from .migrate import ensure_current
 from .models import FAILED, PENDING, SENT, STATUSES
@@ -294,12 +294,15 @@ class SqlStore:
         by_token: dict[str | None, dict[str, Any]] = {}
         for row in rows:
             by_token.setdefault(row.claim_token, {})[row.submission.job_id] = row.body
+        # forwarded status updates are no jobs: no job to mark submitted (three statements
+        # saved per relay round of them, a cost every status update paid)
+        jobs = {r.submission.job_id for r in rows if r.submission.via not in UNTRACKED_VIAS}
         marked: set[str] = set()
         now = self.clock()
         with self._statements() as connection:  # each token's UPDATE stands on its own
             for token, bodies in by_token.items():
                 marked |= mark_sent(connection, list(bodies.items()), token, now)
-            mark_submitted(connection, marked, now, answers)
+            mark_submitted(connection, marked & jobs, now, answers)
         return marked
 
     def mark_attempt_failed(
