@@ -24,7 +24,7 @@ from switchboard.settings import Settings
 from switchboard.sinks.clowder_api import ClowderApiSink
 from switchboard.sinks.extractor_queue import ExtractorQueueSink
 from switchboard.store.sql import SqlStore
-from switchboard.testing import ListSource
+from switchboard.testing import ListSource, RecordingSink
 from tests.broker import URI, side_channel
 from tests.integration.clowder_events import RULES_YAML, record
 from tests.silent_server import SilentServer
@@ -185,3 +185,23 @@ def test_a_chunk_of_41_with_one_extractor_name_over_255_bytes_sends_40_and_fails
     assert {r.status for r in rows.values()} == {"sent"}
     with side_channel() as channel:
         assert channel.queue_declare(queue, passive=True).method.message_count == 40
+
+
+def test_a_wake_for_some_vias_wakes_their_relays_and_the_unrouted_one_for_any_other(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sinks: dict[str, Sink] = {"amqp": RecordingSink(), "status-relay": RecordingSink()}
+    threads = relay_threads(Settings(), store, sinks, None)
+    monkeypatch.setattr(threads, "_start", lambda: None)  # watch the wake-ups, run no thread
+
+    def woken_by(vias: list[str] | None) -> set[str]:
+        for worker in threads.workers:
+            worker.wake_event.clear()
+        threads.wake(vias)
+        return {worker.name for worker in threads.workers if worker.wake_event.is_set()}
+
+    assert woken_by(["status-relay"]) == {"status-relay"}
+    assert woken_by(["amqp", "status-relay"]) == {"amqp", "status-relay"}
+    assert woken_by(["ray"]) == {"unrouted"}
+    assert woken_by([]) == set()
+    assert woken_by(None) == {"amqp", "status-relay", "unrouted"}
