@@ -50,6 +50,8 @@ class RuleLoader:
             self.settings.rules, legacy=self.legacy, python_allowlist=self.settings.python_allowlist
         )
         refuse_rules_without_their_sink(ruleset, self.settings)
+        for warning in (w for r in ruleset for w in r.warnings):
+            log.warning("%s", warning)
         return ruleset
 
     def engine(self, ruleset: RuleSet | None = None) -> Engine:

@@ -95,6 +95,8 @@ def check(ctx: click.Context, paths: tuple[str, ...]) -> None:
         note = index_note(r) if r.enabled else None
         if note is not None:  # it still works, only slower as rules grow: a warning, not a problem
             click.echo(f"warning: rule {r.name}: {note}", err=True)
+        for warning in r.warnings:  # rule controls: e.g. a `once` rule's submissions collapse
+            click.echo(f"warning: {warning}", err=True)
     click.echo(f"{len(ruleset)} rule(s) OK")
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..locations import NOWHERE, SourceLocation
 from ..model import EMPTY, DatasetView, Event, EventKind, ResourceType, SubmitRequest
 from .conditions import Condition, Requirement
+from .rerun import ONCE, RerunPolicy
 from .templates import Template, ValueTree, render_value
 
 if TYPE_CHECKING:
@@ -68,6 +70,12 @@ class Rule:
     # resolved file the rule was loaded from, which that worker imports again.
     isolated: bool | None = None
     module_path: str = ""
+    # Rule controls: which generation of its job an event asks for (see rules.rerun), how long
+    # a resource's submission is held until no further matching event came (None: not held),
+    # and load-time warnings (`check` prints them, the daemon logs them).
+    rerun: RerunPolicy = ONCE
+    debounce: timedelta | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def targets(self) -> tuple[str, ...]:

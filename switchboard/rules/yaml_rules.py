@@ -19,6 +19,7 @@ from ..secrets import is_secret
 from ..sink_registry import OPTION_KEYS, VIAS, option_problems, plain_options
 from .collect import CollectSpec
 from .collect_compiler import CollectCompiler
+from .controls_compiler import compile_controls
 from .condition_compiler import CompileContext, compile_condition, compile_requirement
 from .conditions import Condition, Requirement
 from .fields import FieldError, event_field
@@ -28,7 +29,18 @@ from .templates import Template, TemplateError, compile_value, parse_template, t
 from .yaml_source import line_of, line_of_node, load_yaml
 
 RULE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
-RULE_KEYS = ("name", "description", "enabled", "on", "when", "require", "collect", "submit")
+RULE_KEYS = (
+    "name",
+    "description",
+    "enabled",
+    "on",
+    "when",
+    "require",
+    "collect",
+    "submit",
+    "rerun",
+    "debounce",
+)
 SUBMIT_KEYS = ("extractor", "resource", "via", "parameters", *OPTION_KEYS)
 RESOURCES = ("file", "dataset")
 
@@ -153,10 +165,12 @@ def _compile_rule(
     )
 
     collect = _compile_collect(node, line, label, captures, path, report, allowlist)
+    controls = compile_controls(node, line, label, captures, report, _fields_known)
 
     if len(report.items) > before:
         return None
     assert isinstance(name, str) and on is not None
+    warnings = controls.warnings(submits, node.get("when"))
     return Rule(
         name=name,
         kind="yaml",
@@ -169,6 +183,9 @@ def _compile_rule(
         require=require,
         submits=submits,
         collect=collect,
+        rerun=controls.rerun,
+        debounce=controls.debounce,
+        warnings=tuple(f"{path}:{line}: {label}: {w}" for w in warnings),
     )
 
 
