@@ -17,9 +17,9 @@ from typing import Any, overload
 from ..errors import Problem
 from ..locations import NOWHERE, SourceLocation
 from ..model import DatasetView, Event, EventKind, kinds_matching
+from .collect import parse_duration
 from .condition_compiler import CompileContext, compile_condition
 from .conditions import Condition
-from .collect import parse_duration
 from .fields import event_field
 from .model import DEFAULT_ON, Rule
 from .rerun import parse_rerun

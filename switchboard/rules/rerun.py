@@ -1,6 +1,6 @@
 """Re-run policies: which generation of a rule's job an event asks for (part of the job id).
 
-`once` (the default) gives one job per rule × target × resource, ever; `on_new_files` a new
+`once` (the default) gives one job per (rule, target, resource), ever; `on_new_files` a new
 generation whenever the set of the dataset's files matching the rule's `require` has grown
 (its size is the generation: the inventory only grows, so a redelivered event names the same
 generation); `every_event` one per event (its message id); `key: TEMPLATE` one per distinct
@@ -70,9 +70,11 @@ def parse_rerun(value: Any) -> RerunPolicy:
     raise ValueError(f"rerun must be {SHAPES}, not {value!r}")
 
 
-def matching_files(dataset: DatasetView, require: Iterable[Requirement]) -> int:
+def matching_files(dataset: DatasetView | None, require: Iterable[Requirement]) -> int:
     """How many of the dataset's files match the rule's `require` (any `where`; all files when
     a requirement has none, or there is no `require`)."""
+    if dataset is None:
+        return 0
     wheres = [r.where for r in require]
     if not wheres or any(w is None for w in wheres):
         return len(dataset.files)
@@ -86,7 +88,7 @@ def matching_files(dataset: DatasetView, require: Iterable[Requirement]) -> int:
 def generation(
     policy: RerunPolicy,
     event: Event,
-    dataset: DatasetView,
+    dataset: DatasetView | None,
     require: Iterable[Requirement],
     lookup: Callable[[str], Any],
 ) -> str:

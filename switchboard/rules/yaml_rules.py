@@ -19,9 +19,9 @@ from ..secrets import is_secret
 from ..sink_registry import OPTION_KEYS, VIAS, option_problems, plain_options
 from .collect import CollectSpec
 from .collect_compiler import CollectCompiler
-from .controls_compiler import compile_controls
 from .condition_compiler import CompileContext, compile_condition, compile_requirement
 from .conditions import Condition, Requirement
+from .controls_compiler import compile_controls
 from .fields import FieldError, event_field
 from .model import DEFAULT_ON, Rule, SubmitSpec
 from .operators import did_you_mean
