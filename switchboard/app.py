@@ -102,6 +102,7 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
     With `settings.metrics_port` set, Prometheus metrics are served on that port.
     """
     from .collections.sweeper import Sweeper
+    from .debounce import DebounceSweeper
     from .heartbeat import Heartbeat
     from .source import RabbitSource
 
@@ -151,7 +152,12 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
         heartbeat=heartbeat.beat,
         heartbeat_interval_s=settings.heartbeat_interval_s,
         reload_rules=functools.partial(loader.reload, processor),
-        periodic=[Sweeper(processor), *retention(settings, store), *periodic],
+        periodic=[
+            Sweeper(processor),
+            DebounceSweeper(processor),
+            *retention(settings, store),
+            *periodic,
+        ],
         metrics=metrics,
     )
     return App(settings, store, processor, loader, daemon, closers)

@@ -1,0 +1,73 @@
+"""Debounce: a burst of matching events submits once, with the latest event, after the quiet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from switchboard.debounce import DebounceSweeper
+from switchboard.store.sql import SqlStore
+from tests.conftest import FakeClock
+from tests.controls.helpers import EXTRACTOR, events, parameters, processor
+
+DEBOUNCED = f"""\
+- name: after-the-burst
+  when: {{file.name: {{suffix: ".tif"}}}}
+  debounce: 30s
+  rerun: every_event
+  submit: {{extractor: {EXTRACTOR}, parameters: {{last: "{{file.name}}"}}}}
+"""
+
+
+def held(store: SqlStore) -> list[tuple[str, str, int]]:
+    with store.unit_of_work() as uow:
+        return [(h.rule, h.key, h.events) for h in uow.debounces.pending()]
+
+
+def test_a_burst_submits_once_with_the_latest_event_after_the_quiet_period(
+    tmp_path: Path, store: SqlStore, clock: FakeClock
+) -> None:
+    made = processor(tmp_path, store, DEBOUNCED)
+    sweeper = DebounceSweeper(made)
+    made.process(events(1, 2))
+    clock.advance(20)
+    made.process(events(3, start_tag=3))  # within 30 s of the last: pushes the deadline back
+    clock.advance(20)
+    assert sweeper.sweep() == []
+    assert held(store) == [("after-the-burst", "dataset:65a1f0a0e4b0a1b2c3d4e500", 3)]
+    clock.advance(11)
+    assert len(sweeper.sweep()) == 1
+    assert parameters(store) == [{"last": "plot-00003_left.tif"}]
+    assert held(store) == []
+    assert sweeper.sweep() == []  # nothing left to fire
+
+
+def test_events_of_different_datasets_are_debounced_apart(
+    tmp_path: Path, store: SqlStore, clock: FakeClock
+) -> None:
+    made = processor(tmp_path, store, DEBOUNCED)
+    made.process(events(1) + events(2, start_tag=2, dataset="other-dataset"))
+    clock.advance(31)
+    assert len(DebounceSweeper(made).sweep()) == 2
+
+
+def test_a_redelivered_event_after_firing_does_not_submit_again(
+    tmp_path: Path, store: SqlStore, clock: FakeClock
+) -> None:
+    made = processor(tmp_path, store, DEBOUNCED)
+    made.process(events(1))
+    clock.advance(31)
+    assert len(DebounceSweeper(made).sweep()) == 1
+    result = made.process(events(1, start_tag=9))
+    assert result.duplicates == 1
+    assert held(store) == []
+
+
+def test_a_held_submission_whose_rule_lost_its_debounce_is_dropped(
+    tmp_path: Path, store: SqlStore, clock: FakeClock
+) -> None:
+    made = processor(tmp_path, store, DEBOUNCED)
+    made.process(events(1))
+    changed = processor(tmp_path, store, DEBOUNCED.replace("  debounce: 30s\n", ""))
+    clock.advance(31)
+    assert DebounceSweeper(changed).sweep() == []
+    assert held(store) == []
