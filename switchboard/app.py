@@ -32,6 +32,7 @@ from .sink_registry import SINKS
 from .store.intake_attempts import SqlCrashGuard
 from .store.migrate import ensure_current
 from .store.sql import SqlStore
+from .throttle import TargetLimit, Throttle
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
     )
     sinks = build_sinks(settings)
     closers += [sink.close for sink in sinks.values()]
-    relay = relay_threads(settings, store, sinks, metrics)
+    relay = relay_threads(settings, store, sinks, metrics, throttle_of(settings, store, processor))
     # closers run last to first: the threads stop (each ends its send in hand) before their sinks
     closers.append(lambda: relay.close(timeout_s=settings.sink_timeout_s))
     heartbeat = Heartbeat(
@@ -210,8 +211,31 @@ def warn_about_dataset_names(ruleset: RuleSet, settings: Settings) -> None:
     )
 
 
+def throttle_of(settings: Settings, store: SqlStore, processor: Processor) -> Throttle:
+    """Back-pressure per target: SWITCHBOARD_LIMITS, then the loaded rule files' `limits:`
+    (asked on every admission, so a reload applies at once)."""
+    from .store.throttle_sql import SqlAdmissions
+    from .throttle import merged_limits
+
+    configured = settings.target_limits()
+
+    def limits() -> dict[str, TargetLimit]:
+        return merged_limits(configured, processor.rules.limits)
+
+    return Throttle(
+        SqlAdmissions(store.engine, store.clock),
+        limits,
+        in_flight_timeout_s=settings.in_flight_timeout_s,
+        recheck_s=settings.throttle_recheck_s,
+    )
+
+
 def relay_threads(
-    settings: Settings, store: SqlStore, sinks: dict[str, Sink], metrics: Metrics | None
+    settings: Settings,
+    store: SqlStore,
+    sinks: dict[str, Sink],
+    metrics: Metrics | None,
+    throttle: Throttle | None = None,
 ) -> RelayThreads:
     """One relay thread per target, plus one that fails rows whose target has no sink.
 
@@ -230,6 +254,7 @@ def relay_threads(
             backoff_s=settings.relay_backoff_s,
             lease_s=settings.relay_lease_s,
             metrics=metrics,
+            throttle=throttle,
             **which,
         )
 

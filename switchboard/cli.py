@@ -249,6 +249,10 @@ def status(ctx: click.Context, database: str | None, limit: int) -> None:
     with _migrated_store(settings.database_url) as store:
         counts = store.counts_by_status()
         click.echo("submissions: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        from .cli_controls import throttled_lines
+
+        for line in throttled_lines(store):
+            click.echo(line)
         if counts.get("failed"):
             # given up after the relay's max attempts (or refused): these need a person
             failed = store.recent_submissions(limit, status="failed")
@@ -307,6 +311,15 @@ def upgrade(ctx: click.Context, database: str | None) -> None:
         raise click.ClickException(str(exc)) from None
     click.echo("database is at the current schema version")
 
+
+def _register_controls() -> None:
+    from .cli_controls import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_register_controls()
 
 if __name__ == "__main__":  # `python -m switchboard.cli …` works like the console script
     main()

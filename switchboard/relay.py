@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from .clock import utc_now
 from .errors import BrokerError, ClowderUnavailable, DeliveryFailed, StoreError, SubmissionRejected
 from .ports import Metrics, NullMetrics, OutboxRow, SendResult, Sink, Store
+from .throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class Relay:
         vias: Collection[str] | None = None,
         exclude_vias: Collection[str] = (),
         should_stop: Callable[[], bool] = lambda: False,
+        throttle: Throttle | None = None,
     ) -> None:
         self.store = store
         self.sinks = sinks
@@ -86,6 +88,7 @@ class Relay:
         self.vias = None if vias is None else frozenset(vias)
         self.exclude_vias = frozenset(exclude_vias)
         self.should_stop = should_stop
+        self.throttle = throttle  # back-pressure: which claimed rows may go now (see throttle)
 
     def run_once(self, limit: int = 500) -> RelayStats:
         """Claim up to `limit` due rows and try each once."""
@@ -93,6 +96,8 @@ class Relay:
             limit, self.lease_s, vias=self.vias, exclude_vias=self.exclude_vias
         )
         stats = RelayStats(more=len(rows) >= limit)
+        if self.throttle is not None:
+            rows = self.throttle.admit(rows)  # the others are held, pending, as throttled
         by_via: dict[str, list[OutboxRow]] = {}
         for row in rows:
             by_via.setdefault(row.submission.via, []).append(row)

@@ -65,6 +65,11 @@ class Settings:
     # Callables YAML `python:` totals may name besides files beside the rule file, as
     # `module:function` or `module:*`; switchboard.collections.totals:count_files always is.
     python_allowlist: frozenset[str] = frozenset()
+    # Back-pressure per target, JSON {"target": {"max_in_flight": 50, "rate": "10/s"}} (rule
+    # files may add `limits:` too); a row admitted this long ago no longer counts in flight.
+    limits: str = ""
+    in_flight_timeout_s: float = 3600.0
+    throttle_recheck_s: float = 1.0  # how soon a throttled row is looked at again
 
     _ENV: ClassVar[dict[str, str]] = {
         "rabbitmq_uri": "RABBITMQ_URI",
@@ -97,6 +102,9 @@ class Settings:
         "heartbeat_interval_s": "SWITCHBOARD_HEARTBEAT_INTERVAL_S",
         "relay_max_attempts": "SWITCHBOARD_RELAY_MAX_ATTEMPTS",
         "relay_backoff_s": "SWITCHBOARD_RELAY_BACKOFF_S",
+        "limits": "SWITCHBOARD_LIMITS",
+        "in_flight_timeout_s": "SWITCHBOARD_IN_FLIGHT_TIMEOUT_S",
+        "throttle_recheck_s": "SWITCHBOARD_THROTTLE_RECHECK_S",
     }
 
     @classmethod
@@ -119,6 +127,22 @@ class Settings:
             raise SettingsError(f"CLOWDER_VERSION: must be 1 or 2, not {self.clowder_version!r}")
         if self.max_delays < 0:
             raise SettingsError(f"SWITCHBOARD_MAX_DELAYS: must be 0 or more, not {self.max_delays}")
+        self.target_limits()  # a SettingsError now rather than when the relay starts
+
+    def target_limits(self) -> dict[str, Any]:
+        """SWITCHBOARD_LIMITS parsed: {target: throttle.TargetLimit}; SettingsError if bad."""
+        if not self.limits.strip():
+            return {}
+        from .throttle import parse_limits
+
+        try:
+            return parse_limits(json.loads(self.limits), "SWITCHBOARD_LIMITS")
+        except ValueError as exc:  # JSONDecodeError too
+            raise SettingsError(
+                str(exc)
+                if "SWITCHBOARD_LIMITS" in str(exc)
+                else f"SWITCHBOARD_LIMITS: not JSON: {exc}"
+            ) from None
 
     @property
     def sink_timeout_s(self) -> float:

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from ..locations import SourceLocation
+from ..throttle import TargetLimit, parse_limit
 from .collect import parse_duration
 from .model import SubmitSpec
 from .rerun import ONCE, RerunPolicy, collapse_warning, parse_rerun
-from .yaml_source import line_of
+from .yaml_source import line_of, line_of_node
 
 Report = Callable[[int, str], None]
 FieldsKnown = Callable[..., bool]  # yaml_rules._fields_known
@@ -101,3 +103,25 @@ def _group_names(pattern: str) -> list[str]:
         return list(re.compile(pattern).groupindex)
     except re.error:  # the condition compiler reports it
         return []
+
+
+def compile_limits(
+    value: Any, line: int, report: Any
+) -> dict[str, tuple[TargetLimit, SourceLocation]]:
+    """A rule file's `limits: {target: {max_in_flight: N, rate: N/s}}`, each with where it is."""
+    if not isinstance(value, Mapping):
+        report(line, "limits must be a mapping of target name to {max_in_flight, rate}")
+        return {}
+    limits = {}
+    for target, spec in value.items():
+        at = line_of(value, target, line)
+        limit, problems = parse_limit(spec)
+        for key, reason in problems:
+            where = line_of(spec, key, at) if key is not None and isinstance(spec, Mapping) else at
+            report(where, f"limits: target {target!r}: {reason}")
+        if limit is not None:
+            limits[str(target)] = (limit, SourceLocation(report.path, line_of_node(spec, at)))
+    return limits
+
+
+__all__ = ["Controls", "TargetLimit", "captured_fields", "compile_controls", "compile_limits"]

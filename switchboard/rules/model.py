@@ -102,9 +102,16 @@ class RuleSet:
 
     rules: tuple[Rule, ...] = ()
     sources: tuple[str, ...] = ()
+    # back-pressure per target from the rule files' `limits:` ({target: throttle.TargetLimit})
+    limits: Mapping[str, Any] = field(default_factory=dict)
     _by_name: Mapping[str, Rule] = field(default_factory=dict, repr=False, compare=False)
 
-    def __init__(self, rules: Iterable[Rule] = (), sources: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        rules: Iterable[Rule] = (),
+        sources: Iterable[str] = (),
+        limits: Mapping[str, Any] | None = None,
+    ) -> None:
         rules = tuple(rules)
         seen: dict[str, Rule] = {}
         for r in rules:
@@ -115,6 +122,7 @@ class RuleSet:
             seen[r.name] = r
         object.__setattr__(self, "rules", rules)
         object.__setattr__(self, "sources", tuple(sources))
+        object.__setattr__(self, "limits", MappingProxyType(dict(limits or {})))
         object.__setattr__(self, "_by_name", MappingProxyType(seen))
 
     def __iter__(self) -> Iterator[Rule]:

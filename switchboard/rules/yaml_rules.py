@@ -21,7 +21,7 @@ from .collect import CollectSpec
 from .collect_compiler import CollectCompiler
 from .condition_compiler import CompileContext, compile_condition, compile_requirement
 from .conditions import Condition, Requirement
-from .controls_compiler import compile_controls
+from .controls_compiler import TargetLimit, compile_controls, compile_limits
 from .fields import FieldError, event_field
 from .model import DEFAULT_ON, Rule, SubmitSpec
 from .operators import did_you_mean
@@ -67,6 +67,7 @@ class YamlFile:
     rules: list[Rule] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     declared: list[tuple[str, SourceLocation]] = field(default_factory=list)
+    limits: dict[str, tuple[TargetLimit, SourceLocation]] = field(default_factory=dict)
 
 
 def rules_from_yaml(
@@ -87,12 +88,14 @@ def compile_yaml_file(path: str, text: str, *, python_allowlist: Iterable[str] =
     if data is None:
         return result
     if isinstance(data, Mapping):
-        if set(data) != {"rules"}:
+        if "rules" not in data or not set(data) <= {"rules", "limits"}:
             report(
                 line_of_node(data, 1),
-                "a rule file is a list of rules, or a mapping with the single key 'rules'",
+                "a rule file is a list of rules, or a mapping with the key 'rules' (and 'limits')",
             )
             return result
+        if "limits" in data:
+            result.limits = compile_limits(data["limits"], line_of(data, "limits", 1), report)
         data = data["rules"] if data["rules"] is not None else []
     if not isinstance(data, list):
         report(
