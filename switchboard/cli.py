@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,11 +11,12 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .cli_reports import print_explanation, replay_and_report
+from .cli_store import migrated_store
 from .errors import MalformedEvent, NotMigrated, RuleLoadError, SettingsError, SwitchboardError
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from .store.sql import SqlStore
+    pass
 
 DEMO_DAY = Path(__file__).parent / "demo" / "day.jsonl"
 
@@ -26,21 +26,7 @@ def _settings(ctx: click.Context, **overrides: Any) -> Settings:
     return replace(base, **{k: v for k, v in overrides.items() if v not in (None, ())})
 
 
-@contextlib.contextmanager
-def _migrated_store(url: str) -> Iterator[SqlStore]:
-    """The SqlStore at `url`, closed after; a clear refusal if it is not migrated to head."""
-    from .store.migrate import ensure_current
-    from .store.sql import SqlStore
-
-    try:
-        ensure_current(url)
-    except NotMigrated as exc:
-        raise click.ClickException(str(exc)) from None
-    store = SqlStore(url)
-    try:
-        yield store
-    finally:
-        store.close()
+_migrated_store = migrated_store  # the commands below and cli_controls share it
 
 
 def _load_rules(paths: Sequence[str], settings: Settings) -> Any:

@@ -48,9 +48,9 @@ def throttled_lines(store: SqlStore) -> list[str]:
 
 
 def _store(url: str) -> Any:
-    from .cli import _migrated_store
+    from .cli_store import migrated_store
 
-    return _migrated_store(url)
+    return migrated_store(url)
 
 
 @click.command()

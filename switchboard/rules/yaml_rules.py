@@ -100,7 +100,7 @@ def compile_yaml_file(path: str, text: str, *, python_allowlist: Iterable[str] =
     if not isinstance(data, list):
         report(
             line_of_node(data, 1),
-            "a rule file is a list of rules, or a mapping with the single key 'rules'",
+            "a rule file is a list of rules, or a mapping with the key 'rules' (and 'limits')",
         )
         return result
     allowlist = tuple(python_allowlist)
