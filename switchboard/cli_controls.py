@@ -36,15 +36,25 @@ def _settings(ctx: click.Context, **overrides: Any) -> Settings:
 
 
 def throttled_lines(store: SqlStore) -> list[str]:
-    """`status`'s lines about rows a throttle holds back (none when nothing is held)."""
+    """`status`'s lines about what rule controls hold back: rows a throttle holds, per target,
+    and debounced submissions waiting for their quiet period (none when nothing is held)."""
     from .store.throttle_sql import throttled_counts
 
     with store.engine.connect() as connection:
         counts = throttled_counts(connection)
-    if not counts:
-        return []
-    shown = ", ".join(f"{target} {n}" for target, n in sorted(counts.items()))
-    return [f"throttled (pending, held by limits): {sum(counts.values())}: {shown}"]
+    lines = []
+    if counts:
+        shown = ", ".join(f"{target} {n}" for target, n in sorted(counts.items()))
+        lines.append(f"throttled (pending, held by limits): {sum(counts.values())}: {shown}")
+    with store.unit_of_work() as uow:
+        debounced = uow.debounces.pending()
+    if debounced:
+        lines.append(f"debounced (held until their events stop): {len(debounced)}")
+        lines += [
+            f"  {h.rule} {h.key}: {h.events} event(s), due {h.deadline:%Y-%m-%d %H:%M:%S} UTC"
+            for h in debounced[:20]
+        ]
+    return lines
 
 
 def _store(url: str) -> Any:

@@ -109,3 +109,19 @@ def test_resubmitting_an_unknown_job_is_an_error(url: str, outbox: SqlStore) -> 
     result = CliRunner().invoke(main, ["resubmit", "no-such-job", "--database", url])
     assert result.exit_code == 1
     assert "no-such-job: no such job" in result.output
+
+
+def test_status_shows_throttled_rows_per_target(url: str, outbox: SqlStore) -> None:
+    from switchboard.relay import Relay
+    from switchboard.store.throttle_sql import SqlAdmissions
+    from switchboard.testing import RecordingSink
+    from switchboard.throttle import TargetLimit, Throttle
+
+    with outbox.unit_of_work() as uow:
+        for job in ("job-a", "job-b", "job-c"):
+            uow.add_submission(submission(job, extractor="t1"), {"job_id": job}, {})
+    limits = {"t1": TargetLimit(max_in_flight=1)}
+    gate = Throttle(SqlAdmissions(outbox.engine, outbox.clock), lambda: limits)
+    Relay(outbox, {"amqp": RecordingSink()}, throttle=gate).drain()
+    result = run("status", "--database", url)
+    assert "throttled (pending, held by limits): 2: t1 2" in result.output
