@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from .collections.triggers import event_of, event_record, request_records, requests_of
@@ -102,13 +103,15 @@ class DebounceSweeper:
         self._next_at = now + self.interval_s
         self.sweep()
 
-    def sweep(self) -> list[Submission]:
+    def sweep(self, *, everything: bool = False) -> list[Submission]:
         """Submit the due held submissions in one transaction (one savepoint each); the
         submissions that went into the outbox. One that cannot be rebuilt is logged and
-        dropped, never retried every second."""
+        dropped, never retried every second. `everything`: all held ones, due or not (a
+        replay's recording has ended, and so has every burst in it)."""
         queued: list[Submission] = []
         with self.processor.store.unit_of_work() as uow:
-            for held in uow.debounces.due(uow.now(), self.limit):
+            until = datetime.max.replace(tzinfo=UTC) if everything else uow.now()
+            for held in uow.debounces.due(until, None if everything else self.limit):
                 try:
                     with uow.savepoint():
                         queued += self._submit(uow, held)

@@ -46,9 +46,10 @@ class SqlDebounces:
         )
         self._session.execute(statement)
 
-    def due(self, now: datetime, limit: int = 100) -> list[HeldSubmission]:
+    def due(self, now: datetime, limit: int | None = 100) -> list[HeldSubmission]:
         """Held submissions whose deadline has passed, locked (skipped when another sweeper
-        holds them, so concurrent daemons take disjoint ones), oldest deadline first."""
+        holds them, so concurrent daemons take disjoint ones), oldest deadline first; at most
+        `limit` (None: all)."""
         query = (
             select(debounces)
             .where(debounces.c.deadline <= now)

@@ -71,3 +71,23 @@ def test_a_held_submission_whose_rule_lost_its_debounce_is_dropped(
     clock.advance(31)
     assert DebounceSweeper(changed).sweep() == []
     assert held(store) == []
+
+
+def test_a_replay_submits_each_held_burst_once_its_recording_ends(
+    tmp_path: Path, store: SqlStore
+) -> None:
+    from switchboard.engine import Engine
+    from switchboard.outgoing import extractor_message
+    from switchboard.replay import replay
+    from switchboard.rules import load_rules
+    from tests.integration.clowder_events import record
+
+    (tmp_path / "rules.yaml").write_text(DEBOUNCED)
+    engine = Engine(load_rules([str(tmp_path / "rules.yaml")]))
+    try:
+        records = [record(n) for n in range(5)] + [record(9, dataset="other-dataset")]
+        summary = replay(records, engine, store, extractor_message)
+    finally:
+        engine.close()
+    assert summary.per_rule == {"after-the-burst": 2}
+    assert held(store) == []
