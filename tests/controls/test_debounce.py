@@ -91,3 +91,27 @@ def test_a_replay_submits_each_held_burst_once_its_recording_ends(
         engine.close()
     assert summary.per_rule == {"after-the-burst": 2}
     assert held(store) == []
+
+
+def test_a_python_rule_debounces_the_same_way(
+    tmp_path: Path, store: SqlStore, clock: FakeClock
+) -> None:
+    from switchboard.engine import Engine
+    from switchboard.model import submit
+    from switchboard.outgoing import extractor_message
+    from switchboard.processor import Processor
+    from switchboard.rules import RuleSet, rule
+
+    @rule(debounce="10s", rerun="every_event")
+    def after_upload(event, dataset):
+        return submit(EXTRACTOR, parameters={"files": len(dataset.files)})
+
+    engine = Engine(RuleSet([after_upload]))
+    try:
+        made = Processor(engine, store, extractor_message)
+        made.process(events(1, 2, 3))
+        clock.advance(11)
+        assert len(DebounceSweeper(made).sweep()) == 1
+    finally:
+        engine.close()
+    assert parameters(store) == [{"files": 3}]

@@ -144,3 +144,19 @@ def test_a_capture_of_the_dataset_name_does_not_warn(tmp_path: Path) -> None:
         '  submit: {extractor: x, parameters: {date: "{date}"}}\n'
     )
     assert load_rules([str(path)])["by-date"].warnings == ()
+
+
+def test_a_file_rule_may_use_the_file_s_fields_under_once_without_a_warning(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "- name: per-file\n"
+        '  submit: {extractor: x, resource: file, parameters: {f: "{file.name}"}}\n'
+        "- name: per-event\n"
+        '  submit: {extractor: x, resource: file, parameters: {m: "{event.message_id}"}}\n'
+    )
+    loaded = load_rules([str(path)])
+    assert loaded["per-file"].warnings == ()
+    assert "{event.message_id}" in loaded["per-event"].warnings[0]
+    assert "only the first event per file submits" in loaded["per-event"].warnings[0]
