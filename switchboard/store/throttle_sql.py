@@ -64,11 +64,11 @@ class SqlAdmissions:
                     .where(submissions.c.job_id.in_(admitted))
                     .values(admitted_at=now, hold_reason=None)
                 )
-            self._hold(
-                connection,
-                [r for r in rows if r.submission.job_id in set(held)],
-                now + timedelta(seconds=delay_s),
-            )
+            until = now + timedelta(seconds=delay_s)
+            kept = set(held)
+            self._hold(connection, [r for r in rows if r.submission.job_id in kept], until)
+            if held:
+                self._hold_the_rest(connection, target, now, until)
             if limit.rate_per_s is not None:
                 connection.execute(
                     update(throttles)
@@ -76,6 +76,24 @@ class SqlAdmissions:
                     .values(tokens=tokens - len(admitted))
                 )
         return set(admitted)
+
+    @staticmethod
+    def _hold_the_rest(connection: Connection, target: str, now: datetime, until: datetime) -> None:
+        """The target is full: its other due rows (claimed by nobody) wait too, so relays do
+        not claim them one chunk after another only to hold them."""
+        connection.execute(
+            update(submissions)
+            .where(
+                submissions.c.extractor == target,
+                submissions.c.status == PENDING,
+                submissions.c.next_attempt_at <= now,
+                submissions.c.admitted_at.is_(None),  # a retry of one in flight goes its way
+                submissions.c.claim_token.is_(None) | (submissions.c.claimed_until <= now),
+            )
+            .values(
+                hold_reason=THROTTLED, claim_token=None, claimed_until=None, next_attempt_at=until
+            )
+        )
 
     @staticmethod
     def _hold(connection: Connection, rows: Sequence[OutboxRow], until: datetime) -> None:
@@ -94,6 +112,7 @@ class SqlAdmissions:
                 .where(submissions.c.job_id.in_(ids), submissions.c.status == PENDING, held_by)
                 .values(
                     hold_reason=THROTTLED,
+                    admitted_at=None,  # held again (a retry): no longer in flight
                     claim_token=None,
                     claimed_until=None,
                     next_attempt_at=until,
