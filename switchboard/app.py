@@ -18,6 +18,8 @@ from typing import Any
 from .daemon import Backoff, Daemon
 from .engine import Engine
 from .errors import NotMigrated, Problem, RuleLoadError, StoreError
+from .jobs.tracking import with_status_queue
+from .jobs.wiring import intake_router, job_gauge, relay_sinks
 from .metrics import Metrics
 from .outgoing import extractor_message
 from .ports import Sink
@@ -121,18 +123,19 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
     ruleset = loader.ruleset()
     warn_about_manifest_dir(ruleset, settings)
     warn_about_dataset_names(ruleset, settings)
+    crash_guard = SqlCrashGuard(store, settings.max_crashes)
     processor = Processor(
         loader.engine(ruleset),
         store,
-        extractor_message,
+        with_status_queue(extractor_message, settings.status_queue_name),
         max_event_bytes=settings.max_event_bytes,
         dataset_names=dataset_names(settings, between=source.keepalive),
         manifest_dir=settings.manifest_dir,
         max_delays=settings.max_delays,
         file_paths=legacy.file_paths,
-        crash_guard=SqlCrashGuard(store, settings.max_crashes),
+        crash_guard=crash_guard,
     )
-    sinks = build_sinks(settings)
+    sinks = build_sinks(settings) | relay_sinks(settings, settings.sink_timeout_s)
     closers += [sink.close for sink in sinks.values()]
     relay = relay_threads(settings, store, sinks, metrics, throttle_of(settings, store, processor))
     # closers run last to first: the threads stop (each ends its send in hand) before their sinks
@@ -144,9 +147,10 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
         client_name=f"switchboard-heartbeat {settings.queue}",
     )
     closers.append(heartbeat.close)
+    jobs_periodic = [job_gauge(store, metrics)] if metrics is not None else []
     daemon = Daemon(
         source,
-        processor.router,
+        intake_router(settings, store, processor, metrics=metrics, crash_guard=crash_guard),
         relay,
         batch_size=settings.batch_size,
         batch_wait_s=settings.batch_wait_s,
@@ -157,6 +161,7 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
             Sweeper(processor),
             DebounceSweeper(processor),
             *retention(settings, store),
+            *jobs_periodic,
             *periodic,
         ],
         metrics=metrics,

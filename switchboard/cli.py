@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .cli_controls import COMMANDS as CONTROL_COMMANDS
+from .cli_jobs import job_command, jobs_command
 from .cli_reports import print_explanation, replay_and_report
 from .cli_store import migrated_store
 from .errors import MalformedEvent, NotMigrated, RuleLoadError, SettingsError, SwitchboardError
@@ -229,6 +231,8 @@ def run(
 @click.pass_context
 def status(ctx: click.Context, database: str | None, limit: int) -> None:
     """Show outbox totals, collections and recent submissions."""
+    from .cli_jobs import job_count_lines
+    from .jobs.queries import counts as job_counts
     from .store.collection_report import collection_lines
 
     settings = _settings(ctx, database_url=database)
@@ -251,6 +255,8 @@ def status(ctx: click.Context, database: str | None, limit: int) -> None:
                 )
         with store.engine.connect() as connection:
             for line in collection_lines(connection, limit):
+                click.echo(line)
+            for line in job_count_lines(job_counts(connection)):
                 click.echo(line)
         click.echo("recent:")
         for row in store.recent_submissions(limit):
@@ -298,14 +304,10 @@ def upgrade(ctx: click.Context, database: str | None) -> None:
     click.echo("database is at the current schema version")
 
 
-def _register_controls() -> None:
-    from .cli_controls import COMMANDS
-
-    for command in COMMANDS:
-        main.add_command(command)
-
-
-_register_controls()
+main.add_command(jobs_command)
+main.add_command(job_command)
+for _command in CONTROL_COMMANDS:  # retry, resubmit, dead-letters, record (cli_controls)
+    main.add_command(_command)
 
 if __name__ == "__main__":  # `python -m switchboard.cli …` works like the console script
     main()

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 log = logging.getLogger(__name__)
 
 BATCH_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+JOB_SECONDS_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
 
 
 class Metrics:
@@ -21,6 +22,7 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
+        self._job_labels: set[tuple[str, str]] = set()
         self.events = Counter(
             "switchboard_events", "Events taken from the input queue", registry=self.registry
         )
@@ -55,6 +57,38 @@ class Metrics:
             buckets=BATCH_SECONDS_BUCKETS,
             registry=self.registry,
         )
+
+        self.jobs = Gauge(
+            "switchboard_jobs",
+            "Jobs by target and status (refreshed from the database)",
+            ["target", "status"],
+            registry=self.registry,
+        )
+        self.job_seconds = Histogram(
+            "switchboard_job_seconds",
+            "Job duration, start to finish, by target",
+            ["target"],
+            buckets=JOB_SECONDS_BUCKETS,
+            registry=self.registry,
+        )
+        self.orphan_updates = Counter(
+            "switchboard_orphan_updates",
+            "Status updates naming no job we know (kept as orphans)",
+            registry=self.registry,
+        )
+
+    # -- jobs ------------------------------------------------------------------------------------
+
+    def job_finished(self, target: str, duration_s: float) -> None:
+        self.job_seconds.labels(target).observe(duration_s)
+
+    def job_counts(self, counts: dict[tuple[str, str], int]) -> None:
+        """Set the jobs gauge to `counts` ((target, status) -> jobs); others drop to 0."""
+        for labels in list(self._job_labels - counts.keys()):
+            self.jobs.labels(*labels).set(0)
+        for (target, status), count in counts.items():
+            self.jobs.labels(target, status).set(count)
+        self._job_labels = set(counts) | self._job_labels
 
     # -- ports.Metrics ---------------------------------------------------------------------------
 

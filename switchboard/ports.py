@@ -178,8 +178,11 @@ class Store(Protocol):
 
     def release_claims(self, job_ids: Sequence[str], claim_token: str) -> None: ...
     def mark_sent(self, job_id: str, *, claim_token: str | None = None) -> bool: ...
-    def mark_sent_many(self, rows: Sequence[OutboxRow]) -> set[str]:
-        """Mark rows sent (fenced by each row's claim token); the job ids marked."""
+    def mark_sent_many(
+        self, rows: Sequence[OutboxRow], answers: Mapping[str, str] | None = None
+    ) -> set[str]:
+        """Mark rows sent (fenced by each row's claim token); the job ids marked. `answers`:
+        the job id the target gave a row's job (Clowder's, for a REST submission)."""
         ...
 
     def mark_attempt_failed(

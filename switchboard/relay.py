@@ -147,12 +147,19 @@ class Relay:
         held = self._still_held(batch, stats)
         if not held:
             return
+        answers: dict[str, str] = {}
         if sink.batched:
             results = self._send_many(sink, held)
         else:
-            results = [(row, self._send_one(sink, row)) for row in held]
+            results = [(row, self._send_one(sink, row, answers)) for row in held]
         delivered = [row for row, error in results if error is None]
-        marked = self.store.mark_sent_many(delivered) if delivered else set()
+        marked = set()
+        if delivered:  # (answers only when there are some: stores may not take them)
+            marked = (
+                self.store.mark_sent_many(delivered, answers)
+                if answers
+                else self.store.mark_sent_many(delivered)
+            )
         for row, error in results:
             if error is None:
                 self._sent(row, row.submission.job_id in marked, stats)
@@ -176,13 +183,16 @@ class Relay:
                 )
         return [row for row in batch if row.submission.job_id in held]
 
-    def _send_one(self, sink: Sink, row: OutboxRow) -> Exception | None:
+    def _send_one(self, sink: Sink, row: OutboxRow, answers: dict[str, str]) -> Exception | None:
+        """Send one row; a job id the target answers with (Clowder's) goes into `answers`."""
         try:
-            sink.send(row)
+            answer = sink.send(row)
         except CONNECTION_LOST:
             raise
         except Exception as exc:  # any other failure is this row's failed attempt
             return exc
+        if isinstance(answer, str) and answer:
+            answers[row.submission.job_id] = answer
         return None
 
     def _send_many(self, sink: Sink, chunk: Sequence[OutboxRow]) -> list[SendResult]:

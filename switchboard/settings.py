@@ -65,6 +65,10 @@ class Settings:
     # Callables YAML `python:` totals may name besides files beside the rule file, as
     # `module:function` or `module:*`; switchboard.collections.totals:count_files always is.
     python_allowlist: frozenset[str] = frozenset()
+    # Our durable queue for extractors' status updates ("" means `<queue>.status`), and
+    # whether each update is relayed on to the job's original reply_to (Clowder).
+    status_queue: str = ""
+    status_forward: bool = True
     # Back-pressure per target, JSON {"target": {"max_in_flight": 50, "rate": "10/s"}} (rule
     # files may add `limits:` too); a row admitted this long ago no longer counts in flight.
     limits: str = ""
@@ -102,6 +106,8 @@ class Settings:
         "heartbeat_interval_s": "SWITCHBOARD_HEARTBEAT_INTERVAL_S",
         "relay_max_attempts": "SWITCHBOARD_RELAY_MAX_ATTEMPTS",
         "relay_backoff_s": "SWITCHBOARD_RELAY_BACKOFF_S",
+        "status_queue": "SWITCHBOARD_STATUS_QUEUE",
+        "status_forward": "SWITCHBOARD_STATUS_FORWARD",
         "limits": "SWITCHBOARD_LIMITS",
         "in_flight_timeout_s": "SWITCHBOARD_IN_FLIGHT_TIMEOUT_S",
         "throttle_recheck_s": "SWITCHBOARD_THROTTLE_RECHECK_S",
@@ -143,6 +149,11 @@ class Settings:
                 if "SWITCHBOARD_LIMITS" in str(exc)
                 else f"SWITCHBOARD_LIMITS: not JSON: {exc}"
             ) from None
+
+    @property
+    def status_queue_name(self) -> str:
+        """The queue extractors send our jobs' status updates to."""
+        return self.status_queue or f"{self.queue}.status"
 
     @property
     def sink_timeout_s(self) -> float:

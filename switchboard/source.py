@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 class RabbitSource:
-    """Consume `settings.queue` in batches (implements `ports.Source`).
+    """Consume `settings.queue` and our status queue in batches (implements `ports.Source`).
 
     Nothing connects until `batches()` (or `connect()`) is called. pika's BlockingConnection
     services broker heartbeats only while one of its methods runs; `batches()` runs it while
@@ -77,6 +77,8 @@ class RabbitSource:
             max_prefetch=settings.prefetch_count,
         )
         self._consumer_tag: str | None = None
+        self._status_tag: str | None = None
+        self.status_queue = settings.status_queue_name
         self._stopping = False
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -96,6 +98,7 @@ class RabbitSource:
             with amqp.translated_errors(f"setting up queue {self.queue}", uri=uri):
                 channel = connection.channel()
                 amqp.declare_input_queues(channel, self.queue)
+                amqp.declare_extractor_queue(channel, self.status_queue)
                 if self.settings.legacy_exchange_bind:
                     self._bind_legacy(connection)
                 channel.confirm_delivery()
@@ -104,7 +107,7 @@ class RabbitSource:
                 self._consume(self._budget.max_prefetch)
         except BrokerError:
             amqp.close_quietly(connection)
-            self._channel = self._consumer_tag = None
+            self._channel = self._consumer_tag = self._status_tag = None
             raise
         self._connection = connection
         self._stopping = False
@@ -147,7 +150,7 @@ class RabbitSource:
         amqp.close_quietly(self._connection)
         self._connection = None
         self._channel = None
-        self._consumer_tag = None
+        self._consumer_tag = self._status_tag = None
         self._pending.clear()
         self._forget_held()
 
@@ -229,6 +232,8 @@ class RabbitSource:
         channel = self._require_channel()
         channel.basic_qos(prefetch_count=prefetch)
         self._consumer_tag = channel.basic_consume(self.queue, self._on_message)
+        # status updates share the channel (one ack sequence) and the byte budget
+        self._status_tag = channel.basic_consume(self.status_queue, self._on_message)
         self._budget.started(prefetch)
         log.debug("consuming %s with prefetch %d", self.queue, prefetch)
 
@@ -236,6 +241,9 @@ class RabbitSource:
         if self._consumer_tag is not None:
             self._require_channel().basic_cancel(self._consumer_tag)
             self._consumer_tag = None
+        if self._status_tag is not None:
+            self._require_channel().basic_cancel(self._status_tag)
+            self._status_tag = None
 
     @property
     def unacked_bytes(self) -> int:

@@ -74,7 +74,7 @@ def make_source(broker: Broker):
 
     def make(**overrides) -> RabbitSource:
         queue = f"test.{uuid.uuid4().hex}"
-        broker.queues += [queue, f"error.{queue}", f"retry.{queue}"]
+        broker.queues += [queue, f"error.{queue}", f"retry.{queue}", f"{queue}.status"]
         settings = Settings(
             rabbitmq_uri=URI,
             queue=queue,

@@ -27,7 +27,7 @@ class ClowderApiSink(Sink):
     Clowder nests the parameters under `parameters`; extractors that need top-level keys such
     as `rulechecked` must be reached `via: amqp` instead. Clowder's own job id for the request
     (v1 `{"status": "OK", "job_id": …}`, v2 the id as a string) is logged beside ours and
-    returned; the outbox does not store it yet.
+    returned; the relay stores it with the job (`clowder_job_id`).
     """
 
     def __init__(self, client: ExtractionSubmitter) -> None:

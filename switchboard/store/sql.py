@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -23,6 +23,7 @@ from ..model import Submission
 from ..ports import Clock, OutboxRow
 from .engine import make_engine, redacted
 from .errors import store_errors
+from .job_records import mark_failed, mark_submitted
 from .manifests import write_manifest_file
 from .migrate import ensure_current
 from .models import FAILED, PENDING, SENT, STATUSES
@@ -199,10 +200,14 @@ class SqlStore:
             body = connection.execute(
                 select(submissions.c.body).where(submissions.c.job_id == job_id)
             ).scalar_one_or_none()
-            marked = mark_sent(connection, [(job_id, body)], claim_token, self.clock())
+            now = self.clock()
+            marked = mark_sent(connection, [(job_id, body)], claim_token, now)
+            mark_submitted(connection, marked, now)
         return job_id in marked
 
-    def mark_sent_many(self, rows: Sequence[OutboxRow]) -> set[str]:
+    def mark_sent_many(
+        self, rows: Sequence[OutboxRow], answers: Mapping[str, str] | None = None
+    ) -> set[str]:
         """Record several successful sends at once; the job ids marked.
 
         Each row is marked only while it is pending and still held under the `claim_token` it
@@ -217,6 +222,7 @@ class SqlStore:
         with store_errors(self._where), self.engine.begin() as connection:
             for token, bodies in by_token.items():
                 marked |= mark_sent(connection, list(bodies.items()), token, now)
+            mark_submitted(connection, marked, now, answers)
         return marked
 
     def mark_attempt_failed(
@@ -253,6 +259,7 @@ class SqlStore:
                 return False
             if give_up:
                 scrub_bodies(connection, [(job_id, body)])
+                mark_failed(connection, job_id, error[:MAX_ERROR_CHARS], self.clock())
         return True
 
     def prune(self, before: datetime, limit: int) -> tuple[int, int]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +16,7 @@ from ..model import DatasetView, FileInfo, Submission
 from ..ports import Clock
 from .debounces import SqlDebounces
 from .errors import store_errors
+from .job_records import create_jobs, job_row
 from .manifests import record_manifest
 from .models import PENDING
 from .progress import Progress
@@ -230,6 +231,8 @@ class SqlUnitOfWork:
         row = self._submission_row(submission, body, properties)
         added = self._execute(self._sql.add_submission, row).first() is not None
         self._in_outbox.add(submission.job_id)
+        if added:
+            self._create_jobs([(submission, body, properties)])
         return added
 
     def add_submissions(
@@ -243,14 +246,29 @@ class SqlUnitOfWork:
         skipped, and one already in the table (or being inserted concurrently) is not added.
         """
         rows = []
+        queued = []
         for submission, body, properties in entries:
             if submission.job_id in self._in_outbox:
                 continue
             rows.append(self._submission_row(submission, body, properties))
+            queued.append((submission, body, properties))
             self._in_outbox.add(submission.job_id)
         if not rows:
             return set()
-        return set(self._execute(self._sql.add_submission, rows).scalars())
+        added = set(self._execute(self._sql.add_submission, rows).scalars())
+        self._create_jobs([entry for entry in queued if entry[0].job_id in added])
+        return added
+
+    def _create_jobs(
+        self, entries: Sequence[tuple[Submission, Mapping[str, Any], Mapping[str, Any]]]
+    ) -> None:
+        """The pending job of each submission just queued, in the same transaction."""
+        if entries:
+            now = self.now()
+            rows = [job_row(sub, body, props, now) for sub, body, props in entries]
+            if self._connection is None:
+                self._connection = self._session.connection()
+            create_jobs(self._connection, rows)
 
     def _submission_row(
         self, submission: Submission, body: Mapping[str, Any], properties: Mapping[str, Any]

@@ -166,7 +166,8 @@ def wiring(pg_schema: str, tmp_path: Path) -> Iterator[Wiring]:
     made = Wiring(URI, f"it-{tag}", extractor, pg_schema, f"sbtest-{tag}", rules, tmp_path)
     yield made
     with made.channel() as channel:
-        for name in (made.queue, f"error.{made.queue}", f"retry.{made.queue}", extractor):
+        queues = (made.queue, f"error.{made.queue}", f"retry.{made.queue}", f"{made.queue}.status")
+        for name in (*queues, extractor):
             channel.queue_delete(name)
 
 

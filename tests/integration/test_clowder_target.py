@@ -189,3 +189,7 @@ def test_a_clowder_api_rule_submits_in_the_configured_version_and_logs_clowders_
     [(our_job,)] = wiring.query("SELECT job_id FROM submissions")
     logged = [r.getMessage() for r in caplog.records if clowder_job in r.getMessage()]
     assert logged and our_job in logged[0]
+    # and stored with the job, which the relay marked submitted
+    assert wiring.query("SELECT job_id, clowder_job_id, status FROM jobs") == [
+        (our_job, clowder_job, "submitted")
+    ]

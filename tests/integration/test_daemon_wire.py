@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from switchboard.jobs.tracking import ORIGINAL_CORRELATION_HEADER, ORIGINAL_REPLY_TO_HEADER
 from switchboard.source import ERROR_HEADER
 from tests.integration.clowder_events import DATASET, REPLY_TO, expected_job, file_added, file_id
 from tests.integration.conftest import running, wait_for
@@ -32,8 +33,11 @@ def test_an_event_becomes_exactly_the_expected_extractor_message(wiring):
     assert props.message_id == job
     assert props.delivery_mode == 2
     assert props.content_type == "application/json"
-    assert props.reply_to == REPLY_TO
-    assert props.correlation_id == "corr-7"
+    # replies come to our status queue, mapped back by our job id; Clowder's are kept
+    assert props.reply_to == f"{wiring.queue}.status"
+    assert props.correlation_id == job
+    assert props.headers[ORIGINAL_REPLY_TO_HEADER] == REPLY_TO
+    assert props.headers[ORIGINAL_CORRELATION_HEADER] == "corr-7"
     assert wiring.depth(wiring.queue) == 0
 
 
