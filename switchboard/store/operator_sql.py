@@ -3,7 +3,8 @@
 Each action is idempotent: retrying a row that is not failed changes nothing; resubmitting a
 job makes the same new job id every time (it derives from the old one), so a second
 resubmission of it finds that job already queued. Every action that changed something is
-logged in `operator_actions` in the same transaction as the change.
+logged in `operator_actions`, and in the timeline of the jobs it touched (source
+`operator`), in the same transaction as the change.
 """
 
 from __future__ import annotations
@@ -17,11 +18,15 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, insert, select, update
 
 from ..jobids import job_id
+from ..jobs import statuses as st
+from ..model import Submission
 from .control_tables import OperatorActionRow
 from .errors import store_errors
+from .job_records import create_jobs, job_row, update_key
+from .job_tables import job_updates, jobs
 from .models import FAILED, PENDING
 from .sql import SqlStore
-from .statements import submissions
+from .statements import submissions, upsert
 
 actions = cast(Table, OperatorActionRow.__table__)
 RESUBMIT_GENERATION = "resubmit-of:"
@@ -56,6 +61,26 @@ def log_action(
         insert(actions).values(
             at=now, who=who, action=action, subject=subject, detail=json.dumps(detail)
         )
+    )
+
+
+def add_to_timeline(
+    connection: Connection, job: str, status: str, message: str, now: datetime
+) -> None:
+    """An operator's row in a job's timeline (the job's status is set by the caller)."""
+    connection.execute(
+        upsert(connection.dialect.name, job_updates).on_conflict_do_nothing(
+            index_elements=["update_key"]
+        ),
+        {
+            "update_key": update_key(st.SOURCE_OPERATOR, job, message, now.isoformat()),
+            "job_id": job,
+            "at": now,
+            "received_at": now,
+            "status": status,
+            "message": message,
+            "source": st.SOURCE_OPERATOR,
+        },
     )
 
 
@@ -110,6 +135,13 @@ def retry(store: SqlStore, job_ids: Sequence[str], who: str) -> list[Outcome]:
                 )
             )
             log_action(connection, now, who, "retry", jid, last_error=found.last_error)
+            note = f"retry by {who}"
+            connection.execute(
+                update(jobs)
+                .where(jobs.c.job_id == jid)
+                .values(status=st.PENDING, finished_at=None, updated_at=now, latest_message=note)
+            )
+            add_to_timeline(connection, jid, st.PENDING, note, now)
             outcomes.append(Outcome(jid, True, "pending again"))
     return outcomes
 
@@ -156,8 +188,30 @@ def resubmit(store: SqlStore, old_job_id: str, who: str) -> Outcome:
                 resubmit_of=old_job_id,
             )
         )
+        submission = Submission(
+            new_id,
+            old.rule,
+            old.extractor,
+            old.resource_type,
+            old.resource_id,
+            old.via,
+            old.parameters,
+            old.event_message_id,
+            old.options,
+        )
+        create_jobs(connection, [job_row(submission, body, properties, now)])
         log_action(connection, now, who, "resubmit", old_job_id, new_job_id=new_id)
         log_action(connection, now, who, "resubmitted-from", new_id, old_job_id=old_job_id)
+        old_status = connection.execute(
+            select(jobs.c.status).where(jobs.c.job_id == old_job_id)
+        ).scalar_one_or_none()
+        if old_status is not None:
+            add_to_timeline(
+                connection, old_job_id, old_status, f"resubmitted as {new_id} by {who}", now
+            )
+        add_to_timeline(
+            connection, new_id, st.PENDING, f"resubmission of {old_job_id} by {who}", now
+        )
     return Outcome(old_job_id, True, f"resubmitted as {new_id}", new_id)
 
 

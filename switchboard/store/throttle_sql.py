@@ -14,12 +14,14 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Connection, Engine, Table, func, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Table, exists, func, or_, select, update
 
+from ..jobs import statuses as st
 from ..ports import Clock, OutboxRow
 from ..throttle import THROTTLED, TargetLimit
 from .control_tables import TargetThrottleRow
 from .errors import store_errors
+from .job_tables import jobs
 from .models import PENDING, SENT
 from .statements import submissions, upsert
 
@@ -63,6 +65,11 @@ class SqlAdmissions:
                     update(submissions)
                     .where(submissions.c.job_id.in_(admitted))
                     .values(admitted_at=now, hold_reason=None)
+                )
+                connection.execute(
+                    update(jobs)
+                    .where(jobs.c.job_id.in_(admitted), jobs.c.latest_message == THROTTLED)
+                    .values(latest_message=None)
                 )
             until = now + timedelta(seconds=delay_s)
             kept = set(held)
@@ -118,6 +125,7 @@ class SqlAdmissions:
                     next_attempt_at=until,
                 )
             )
+            _mark_jobs_throttled(connection, jobs.c.job_id.in_(ids))
 
     def _lock(self, connection: Connection, target: str, limit: TargetLimit) -> float:
         """Take the target's throttle row (creating it), refill its bucket; the tokens now."""
@@ -146,15 +154,32 @@ class SqlAdmissions:
         return tokens
 
 
+def _mark_jobs_throttled(connection: Connection, which: ColumnElement[bool]) -> None:
+    """Say on the held rows' jobs (still pending) why they wait: `switchboard jobs` shows it."""
+    connection.execute(
+        update(jobs)
+        .where(
+            which,
+            jobs.c.status == st.PENDING,
+            or_(jobs.c.latest_message.is_(None), jobs.c.latest_message != THROTTLED),
+        )
+        .values(latest_message=THROTTLED)
+    )
+
+
 def in_flight(
     connection: Connection, target: str, since: datetime, besides: Sequence[str] = ()
 ) -> int:
-    """The target's rows in flight: admitted after `since`, neither failed nor finished, and
-    not among `besides` (the rows being admitted now: a retried row is not counted twice)."""
+    """The target's rows in flight: admitted after `since`, not failed in the outbox, their job
+    not ended (succeeded, skipped, failed, stopped: from the extractor's status updates or a
+    poller), and not among `besides` (the rows being admitted now: a retried row is not
+    counted twice)."""
+    ended = exists().where(jobs.c.job_id == submissions.c.job_id, jobs.c.status.in_(st.TERMINAL))
     query = select(func.count()).where(
         submissions.c.extractor == target,
         submissions.c.admitted_at > since,
         submissions.c.status.in_([PENDING, SENT]),
+        ~ended,
     )
     if besides:
         query = query.where(submissions.c.job_id.not_in(list(besides)))

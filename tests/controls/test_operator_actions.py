@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -43,6 +44,11 @@ def queue(store: SqlStore, *jobs: tuple[str, str]) -> None:
         store.mark_attempt_failed(job, "the extractor's queue is gone", None, True)
 
 
+def job_json(url: str, job: str) -> dict:
+    result = run("job", job, "--json", "--database", url)
+    return json.loads(result.stdout)
+
+
 def status_of(store: SqlStore, job: str) -> str:
     [row] = [r for r in store.recent_submissions(100) if r.submission.job_id == job]
     return row.status
@@ -61,6 +67,10 @@ def test_retry_sends_a_failed_job_again_and_a_second_retry_changes_nothing(
     [logged] = actions_for(outbox, "job-a")
     assert (logged.who, logged.action) == ("ada", "retry")
     assert logged.detail == {"last_error": "the extractor's queue is gone"}
+    job = job_json(url, "job-a")
+    assert job["status"] == "pending"
+    operator = [e for e in job["timeline"] if e["source"] == "operator"]
+    assert [(e["status"], e["message"]) for e in operator] == [("pending", "retry by ada")]
 
 
 def test_retry_failed_takes_every_failed_job_of_one_target(url: str, outbox: SqlStore) -> None:
@@ -94,6 +104,12 @@ def test_resubmit_queues_a_new_job_linked_to_the_old_one_once(url: str, outbox: 
     assert len(outbox.recent_submissions(100)) == 2
     assert [a.action for a in actions_for(outbox, "job-a")] == ["resubmit"]
     assert [a.detail for a in actions_for(outbox, new_id)] == [{"old_job_id": "job-a"}]
+    new_job = job_json(url, new_id)
+    assert new_job["status"] == "pending" and new_job["target"] == "t1"
+    assert [e["message"] for e in new_job["timeline"]] == ["resubmission of job-a by ada"]
+    old_job = job_json(url, "job-a")
+    assert old_job["status"] == "failed"  # the old job's own outcome stands
+    assert f"resubmitted as {new_id} by ada" in [e["message"] for e in old_job["timeline"]]
     with outbox.engine.connect() as connection:
         from sqlalchemy import select
 

@@ -18,7 +18,7 @@ from switchboard.store.statements import submissions
 from switchboard.store.throttle_sql import SqlAdmissions, throttled_counts
 from switchboard.testing import RecordingSink
 from switchboard.throttle import TargetLimit, Throttle, parse_rate
-from tests.conftest import FakeClock
+from tests.conftest import Database, FakeClock
 from tests.store.helpers import submission
 
 TARGET = "terra.limited"
@@ -205,3 +205,45 @@ def test_rates_read_per_second_minute_or_hour() -> None:
     assert parse_rate(3) == 3.0
     with pytest.raises(ValueError, match="positive"):
         parse_rate(0)
+
+
+def finish(store: SqlStore, job: str, status: str = "succeeded") -> None:
+    """The extractor reported the job ended (as the status queue records it)."""
+    from switchboard.store.job_records import Update, record_update, update_key
+
+    with store.engine.begin() as connection:
+        now = store.clock()
+        update = Update(update_key("test", job, status), status, now, "done", "extractor")
+        assert record_update(connection, job, update, now).applied
+
+
+def test_a_job_the_extractor_reports_ended_frees_its_place_in_flight(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    ids = queue_jobs(store, 4)
+    limits = {TARGET: TargetLimit(max_in_flight=2)}
+    sink = RecordingSink()
+    relay(store, sink, limits).drain()
+    assert sink.job_ids == ids[:2]
+    finish(store, ids[0])
+    finish(store, ids[1], "skipped")
+    clock.advance(5)
+    relay(store, sink, limits).drain()
+    assert sink.job_ids == ids
+
+
+def test_switchboard_jobs_shows_a_held_job_as_throttled(
+    store: SqlStore, database: Database
+) -> None:
+    from click.testing import CliRunner
+
+    from switchboard.cli import main
+
+    queue_jobs(store, 3)
+    relay(store, RecordingSink(), {TARGET: TargetLimit(max_in_flight=1)}).drain()
+    url = database.url
+    if database.schema is not None:
+        url = f"{url}?options=-csearch_path%3D{database.schema}"
+    output = CliRunner().invoke(main, ["jobs", "--database", url]).output
+    assert output.count("pending (throttled)") == 2
+    assert output.count("submitted") == 1
