@@ -7,6 +7,7 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import pika
 import pytest
@@ -15,6 +16,7 @@ from switchboard.model import Submission
 from switchboard.store.migrate import upgrade
 from switchboard.store.sql import SqlStore
 from tests.integration.conftest import wait_for
+from tests.integration.simulated_extractor import update_body
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres]
 
@@ -73,7 +75,14 @@ def queue_outbox(wiring, count: int) -> list[str]:
                             event_message_id=f"msg-{i}",
                         ),
                         {"job_id": job, "jobid": job, "id": f"file-{i}"},
-                        {"message_id": job, "delivery_mode": 2, "content_type": "application/json"},
+                        {
+                            "message_id": job,
+                            "delivery_mode": 2,
+                            "content_type": "application/json",
+                            # as jobs.tracking redirects them: updates come to our status queue
+                            "reply_to": f"{wiring.queue}.status",
+                            "correlation_id": job,
+                        },
                     )
                     for i, job in enumerate(ids)
                 ]
@@ -85,11 +94,15 @@ def queue_outbox(wiring, count: int) -> list[str]:
 
 class SimulatedExtractor:
     """Consumes the extractor's queue and keeps count of the jobs it holds (received, not yet
-    finished), the most it ever held, and every job id it received."""
+    finished), the most it ever held, and every job id it received. With `answers`, it works
+    like pyclowder: it finishes the oldest jobs it holds a little later, each with a
+    `StatusMessage.done` update to the message's reply_to under its correlation id."""
 
-    def __init__(self, wiring) -> None:
+    def __init__(self, wiring, *, answers: bool = False) -> None:
         self.wiring = wiring
+        self.answers = answers
         self.received: list[str] = []
+        self.held: list[tuple[pika.BasicProperties, dict]] = []
         self.most_held = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -108,19 +121,34 @@ class SimulatedExtractor:
         try:
             channel = connection.channel()
             channel.queue_declare(self.wiring.extractor, durable=True)
-            for method, _props, body in channel.consume(
+            for method, props, body in channel.consume(
                 self.wiring.extractor, inactivity_timeout=0.2
             ):
                 if self._stop.is_set():
                     break
                 if method is None:
+                    self._finish(channel, len(self.held))
                     continue
-                self.received.append(json.loads(body)["job_id"])
-                self.most_held = max(self.most_held, len(self.received))
+                message = json.loads(body)
+                self.received.append(message["job_id"])
+                self.held.append((props, message))
+                self.most_held = max(self.most_held, len(self.held))
                 channel.basic_ack(method.delivery_tag)
+                if len(self.held) >= 10:
+                    self._finish(channel, 5)
             channel.cancel()
         finally:
             connection.close()
+
+    def _finish(self, channel, count: int) -> None:
+        """Report the oldest `count` held jobs done (no longer held from then on)."""
+        if not self.answers:
+            return
+        done, self.held = self.held[:count], self.held[count:]
+        for props, message in done:
+            update = update_body(message, "done", "Done", datetime.now(UTC))
+            properties = pika.BasicProperties(delivery_mode=2, correlation_id=props.correlation_id)
+            channel.basic_publish("", props.reply_to, json.dumps(update).encode(), properties)
 
 
 def test_two_daemons_never_let_more_than_max_in_flight_reach_one_target(wiring, spawn):
@@ -151,7 +179,42 @@ def test_two_daemons_never_let_more_than_max_in_flight_reach_one_target(wiring, 
         assert wiring.statuses() == {"pending": count - limit, "sent": limit}
         for daemon in daemons:
             assert daemon.terminate() == 0, daemon.output()
-    assert extractor.most_held == limit
+    assert extractor.most_held == limit  # nothing finished: it holds them all
     assert len(set(extractor.received)) == limit
     admitted = wiring.query("SELECT count(*) FROM submissions WHERE admitted_at IS NOT NULL")
     assert admitted == [(limit,)]
+
+
+@pytest.mark.timeout(900)
+def test_a_nine_thousand_job_batch_never_has_more_than_max_in_flight_at_its_extractor(
+    wiring, spawn
+):
+    count, limit = 9000, 50
+    ids = queue_outbox(wiring, count)
+    limits = json.dumps({wiring.extractor: {"max_in_flight": limit}})
+    env = {
+        "SWITCHBOARD_LIMITS": limits,
+        "SWITCHBOARD_THROTTLE_RECHECK_S": "0.2",
+        "SWITCHBOARD_STATUS_FORWARD": "false",
+    }
+    with SimulatedExtractor(wiring, answers=True).running() as extractor:
+        daemons = [spawn(**env) for _ in range(2)]
+        try:
+            wait_for(lambda: len(extractor.received) == count, 800, f"all {count} jobs")
+            wait_for(
+                lambda: (
+                    wiring.query("SELECT count(*) FROM jobs WHERE status = 'succeeded'")
+                    == [(count,)]
+                ),
+                120,
+                "every job's done update to be recorded",
+            )
+        except BaseException:
+            print(wiring.statuses(), len(extractor.received), extractor.most_held)
+            for daemon in daemons:
+                print(daemon.output()[-3000:])
+            raise
+        for daemon in daemons:
+            assert daemon.terminate() == 0, daemon.output()
+    assert extractor.most_held <= limit
+    assert sorted(extractor.received) == ids  # each job once
