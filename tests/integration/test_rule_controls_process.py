@@ -95,8 +95,8 @@ def queue_outbox(wiring, count: int) -> list[str]:
 class SimulatedExtractor:
     """Consumes the extractor's queue and keeps count of the jobs it holds (received, not yet
     finished), the most it ever held, and every job id it received. With `answers`, it works
-    like pyclowder: it finishes the oldest jobs it holds a little later, each with a
-    `StatusMessage.done` update to the message's reply_to under its correlation id."""
+    like pyclowder: once no message has come for a moment it finishes every job it holds, each
+    with a `StatusMessage.done` update to the message's reply_to under its correlation id."""
 
     def __init__(self, wiring, *, answers: bool = False) -> None:
         self.wiring = wiring
@@ -126,25 +126,24 @@ class SimulatedExtractor:
             ):
                 if self._stop.is_set():
                     break
-                if method is None:
-                    self._finish(channel, len(self.held))
+                if method is None:  # no more arrived for a while: finish all it holds
+                    self._finish(channel)
                     continue
                 message = json.loads(body)
                 self.received.append(message["job_id"])
                 self.held.append((props, message))
                 self.most_held = max(self.most_held, len(self.held))
                 channel.basic_ack(method.delivery_tag)
-                if len(self.held) >= 10:
-                    self._finish(channel, 5)
             channel.cancel()
         finally:
             connection.close()
 
-    def _finish(self, channel, count: int) -> None:
-        """Report the oldest `count` held jobs done (no longer held from then on)."""
+    def _finish(self, channel) -> None:
+        """Report every held job done (no longer held from then on). It takes whatever comes
+        before it finishes any, so it would hold more than max_in_flight if it were sent more."""
         if not self.answers:
             return
-        done, self.held = self.held[:count], self.held[count:]
+        done, self.held = self.held, []
         for props, message in done:
             update = update_body(message, "done", "Done", datetime.now(UTC))
             properties = pika.BasicProperties(delivery_mode=2, correlation_id=props.correlation_id)
