@@ -283,7 +283,8 @@ MISTAKES = [
     (
         "a file that is not a list of rules",
         {"r.yaml": "name: a\nsubmit: {extractor: x}\n"},
-        "rules/r.yaml:1: a rule file is a list of rules, or a mapping with the key 'rules' (and 'limits')",
+        "rules/r.yaml:1: a rule file is a list of rules, or a mapping with the key 'rules' "
+        "(and 'limits')",
     ),
 ]
 
