@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from .collections.triggers import event_of, event_record, request_records, requests_of
@@ -36,14 +36,12 @@ def debounce_key(event: Event, decision: Decision) -> str:
 
 
 def hold_debounced(
-    uow: UnitOfWork, rules: RuleSet, event: Event, decisions: Iterable[Decision]
+    uow: UnitOfWork, event: Event, debounced: Iterable[tuple[Decision, timedelta]]
 ) -> int:
-    """Hold the submissions of this event's matched debounced rules; how many were held."""
+    """Hold the submissions of this event's matched debounced rules (each decision with its
+    rule's debounce, as the engine's evaluation lists them); how many were held."""
     held = 0
-    for decision in decisions:
-        rule = rules.get(decision.rule)
-        if rule is None or rule.debounce is None or not decision.matched:
-            continue
+    for decision, debounce in debounced:
         trigger = {
             **event_record(event),
             "requests": request_records(decision.requests),
@@ -51,7 +49,7 @@ def hold_debounced(
         }
         now = uow.now()
         key = debounce_key(event, decision)
-        uow.debounces.hold(rule.name, key, now, now + rule.debounce, trigger)
+        uow.debounces.hold(decision.rule, key, now, now + debounce, trigger)
         held += 1
     return held
 

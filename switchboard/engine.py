@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, overload
 
@@ -43,6 +44,8 @@ class CollectingEvaluation(Evaluation):
     """
 
     collects: tuple[Collected, ...] = field(default_factory=tuple)
+    # matched decisions of debounced rules, with each rule's debounce: the processor holds them
+    debounced: tuple[tuple[Decision, timedelta], ...] = field(default_factory=tuple)
 
 
 class Engine:
@@ -65,7 +68,8 @@ class Engine:
         self._index = RuleIndex(self._declarative)
         self._order = {r.name: i for i, r in enumerate(self.rules)}
         self._collecting = frozenset(r.name for r in self.rules if r.collect is not None)
-        self._debounced = frozenset(r.name for r in self.rules if r.debounce is not None)
+        self._debounce_of = {r.name: r.debounce for r in self.rules if r.debounce is not None}
+        self._debounced = frozenset(self._debounce_of)
         self._python = [r for r in self.rules if not r.declarative and r.enabled]
         self._python_index = RuleIndex(self._python)  # by their `when=` prefilters
         self._runner = RuleRunner(rule_timeout_s)
@@ -115,12 +119,20 @@ class Engine:
             if self._python and len(decisions) > 1:
                 decisions.sort(key=lambda d: self._order[d.rule])
             frozen = tuple(decisions)
+            held: tuple[tuple[Decision, timedelta], ...] = ()
+            if self._debounce_of:
+                held = tuple(
+                    (d, self._debounce_of[d.rule])
+                    for d in frozen
+                    if d.matched and d.rule in self._debounce_of
+                )
             evaluations.append(
                 CollectingEvaluation(
                     event,
                     frozen,
                     _Submissions(self, event, frozen) if frozen else (),  # most events: none
                     tuple(collects) if collects else (),
+                    held,
                 )
             )
         return evaluations

@@ -275,7 +275,7 @@ class Processor:
                     result.rule_errors.append((decision.rule, event.message_id, decision.error))
             for submission in evaluation.submissions:
                 queue.add(event, submission)
-            hold_debounced(uow, self.engine.rules, event, evaluation.decisions)
+            hold_debounced(uow, event, evaluation.debounced)
             collects.extend((event, c) for c in evaluation.collects)
         self._collect(uow, collects, queue, result)
         result.submissions.extend(queue.flush(uow))
