@@ -36,6 +36,7 @@ from .sink_registry import SINKS
 from .store.intake_attempts import SqlCrashGuard
 from .store.migrate import ensure_current
 from .store.sql import SqlStore
+from .throttle import TargetLimit, Throttle
 from .timed_calls import timed_names, timed_sinks
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ class RuleLoader:
             self.settings.rules, legacy=self.legacy, python_allowlist=self.settings.python_allowlist
         )
         refuse_rules_without_their_sink(ruleset, self.settings)
+        for warning in (w for r in ruleset for w in r.warnings):
+            log.warning("%s", warning)
         return ruleset
 
     def engine(self, ruleset: RuleSet | None = None) -> Engine:
@@ -113,6 +116,7 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
     (`/metrics`, `/healthz`, `/readyz`, the status page, `/api`) is served on that port.
     """
     from .collections.sweeper import Sweeper
+    from .debounce import DebounceSweeper
     from .heartbeat import Heartbeat
     from .source import RabbitSource
     from .web.live import LoopPulse
@@ -147,7 +151,7 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
         build_sinks(settings, store) | relay_sinks(settings, settings.sink_timeout_s), metrics
     )
     closers += [sink.close for sink in sinks.values()]
-    relay = relay_threads(settings, store, sinks, metrics)
+    relay = relay_threads(settings, store, sinks, metrics, throttle_of(settings, store, processor))
     # closers run last to first: the threads stop (each ends its send in hand) before their sinks
     closers.append(lambda: relay.close(timeout_s=settings.sink_timeout_s))
     heartbeat = Heartbeat(
@@ -177,6 +181,7 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
         reload_rules=functools.partial(reload_counted, loader, processor, metrics),
         periodic=[
             Sweeper(processor),
+            DebounceSweeper(processor),
             *retention(settings, store),
             *jobs_periodic,
             *periodic,
@@ -276,8 +281,31 @@ def warn_about_dataset_names(ruleset: RuleSet, settings: Settings) -> None:
     )
 
 
+def throttle_of(settings: Settings, store: SqlStore, processor: Processor) -> Throttle:
+    """Back-pressure per target: SWITCHBOARD_LIMITS, then the loaded rule files' `limits:`
+    (asked on every admission, so a reload applies at once)."""
+    from .store.throttle_sql import SqlAdmissions
+    from .throttle import merged_limits
+
+    configured = settings.target_limits()
+
+    def limits() -> dict[str, TargetLimit]:
+        return merged_limits(configured, processor.rules.limits)
+
+    return Throttle(
+        SqlAdmissions(store.engine, store.clock),
+        limits,
+        in_flight_timeout_s=settings.in_flight_timeout_s,
+        recheck_s=settings.throttle_recheck_s,
+    )
+
+
 def relay_threads(
-    settings: Settings, store: SqlStore, sinks: dict[str, Sink], metrics: Metrics | None
+    settings: Settings,
+    store: SqlStore,
+    sinks: dict[str, Sink],
+    metrics: Metrics | None,
+    throttle: Throttle | None = None,
 ) -> RelayThreads:
     """One relay thread per target, plus one that fails rows whose target has no sink.
 
@@ -298,6 +326,7 @@ def relay_threads(
             # a send starting this soon after its claim ends (sink timeout) within the claim
             renew_after_s=0.9 * settings.relay_lease_s - settings.sink_timeout_s,
             metrics=metrics,
+            throttle=throttle,
             **which,
         )
 

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from .cli_controls import COMMANDS as CONTROL_COMMANDS
 from .cli_jobs import job_command, jobs_command
 from .cli_provenance import register as register_provenance
 from .cli_ray import ray_group
 from .cli_reports import print_explanation, replay_and_report
+from .cli_store import migrated_store
 from .errors import MalformedEvent, NotMigrated, RuleLoadError, SettingsError, SwitchboardError
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from .store.sql import SqlStore
+    pass
 
 DEMO_DAY = Path(__file__).parent / "demo" / "day.jsonl"
 
@@ -29,21 +30,7 @@ def _settings(ctx: click.Context, **overrides: Any) -> Settings:
     return replace(base, **{k: v for k, v in overrides.items() if v not in (None, ())})
 
 
-@contextlib.contextmanager
-def _migrated_store(url: str) -> Iterator[SqlStore]:
-    """The SqlStore at `url`, closed after; a clear refusal if it is not migrated to head."""
-    from .store.migrate import ensure_current
-    from .store.sql import SqlStore
-
-    try:
-        ensure_current(url)
-    except NotMigrated as exc:
-        raise click.ClickException(str(exc)) from None
-    store = SqlStore(url)
-    try:
-        yield store
-    finally:
-        store.close()
+_migrated_store = migrated_store  # the commands below and cli_controls share it
 
 
 def _load_rules(paths: Sequence[str], settings: Settings) -> Any:
@@ -98,6 +85,8 @@ def check(ctx: click.Context, paths: tuple[str, ...]) -> None:
         note = index_note(r) if r.enabled else None
         if note is not None:  # it still works, only slower as rules grow: a warning, not a problem
             click.echo(f"warning: rule {r.name}: {note}", err=True)
+        for warning in r.warnings:  # rule controls: e.g. a `once` rule's submissions collapse
+            click.echo(f"warning: {warning}", err=True)
     click.echo(f"{len(ruleset)} rule(s) OK")
 
 
@@ -289,6 +278,10 @@ def status(ctx: click.Context, database: str | None, limit: int) -> None:
     with _migrated_store(settings.database_url) as store:
         counts = store.counts_by_status()
         click.echo("submissions: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        from .cli_controls import throttled_lines
+
+        for line in throttled_lines(store):
+            click.echo(line)
         if counts.get("failed"):
             # given up after the relay's max attempts (or refused): these need a person
             failed = store.recent_submissions(limit, status="failed")
@@ -359,6 +352,8 @@ from .cli_web import web  # noqa: E402  # registered last: the command lives in 
 main.add_command(web)
 
 register_provenance(main)
+for _command in CONTROL_COMMANDS:  # retry, resubmit, dead-letters, record (cli_controls)
+    main.add_command(_command)
 
 if __name__ == "__main__":  # `python -m switchboard.cli …` works like the console script
     main()

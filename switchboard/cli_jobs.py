@@ -72,7 +72,11 @@ def _elapsed(seconds: float) -> str:
 
 
 def job_table(views: list[JobView], now: datetime) -> list[str]:
-    """The table of background 002: target, job id, started, latest update, status, elapsed."""
+    """The table of background 002: target, job id, started, latest update, status, elapsed.
+
+    A pending job a throttle holds back (see `throttle`) shows as `pending (throttled)`."""
+    from .throttle import THROTTLED
+
     header = ("TARGET", "JOB ID", "STARTED", "LATEST UPDATE", "STATUS", "ELAPSED")
     rows = [
         (
@@ -80,7 +84,7 @@ def job_table(views: list[JobView], now: datetime) -> list[str]:
             v.job_id,
             _when(v.started_at),
             _when(v.updated_at),
-            v.status,
+            f"{v.status} (throttled)" if v.latest_message == THROTTLED else v.status,
             _elapsed(v.elapsed_s(now)),
         )
         for v in views

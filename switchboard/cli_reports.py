@@ -13,6 +13,26 @@ import click
 
 from .rules.model import RuleSet
 from .settings import Settings
+from .submissions import submission_for
+
+
+def control_lines(rule: Any, decision: Any, event: Any) -> list[str]:
+    """What `explain` says about a matched rule's controls: the re-run policy and the
+    generation (or key) of the job this event would make, and any debounce."""
+    generation = decision.generation
+    if rule.rerun.mode == "key":
+        shown = f"key {generation.removeprefix('key:')!r}"
+    else:
+        shown = f"generation {generation!r}"
+    lines = [f"rerun {rule.rerun.describe()}: the next job is {shown}"]
+    if rule.debounce is not None:
+        seconds = rule.debounce.total_seconds()
+        lines.append(
+            f"debounce {seconds:g} s: held, submitted once with the latest event when no "
+            f"further matching event for this {decision.requests[0].resource} has come for "
+            f"{seconds:g} s"
+        )
+    return lines
 
 
 def print_explanation(
@@ -41,6 +61,15 @@ def print_explanation(
             click.echo(f"        {reason}")
         if decision.error:
             click.echo(f"        error: {decision.error}")
+        rule = engine.rules.get(decision.rule)
+        if decision.matched and rule is not None and rule.collect is None:
+            for line in control_lines(rule, decision, event):
+                click.echo(f"        {line}")
+            if rule.debounce is not None:
+                submissions[decision.rule] = [
+                    submission_for(rule.name, r, event, generation=decision.generation)
+                    for r in decision.requests
+                ]
         for s in submissions.get(decision.rule, []):
             click.echo(
                 f"        -> {s.extractor} {s.resource_type} {s.resource_id} via {s.via} "

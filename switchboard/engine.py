@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, overload
 
@@ -24,6 +25,7 @@ from .rules.fields import EVENT_FIELDS, Subject, event_field
 from .rules.index import RuleIndex
 from .rules.isolated import IsolatedRunner
 from .rules.model import Rule, RuleSet
+from .rules.rerun import generation
 from .rules.runner import Outcome, RuleRunner
 from .rules.templates import MissingValue
 from .submissions import submission_for
@@ -42,6 +44,8 @@ class CollectingEvaluation(Evaluation):
     """
 
     collects: tuple[Collected, ...] = field(default_factory=tuple)
+    # matched decisions of debounced rules, with each rule's debounce: the processor holds them
+    debounced: tuple[tuple[Decision, timedelta], ...] = field(default_factory=tuple)
 
 
 class Engine:
@@ -64,6 +68,8 @@ class Engine:
         self._index = RuleIndex(self._declarative)
         self._order = {r.name: i for i, r in enumerate(self.rules)}
         self._collecting = frozenset(r.name for r in self.rules if r.collect is not None)
+        self._debounce_of = {r.name: r.debounce for r in self.rules if r.debounce is not None}
+        self._debounced = frozenset(self._debounce_of)
         self._python = [r for r in self.rules if not r.declarative and r.enabled]
         self._python_index = RuleIndex(self._python)  # by their `when=` prefilters
         self._runner = RuleRunner(rule_timeout_s)
@@ -113,12 +119,20 @@ class Engine:
             if self._python and len(decisions) > 1:
                 decisions.sort(key=lambda d: self._order[d.rule])
             frozen = tuple(decisions)
+            held: tuple[tuple[Decision, timedelta], ...] = ()
+            if self._debounce_of:
+                held = tuple(
+                    (d, self._debounce_of[d.rule])
+                    for d in frozen
+                    if d.matched and d.rule in self._debounce_of
+                )
             evaluations.append(
                 CollectingEvaluation(
                     event,
                     frozen,
                     _Submissions(self, event, frozen) if frozen else (),  # most events: none
                     tuple(collects) if collects else (),
+                    held,
                 )
             )
         return evaluations
@@ -185,9 +199,10 @@ class Engine:
             if r.collect is not None:
                 collected = render_collected(r.name, r.collect, lookup, requests)
                 reasons.append(f"collects member {collected.member!r} into {collected.key!r}")
+            gen = generation(r.rerun, subject.event, subject.dataset, r.require, lookup)
         except (MissingValue, ValueError) as exc:
             return Decision(r.name, False, tuple(reasons), error=str(exc))
-        decision = self._checked(r, subject.event, tuple(reasons), requests)
+        decision = self._checked(r, subject.event, tuple(reasons), requests, gen)
         if r.collect is not None and decision.matched and into is not None:
             into.append(collected)
         return decision
@@ -215,7 +230,7 @@ class Engine:
                     or time.monotonic() - started >= SLOW_CALL_S
                 ):
                     self._between()
-        return [self._python_decision(r, e, outcomes[i]) for i, (r, e, _) in enumerate(calls)]
+        return [self._python_decision(r, e, d, outcomes[i]) for i, (r, e, d) in enumerate(calls)]
 
     def _between(self) -> None:
         if self.between is None:
@@ -225,7 +240,9 @@ class Engine:
         except Exception as exc:  # a lost broker shows again when the batch is acked
             log.warning("keepalive between rule calls failed: %s", exc)
 
-    def _python_decision(self, r: Rule, event: Event, outcome: Outcome) -> Decision:
+    def _python_decision(
+        self, r: Rule, event: Event, dataset: DatasetView, outcome: Outcome
+    ) -> Decision:
         if outcome.status == "timed_out":
             return Decision(r.name, False, error=f"timed out after {float(self.rule_timeout_s)} s")
         if outcome.status == "still_running":
@@ -246,11 +263,20 @@ class Engine:
             )
             return Decision(r.name, False, error=error)
         reasons = (f"python rule returned {len(requests) or 'no'} submission(s)",)
-        return self._checked(r, event, reasons, requests)
+        subject = Subject(event, dataset)
+        try:
+            gen = generation(r.rerun, event, dataset, (), lambda name: event_field(name)(subject))
+        except MissingValue as exc:
+            return Decision(r.name, False, reasons, error=str(exc))
+        return self._checked(r, event, reasons, requests, gen)
 
     @staticmethod
     def _checked(
-        r: Rule, event: Event, reasons: tuple[str, ...], requests: tuple[SubmitRequest, ...]
+        r: Rule,
+        event: Event,
+        reasons: tuple[str, ...],
+        requests: tuple[SubmitRequest, ...],
+        gen: str = "0",
     ) -> Decision:
         """The decision, or an error if a request names a resource this event does not have."""
         for request in requests:
@@ -264,17 +290,19 @@ class Engine:
                 )
             if not request.extractor:
                 return Decision(r.name, False, reasons, error="the extractor name is empty")
-        return Decision(r.name, bool(requests), reasons, requests)
+        return Decision(r.name, bool(requests), reasons, requests, generation=gen)
 
     def submissions_of(self, event: Event, decisions: Iterable[Decision]) -> tuple[Submission, ...]:
         """One Submission per request of every matched decision (each job id once); a collect
-        rule's requests are its collection's, fired through the processor, not per event."""
+        rule's requests are its collection's, fired through the processor, and a debounced
+        rule's are held by the processor (see `debounce`), not submitted per event."""
         result: dict[str, Submission] | None = None
         for decision in decisions:
-            if not decision.matched or decision.rule in self._collecting:
+            rule = decision.rule
+            if not decision.matched or rule in self._collecting or rule in self._debounced:
                 continue
             for request in decision.requests:
-                submission = submission_for(decision.rule, request, event)
+                submission = submission_for(rule, request, event, generation=decision.generation)
                 if result is None:
                     result = {}
                 result.setdefault(submission.job_id, submission)

@@ -192,6 +192,7 @@ class Decision:
     reasons: tuple[str, ...] = ()
     requests: tuple[SubmitRequest, ...] = ()
     error: str | None = None
+    generation: str = "0"  # of the rule's job, from its re-run policy (see rules.rerun)
 
 
 @dataclass(frozen=True, slots=True)

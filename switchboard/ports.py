@@ -85,6 +85,27 @@ class CollectionProgress(ProgressStore, Protocol):
     def quiet_due(self, now: datetime, limit: int = 100) -> list[CollectionState]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class HeldSubmission:
+    """A debounced rule's submission for one resource, held until `deadline`."""
+
+    rule: str
+    key: str
+    deadline: datetime
+    events: int  # matching events it has absorbed
+    trigger: Mapping[str, Any]  # the latest event and its rendered targets (see debounce)
+
+
+class Debounces(Protocol):
+    """Held submissions of debounced rules inside a unit of work (see `debounce`)."""
+
+    def hold(
+        self, rule: str, key: str, now: datetime, deadline: datetime, trigger: Mapping[str, Any]
+    ) -> None: ...
+    def due(self, now: datetime, limit: int | None = 100) -> list[HeldSubmission]: ...
+    def drop(self, rule: str, key: str) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction: everything an event changes commits together or not at all."""
 
@@ -118,6 +139,8 @@ class UnitOfWork(Protocol):
 
     @property
     def progress(self) -> CollectionProgress: ...
+    @property
+    def debounces(self) -> Debounces: ...
     def now(self) -> datetime:
         """The transaction's clock (the store's, so tests can move it)."""
         ...

@@ -22,6 +22,7 @@ import rule_utils
 
 from .collections.firing import Collector
 from .dataset_names import rules_need_dataset_names
+from .debounce import hold_debounced
 from .delays import DEFAULT_MAX_DELAYS, delay_count, gave_up_reason
 from .errors import ClowderRejected, ClowderUnavailable, StoreError
 from .events import parse_event
@@ -279,6 +280,7 @@ class Processor:
                     result.rule_errors.append((decision.rule, event.message_id, decision.error))
             for submission in evaluation.submissions:
                 queue.add(event, submission)
+            hold_debounced(uow, event, evaluation.debounced)
             collects.extend((event, c) for c in evaluation.collects)
         self._collect(uow, collects, queue, result)
         result.submissions.extend(queue.flush(uow))

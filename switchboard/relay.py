@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from .clock import utc_now
 from .errors import BrokerError, ClowderUnavailable, DeliveryFailed, StoreError, SubmissionRejected
 from .ports import Metrics, NullMetrics, OutboxRow, SendResult, Sink, Store
+from .throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ class Relay:
         exclude_vias: Collection[str] = (),
         should_stop: Callable[[], bool] = lambda: False,
         renew_after_s: float = 0.0,
+        throttle: Throttle | None = None,
     ) -> None:
         self.store = store
         self.sinks = sinks
@@ -93,6 +95,7 @@ class Relay:
         self.renew_after_s = max(0.0, min(renew_after_s, lease_s))
         self._claimed_at = clock()
         self._fresh_claim = False
+        self.throttle = throttle  # back-pressure: which claimed rows may go now (see throttle)
 
     def relays(self, via: str) -> bool:
         """Whether rows of `via` are this relay's to claim (`vias` / `exclude_vias`)."""
@@ -106,6 +109,8 @@ class Relay:
             limit, self.lease_s, vias=self.vias, exclude_vias=self.exclude_vias
         )
         stats = RelayStats(more=len(rows) >= limit)
+        if self.throttle is not None:
+            rows = self.throttle.admit(rows)  # the others are held, pending, as throttled
         by_via: dict[str, list[OutboxRow]] = {}
         for row in rows:
             by_via.setdefault(row.submission.via, []).append(row)

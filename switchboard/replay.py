@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .collections.firing import Collector
+from .debounce import DebounceSweeper
 from .errors import ClowderRejected
 from .outbox_queue import MessageBuilder
 from .ports import Store
@@ -106,4 +107,9 @@ def replay(
         summary.events += len(chunk)
         if on_progress:
             on_progress(len(chunk))
+    # The recording is over, so every burst is: debounced rules submit now, as they would once
+    # their quiet period passed.
+    for submission in DebounceSweeper(processor).sweep(everything=True):
+        summary.per_target[submission.extractor] += 1
+        summary.per_rule[submission.rule] += 1
     return summary

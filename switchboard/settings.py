@@ -89,6 +89,11 @@ class Settings:
     ray_output_dir: str = ""
     # How often the job poller asks Ray (and Clowder v2) for the state of unfinished jobs; 0: never.
     job_poll_interval_s: float = 10.0
+    # Back-pressure per target, JSON {"target": {"max_in_flight": 50, "rate": "10/s"}} (rule
+    # files may add `limits:` too); a row admitted this long ago no longer counts in flight.
+    limits: str = ""
+    in_flight_timeout_s: float = 3600.0
+    throttle_recheck_s: float = 1.0  # how soon a throttled row is looked at again
 
     _ENV: ClassVar[dict[str, str]] = {
         "rabbitmq_uri": "RABBITMQ_URI",
@@ -133,6 +138,9 @@ class Settings:
         "ray_num_cpus": "SWITCHBOARD_RAY_NUM_CPUS",
         "ray_output_dir": "SWITCHBOARD_RAY_OUTPUT_DIR",
         "job_poll_interval_s": "SWITCHBOARD_JOB_POLL_INTERVAL_S",
+        "limits": "SWITCHBOARD_LIMITS",
+        "in_flight_timeout_s": "SWITCHBOARD_IN_FLIGHT_TIMEOUT_S",
+        "throttle_recheck_s": "SWITCHBOARD_THROTTLE_RECHECK_S",
     }
 
     @classmethod
@@ -160,6 +168,22 @@ class Settings:
                 "SWITCHBOARD_JOB_POLL_INTERVAL_S: must be 0 (off) or more, "
                 f"not {self.job_poll_interval_s}"
             )
+        self.target_limits()  # a SettingsError now rather than when the relay starts
+
+    def target_limits(self) -> dict[str, Any]:
+        """SWITCHBOARD_LIMITS parsed: {target: throttle.TargetLimit}; SettingsError if bad."""
+        if not self.limits.strip():
+            return {}
+        from .throttle import parse_limits
+
+        try:
+            return parse_limits(json.loads(self.limits), "SWITCHBOARD_LIMITS")
+        except ValueError as exc:  # JSONDecodeError too
+            raise SettingsError(
+                str(exc)
+                if "SWITCHBOARD_LIMITS" in str(exc)
+                else f"SWITCHBOARD_LIMITS: not JSON: {exc}"
+            ) from None
 
     @property
     def status_queue_name(self) -> str:

@@ -37,16 +37,20 @@ def submission_for(
     *,
     collection: tuple[str, int] | None = None,
     parameters: Mapping[str, Any] | None = None,
+    generation: str | None = None,
 ) -> Submission:
     """The submission of `request` made by `rule` for `event`, with its deterministic job id.
 
     A per-event job id derives from (rule, target, resource, generation); a collection
     firing's (`collection` = (key, generation)) from (rule, target, key, generation), and
     `parameters` (the request's plus what the firing adds) replace the request's.
+    `generation` is the rule's re-run policy's (`rules.rerun.generation`); without it, "0"
+    (a manual submission: its message id).
     """
     resource_id = resource_id_of(event, request.resource)
     if collection is None:
-        generation = generation_of(event)
+        if generation is None:
+            generation = generation_of(event)
         jid = job_id(rule, request.extractor, request.resource, resource_id, generation)
     else:
         jid = collection_job_id(rule, request, *collection)

@@ -283,7 +283,8 @@ MISTAKES = [
     (
         "a file that is not a list of rules",
         {"r.yaml": "name: a\nsubmit: {extractor: x}\n"},
-        "rules/r.yaml:1: a rule file is a list of rules, or a mapping with the single key 'rules'",
+        "rules/r.yaml:1: a rule file is a list of rules, or a mapping with the key 'rules' "
+        "(and 'limits')",
     ),
 ]
 
@@ -386,15 +387,17 @@ def test_explain_shows_the_match_its_reasons_and_what_would_be_submitted() -> No
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     at = lines.index("MATCH manual-recheck")
-    assert lines[at + 1 : at + 3] == [
+    assert lines[at + 1 : at + 4] == [
         "        parameters.reason exists true: held",
         "        event.routing_key in ['extractors.ncsa.rulechecker', "
         "'extractors.ncsa.rulechecker.terra']: held",
+        # a manual submission's generation is its message id: a re-check submits again
+        "        rerun once: the next job is generation '65a1f0c2e4b0a1b2c3d4e5f6'",
     ]
     assert re.fullmatch(
         r" +-> ops\.recheck-audit dataset 65a1f0a0e4b0a1b2c3d4e500 via amqp job [0-9a-f-]{36} "
         r"parameters \{'reason': 're-check'\}",
-        lines[at + 3],
+        lines[at + 4],
     )
     assert f"1 of {len(load_rules([RULES]))} rule(s) match; 1 submission(s)" in lines
 

@@ -25,6 +25,9 @@ PURE = (
     "switchboard.collections.firing",
     "switchboard.collections.sweeper",
     "switchboard.collections.manifests",
+    "switchboard.rules.rerun",
+    "switchboard.debounce",
+    "switchboard.throttle",
 )
 FORBIDDEN = (
     "sqlalchemy",

@@ -136,7 +136,7 @@ def test_the_command_line_table_documents_every_command_and_option() -> None:
     rows = {
         m[1]: line
         for line in CLI_SECTION.splitlines()
-        if (m := re.match(r"\| `switchboard ([a-z]+(?: [a-z]+)?)\b", line))
+        if (m := re.match(r"\| `switchboard ([a-z-]+(?: [a-z]+)?)\b", line))
     }
     for name, command in commands():
         assert name in rows, f"command {name!r} is not in the README's Command line table"

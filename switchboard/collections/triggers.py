@@ -6,7 +6,7 @@ Both directions of the round trip live here, so what `trigger_of` stores is exac
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -27,24 +27,36 @@ def trigger_of(event: Event, collected: Collected) -> dict[str, Any]:
     versions hold `body` (an object) instead.
     """
     return {
+        **event_record(event),
+        "total": collected.total if isinstance(collected.total, int) else None,
+        "all_of": sorted(collected.all_of),
+        "requests": request_records(collected.requests),
+    }
+
+
+def event_record(event: Event) -> dict[str, Any]:
+    """The part of a trigger `event_of` reads back: body text, routing key, reply properties."""
+    return {
         **_stored_body(event),
         "routing_key": event.routing_key,
         "properties": {
             k: v for k, v in event.properties.items() if k in ("reply_to", "correlation_id")
         },
-        "total": collected.total if isinstance(collected.total, int) else None,
-        "all_of": sorted(collected.all_of),
-        "requests": [
-            {
-                "extractor": r.extractor,
-                "resource": r.resource,
-                "via": r.via,
-                "parameters": dict(r.parameters),
-                "options": as_json(r.options),
-            }
-            for r in collected.requests
-        ],
     }
+
+
+def request_records(requests: Sequence[SubmitRequest]) -> list[dict[str, Any]]:
+    """Rendered targets as JSON, as `requests_of` reads them back."""
+    return [
+        {
+            "extractor": r.extractor,
+            "resource": r.resource,
+            "via": r.via,
+            "parameters": dict(r.parameters),
+            "options": as_json(r.options),
+        }
+        for r in requests
+    ]
 
 
 def requests_of(trigger: Mapping[str, Any]) -> tuple[SubmitRequest, ...]:

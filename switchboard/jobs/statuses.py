@@ -38,7 +38,8 @@ SOURCE_RELAY = "relay"  # our outbox: submitted, or failed for good
 SOURCE_EXTRACTOR = "extractor"  # a pyclowder status update on our status queue
 SOURCE_CLOWDER = "clowder"  # Clowder v2's job API (the poller)
 SOURCE_RAY = "ray"  # Ray's job API (the poller)
-SOURCES = (SOURCE_RELAY, SOURCE_EXTRACTOR, SOURCE_CLOWDER, SOURCE_RAY)
+SOURCE_OPERATOR = "operator"  # `switchboard retry` / `resubmit` (rule controls)
+SOURCES = (SOURCE_RELAY, SOURCE_EXTRACTOR, SOURCE_CLOWDER, SOURCE_RAY, SOURCE_OPERATOR)
 
 # pyclowder 3.0.8 puts `StatusMessage.<name>` on the wire; Clowder v2 also accepts the values.
 EXTRACTOR_WORDS: Mapping[str, str] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from ..errors import Problem, RuleLoadError
 from ..locations import SourceLocation
@@ -101,9 +102,16 @@ def load_rules(
     allowlist = tuple(python_allowlist)
     rules: list[Rule] = []
     first_seen: dict[str, SourceLocation] = {}
+    limits: dict[str, tuple[Any, SourceLocation]] = {}
     for path in files:
         loaded = _load_file(path, legacy, allowlist)
         problems.extend(loaded.problems)
+        for target, (limit, source) in loaded.limits.items():
+            if target in limits:
+                reason = f"limits for target {target!r} already set at {limits[target][1]}"
+                problems.append(Problem(source.path, source.line or 1, reason))
+            else:
+                limits[target] = (limit, source)
         for name, source in loaded.declared:
             first = first_seen.get(name)
             if first is None:
@@ -114,4 +122,8 @@ def load_rules(
         rules.extend(loaded.rules)  # any duplicate is a problem, so these are only kept if unique
     if problems:
         raise RuleLoadError(problems)
-    return RuleSet(rules, sources=[str(f) for f in files])
+    return RuleSet(
+        rules,
+        sources=[str(f) for f in files],
+        limits={target: limit for target, (limit, _) in limits.items()},
+    )

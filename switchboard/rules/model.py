@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..locations import NOWHERE, SourceLocation
 from ..model import EMPTY, DatasetView, Event, EventKind, ResourceType, SubmitRequest
 from .conditions import Condition, Requirement
+from .rerun import ONCE, RerunPolicy
 from .templates import Template, ValueTree, render_value
 
 if TYPE_CHECKING:
@@ -68,6 +70,12 @@ class Rule:
     # resolved file the rule was loaded from, which that worker imports again.
     isolated: bool | None = None
     module_path: str = ""
+    # Rule controls: which generation of its job an event asks for (see rules.rerun), how long
+    # a resource's submission is held until no further matching event came (None: not held),
+    # and load-time warnings (`check` prints them, the daemon logs them).
+    rerun: RerunPolicy = ONCE
+    debounce: timedelta | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -94,9 +102,16 @@ class RuleSet:
 
     rules: tuple[Rule, ...] = ()
     sources: tuple[str, ...] = ()
+    # back-pressure per target from the rule files' `limits:` ({target: throttle.TargetLimit})
+    limits: Mapping[str, Any] = field(default_factory=dict)
     _by_name: Mapping[str, Rule] = field(default_factory=dict, repr=False, compare=False)
 
-    def __init__(self, rules: Iterable[Rule] = (), sources: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        rules: Iterable[Rule] = (),
+        sources: Iterable[str] = (),
+        limits: Mapping[str, Any] | None = None,
+    ) -> None:
         rules = tuple(rules)
         seen: dict[str, Rule] = {}
         for r in rules:
@@ -107,6 +122,7 @@ class RuleSet:
             seen[r.name] = r
         object.__setattr__(self, "rules", rules)
         object.__setattr__(self, "sources", tuple(sources))
+        object.__setattr__(self, "limits", MappingProxyType(dict(limits or {})))
         object.__setattr__(self, "_by_name", MappingProxyType(seen))
 
     def __iter__(self) -> Iterator[Rule]:

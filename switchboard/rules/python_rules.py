@@ -17,9 +17,12 @@ from typing import Any, overload
 from ..errors import Problem
 from ..locations import NOWHERE, SourceLocation
 from ..model import DatasetView, Event, EventKind, kinds_matching
+from .collect import parse_duration
 from .condition_compiler import CompileContext, compile_condition
 from .conditions import Condition
+from .fields import event_field
 from .model import DEFAULT_ON, Rule
+from .rerun import parse_rerun
 
 RuleFunction = Callable[[Event, DatasetView], Any]
 ISOLATED_FLAG = "SWITCHBOARD_ISOLATED"  # module-level: run every rule of the module isolated
@@ -55,9 +58,21 @@ def _make_rule(
     enabled: bool,
     isolated: bool | None = None,
     when: Any = None,
+    rerun: Any = "once",
+    debounce: Any = None,
 ) -> Rule:
     if not callable(function):
         raise TypeError(f"@rule decorates a function, not {function!r}")
+    label = f"rule {name or function.__name__!r}"
+    try:
+        policy = parse_rerun(rerun)
+        for field in policy.key.fields if policy.key is not None else ():
+            if "." not in field:
+                raise ValueError(f"rerun key field {{{field}}} is not an event field")
+            event_field(field)
+        held = None if debounce is None else parse_duration(debounce)
+    except ValueError as exc:  # FieldError too
+        raise ValueError(f"{label}: {exc}") from None
     patterns = _on_patterns(on)
     code = getattr(function, "__code__", None)
     source = SourceLocation(code.co_filename, code.co_firstlineno) if code is not None else NOWHERE
@@ -73,6 +88,8 @@ def _make_rule(
         function=function,
         isolated=isolated,
         when=_prefilter(when, name or function.__name__),
+        rerun=policy,
+        debounce=held,
     )
 
 
@@ -87,6 +104,8 @@ def rule(
     enabled: bool = ...,
     isolated: bool | None = ...,
     when: Any = ...,
+    rerun: Any = ...,
+    debounce: Any = ...,
 ) -> Callable[[RuleFunction], Rule]: ...
 
 
@@ -100,6 +119,8 @@ def rule(
     enabled: bool = True,
     isolated: bool | None = None,
     when: Any = None,
+    rerun: Any = "once",
+    debounce: Any = None,
 ) -> Rule | Callable[[RuleFunction], Rule]:
     """Turn `function(event, dataset)` into a `Rule` (registers nothing anywhere).
 
@@ -109,12 +130,14 @@ def rule(
     left unset, the module's `SWITCHBOARD_ISOLATED = True` asks that for all its rules.
     `when={...}` is a prefilter in the YAML condition language: the engine runs the function
     only on events that pass it, found through the match index like a YAML rule.
+    `rerun` ("once", "on_new_files", "every_event" or {"key": "{file.id}"}) and `debounce`
+    ("30s", or seconds) are the rule controls YAML rules have (see rules.rerun, debounce).
     """
     if isolated is not None and not isinstance(isolated, bool):
         raise TypeError(f"isolated must be True or False, not {isolated!r}")
     if function is not None:
-        return _make_rule(function, on, name, description, enabled, isolated, when)
-    return lambda f: _make_rule(f, on, name, description, enabled, isolated, when)
+        return _make_rule(function, on, name, description, enabled, isolated, when, rerun, debounce)
+    return lambda f: _make_rule(f, on, name, description, enabled, isolated, when, rerun, debounce)
 
 
 def _module_name(path: Path) -> str:

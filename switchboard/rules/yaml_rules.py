@@ -21,6 +21,7 @@ from .collect import CollectSpec
 from .collect_compiler import CollectCompiler
 from .condition_compiler import CompileContext, compile_condition, compile_requirement
 from .conditions import Condition, Requirement
+from .controls_compiler import TargetLimit, compile_controls, compile_limits
 from .fields import FieldError, event_field
 from .model import DEFAULT_ON, Rule, SubmitSpec
 from .operators import did_you_mean
@@ -28,7 +29,18 @@ from .templates import Template, TemplateError, compile_value, parse_template, t
 from .yaml_source import line_of, line_of_node, load_yaml
 
 RULE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
-RULE_KEYS = ("name", "description", "enabled", "on", "when", "require", "collect", "submit")
+RULE_KEYS = (
+    "name",
+    "description",
+    "enabled",
+    "on",
+    "when",
+    "require",
+    "collect",
+    "submit",
+    "rerun",
+    "debounce",
+)
 SUBMIT_KEYS = ("extractor", "resource", "via", "parameters", *OPTION_KEYS)
 RESOURCES = ("file", "dataset")
 
@@ -55,6 +67,7 @@ class YamlFile:
     rules: list[Rule] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     declared: list[tuple[str, SourceLocation]] = field(default_factory=list)
+    limits: dict[str, tuple[TargetLimit, SourceLocation]] = field(default_factory=dict)
 
 
 def rules_from_yaml(
@@ -75,17 +88,19 @@ def compile_yaml_file(path: str, text: str, *, python_allowlist: Iterable[str] =
     if data is None:
         return result
     if isinstance(data, Mapping):
-        if set(data) != {"rules"}:
+        if "rules" not in data or not set(data) <= {"rules", "limits"}:
             report(
                 line_of_node(data, 1),
-                "a rule file is a list of rules, or a mapping with the single key 'rules'",
+                "a rule file is a list of rules, or a mapping with the key 'rules' (and 'limits')",
             )
             return result
+        if "limits" in data:
+            result.limits = compile_limits(data["limits"], line_of(data, "limits", 1), report)
         data = data["rules"] if data["rules"] is not None else []
     if not isinstance(data, list):
         report(
             line_of_node(data, 1),
-            "a rule file is a list of rules, or a mapping with the single key 'rules'",
+            "a rule file is a list of rules, or a mapping with the key 'rules' (and 'limits')",
         )
         return result
     allowlist = tuple(python_allowlist)
@@ -153,10 +168,12 @@ def _compile_rule(
     )
 
     collect = _compile_collect(node, line, label, captures, path, report, allowlist)
+    controls = compile_controls(node, line, label, captures, report, _fields_known)
 
     if len(report.items) > before:
         return None
     assert isinstance(name, str) and on is not None
+    warnings = controls.warnings(submits, node.get("when"))
     return Rule(
         name=name,
         kind="yaml",
@@ -169,6 +186,9 @@ def _compile_rule(
         require=require,
         submits=submits,
         collect=collect,
+        rerun=controls.rerun,
+        debounce=controls.debounce,
+        warnings=tuple(f"{path}:{line}: {label}: {w}" for w in warnings),
     )
 
 

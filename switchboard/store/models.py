@@ -106,7 +106,10 @@ class SubmissionRow(Base):
     """The outbox: one row per submission, with the message to send and its delivery state."""
 
     __tablename__ = "submissions"
-    __table_args__ = (Index(None, "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index(None, "status", "next_attempt_at"),
+        Index(None, "extractor", "admitted_at"),  # a target's rows in flight (throttle)
+    )
 
     job_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     rule: Mapped[str] = mapped_column(String)
@@ -130,3 +133,8 @@ class SubmissionRow(Base):
     # the current token may send the row or record its outcome (see SqlStore.claim_due).
     claim_token: Mapped[str | None] = mapped_column(String(32))
     claimed_until: Mapped[datetime | None]
+    # Rule controls (0008): why a pending row is held back ("throttled"), when the throttle let
+    # it go (it counts as in flight from then on), and the job a resubmission was made from.
+    hold_reason: Mapped[str | None] = mapped_column(String(32))
+    admitted_at: Mapped[datetime | None]
+    resubmit_of: Mapped[str | None] = mapped_column(String(64))

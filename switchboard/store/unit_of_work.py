@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from ..collections.state import Manifest
 from ..model import DatasetView, FileInfo, Submission
 from ..ports import Clock
+from .debounces import SqlDebounces
 from .errors import store_errors
 from .job_records import create_jobs, job_row
 from .manifests import record_manifest
@@ -81,6 +82,11 @@ class SqlUnitOfWork:
     def progress(self) -> Progress:
         """Collection progress in this unit of work's transaction."""
         return Progress(self._session, self._clock)
+
+    @property
+    def debounces(self) -> SqlDebounces:
+        """Debounced rules' held submissions in this unit of work's transaction."""
+        return SqlDebounces(self.session)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

@@ -226,7 +226,8 @@ MISTAKES = [
         """\
         name: a
         """,
-        "rules.yaml:1: a rule file is a list of rules, or a mapping with the single key 'rules'",
+        "rules.yaml:1: a rule file is a list of rules, or a mapping with the key 'rules' "
+        "(and 'limits')",
     ),
     (
         "a numeric operator given text",

@@ -13,7 +13,7 @@ def test_migration_0010_adds_the_lease_table_and_downgrades_without_it(
     _migrate(empty_database, "0010")
     assert "leases" in _tables(empty_database)
 
-    _downgrade(empty_database, "0007")
+    _downgrade(empty_database, "0008")
 
     assert "leases" not in _tables(empty_database)
     assert "jobs" in _tables(empty_database)
