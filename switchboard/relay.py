@@ -101,6 +101,11 @@ class Relay:
         """Whether rows of `via` are this relay's to claim (`vias` / `exclude_vias`)."""
         return (self.vias is None or via in self.vias) and via not in self.exclude_vias
 
+    def holds_rows(self) -> bool:
+        """Whether a throttle with limits may hold rows back: they come due again on a timer,
+        not when a batch queues rows, so such a relay is woken after every batch."""
+        return self.throttle is not None and bool(self.throttle.limits())
+
     def run_once(self, limit: int = 500) -> RelayStats:
         """Claim up to `limit` due rows and try each once."""
         self._claimed_at = self.clock()  # no later than the store's own `now` of the claim

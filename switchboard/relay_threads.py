@@ -55,11 +55,13 @@ class RelayThreads:
     def wake(self, vias: Collection[str] | None = None) -> None:
         """Have the workers relaying rows of `vias` (every worker: None) look for due rows now
         (starting the threads the first time). A worker not woken still looks every `poll_s`;
-        waking only those with new rows spares the others an empty claim per batch."""
+        waking only those with new rows spares the others an empty claim per batch. While
+        limits may hold rows back (throttled rows come due on a timer) every worker is woken."""
         if not self._threads and not self._stop.is_set():
             self._start()
+        everyone = vias is None or any(worker.relay.holds_rows() for worker in self.workers)
         for worker in self.workers:
-            if vias is None or any(worker.relay.relays(via) for via in vias):
+            if everyone or any(worker.relay.relays(via) for via in vias or ()):
                 worker.wake_event.set()
 
     def close(self, timeout_s: float = 30.0) -> None:

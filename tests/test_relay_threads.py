@@ -24,7 +24,9 @@ from switchboard.settings import Settings
 from switchboard.sinks.clowder_api import ClowderApiSink
 from switchboard.sinks.extractor_queue import ExtractorQueueSink
 from switchboard.store.sql import SqlStore
+from switchboard.store.throttle_sql import SqlAdmissions
 from switchboard.testing import ListSource, RecordingSink
+from switchboard.throttle import TargetLimit, Throttle
 from tests.broker import URI, side_channel
 from tests.integration.clowder_events import RULES_YAML, record
 from tests.silent_server import SilentServer
@@ -205,3 +207,17 @@ def test_a_wake_for_some_vias_wakes_their_relays_and_the_unrouted_one_for_any_ot
     assert woken_by(["ray"]) == {"unrouted"}
     assert woken_by([]) == set()
     assert woken_by(None) == {"amqp", "status-relay", "unrouted"}
+
+
+def test_while_limits_may_hold_rows_back_every_relay_is_woken_after_a_batch(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limits = {"ncsa.wordcount": TargetLimit(max_in_flight=1)}
+    throttle = Throttle(SqlAdmissions(store.engine, store.clock), lambda: limits, recheck_s=1.0)
+    sinks: dict[str, Sink] = {"amqp": RecordingSink(), "status-relay": RecordingSink()}
+    threads = relay_threads(Settings(), store, sinks, None, throttle)
+    monkeypatch.setattr(threads, "_start", lambda: None)  # watch the wake-ups, run no thread
+
+    threads.wake(["status-relay"])
+
+    assert all(worker.wake_event.is_set() for worker in threads.workers)
