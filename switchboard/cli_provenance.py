@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import sys
+import functools
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from .cli_reports import echo_per_target, with_progress
 from .cli_store import command_settings, load_rules_or_exit, migrated_store
 from .errors import RuleLoadError, SwitchboardError
 
@@ -171,11 +172,9 @@ def backfill(
             f"{', '.join(chosen.names()) or 'no rules'} (version {version.version})"
         )
         window: dict[str, Any] = {"since": start, "until": end, "dataset_id": dataset_id}
-        if sys.stdout.isatty():
-            with click.progressbar(length=total, label="backfilling") as bar:
-                summary = job.run(dry_run=dry_run, on_progress=bar.update, **window)
-        else:
-            summary = job.run(dry_run=dry_run, **window)
+        summary = with_progress(
+            total, "backfilling", functools.partial(job.run, dry_run=dry_run, **window)
+        )
     verb = "would submit" if dry_run else "submitted"
     if dry_run:
         for s in summary.submissions:
@@ -183,10 +182,7 @@ def backfill(
                 f"would submit {s.extractor} {s.resource_type} {s.resource_id} via {s.via} "
                 f"job {s.job_id} (rule {s.rule}, event {s.event_message_id})"
             )
-    width = max((len(t) for t in summary.per_target), default=6)
-    click.echo(f"{'TARGET'.ljust(width)}  SUBMISSIONS")
-    for target, count in sorted(summary.per_target.items()):
-        click.echo(f"{target.ljust(width)}  {count}")
+    echo_per_target(summary.per_target)
     click.echo(
         f"{summary.events} event(s), {verb} {len(summary.submissions)}, "
         f"{summary.repeats} already submitted (skipped), {summary.members} collection "
