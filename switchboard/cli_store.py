@@ -41,16 +41,22 @@ def load_rules_or_exit(paths: Sequence[str], settings: Settings) -> Any:
         sys.exit(1)
 
 
-@contextlib.contextmanager
-def migrated_store(url: str) -> Iterator[SqlStore]:
-    """The SqlStore at `url`, closed after; a clear refusal if it is not migrated to head."""
+def ensure_migrated(url: str) -> None:
+    """Nothing if the database at `url` is at the head revision; else a clear refusal."""
     from .store.migrate import ensure_current
-    from .store.sql import SqlStore
 
     try:
         ensure_current(url)
     except NotMigrated as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@contextlib.contextmanager
+def migrated_store(url: str) -> Iterator[SqlStore]:
+    """The SqlStore at `url`, closed after; a clear refusal if it is not migrated to head."""
+    from .store.sql import SqlStore
+
+    ensure_migrated(url)
     store = SqlStore(url)
     try:
         yield store
