@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +17,7 @@ from ray.job_submission import JobSubmissionClient
 from switchboard.errors import DeliveryFailed, SubmissionRejected
 from switchboard.ray_local import RAY_ADDRESS_VARIABLES, LocalRay
 from switchboard.sinks.ray_jobs import RayJobSink
+from tests.processes import alive
 from tests.sinks.test_ray_jobs import ray_row
 
 pytestmark = pytest.mark.ray
@@ -29,14 +29,6 @@ def status_of(url: str, headers: dict[str, str]) -> int:
             return int(r.status)
     except urllib.error.HTTPError as refused:
         return refused.code
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def sent_with_token(sink: RayJobSink) -> None:

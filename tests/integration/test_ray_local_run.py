@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from collections.abc import Callable
@@ -14,20 +13,13 @@ import pytest
 
 from switchboard.demo_ray import demo_rule
 from tests.integration.conftest import SWITCHBOARD, DaemonProcess, Wiring, wait_for
+from tests.processes import alive
 
 pytest.importorskip("ray.job_submission", reason="Ray is not installed (the dev extra)")
 
 pytestmark = pytest.mark.ray
 
 MEMBERS = 5
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def finished_job(wiring: Wiring, job_id: str) -> dict[str, Any] | None:
