@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,39 +12,11 @@ from .cli_jobs import job_command, jobs_command
 from .cli_provenance import register as register_provenance
 from .cli_ray import ray_group
 from .cli_reports import print_explanation, replay_and_report
-from .cli_store import migrated_store
+from .cli_store import command_settings, load_rules_or_exit, migrated_store
 from .errors import MalformedEvent, NotMigrated, RuleLoadError, SettingsError, SwitchboardError
 from .settings import Settings
 
-if TYPE_CHECKING:
-    pass
-
 DEMO_DAY = Path(__file__).parent / "demo" / "day.jsonl"
-
-
-def _settings(ctx: click.Context, **overrides: Any) -> Settings:
-    base: Settings = ctx.obj
-    return replace(base, **{k: v for k, v in overrides.items() if v not in (None, ())})
-
-
-_migrated_store = migrated_store  # the commands below and cli_controls share it
-
-
-def _load_rules(paths: Sequence[str], settings: Settings) -> Any:
-    from .rules import load_rules
-    from .rules.legacy import LegacyContext
-
-    try:
-        return load_rules(
-            paths,
-            legacy=LegacyContext.from_settings(settings),
-            python_allowlist=settings.python_allowlist,
-        )
-    except RuleLoadError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        click.echo(f"{len(exc.problems)} problem(s); no rules loaded", err=True)
-        sys.exit(1)
 
 
 @click.group()
@@ -70,7 +39,7 @@ def main(ctx: click.Context, log_level: str) -> None:
 @click.pass_context
 def check(ctx: click.Context, paths: tuple[str, ...]) -> None:
     """Validate rule files; print the loaded rules, or every problem as path:line: reason."""
-    ruleset = _load_rules(paths, ctx.obj)
+    ruleset = load_rules_or_exit(paths, ctx.obj)
     rows = [("NAME", "KIND", "ON", "TARGETS", "SOURCE")]
     for r in ruleset:
         targets = ", ".join(r.targets) or "-"
@@ -137,8 +106,8 @@ def explain(
     from .engine import Engine
     from .events import event_from_json
 
-    settings = _settings(ctx, rules=rule_paths)
-    ruleset = _load_rules(settings.rules, settings)
+    settings = command_settings(ctx, rules=rule_paths)
+    ruleset = load_rules_or_exit(settings.rules, settings)
     try:
         with click.open_file(event_file, "rb") as handle:
             raw = handle.read(settings.max_event_bytes + 1)
@@ -187,13 +156,13 @@ def replay_command(
     """Run recorded events (JSON Lines) through the rules; print submissions per target."""
     from .traffic import read_records
 
-    settings = _settings(ctx, rules=rule_paths)
+    settings = command_settings(ctx, rules=rule_paths)
     _quiet_unless_asked(ctx)
     try:
         records = [record for _, record in read_records(events_file)]
     except MalformedEvent as exc:
         raise click.ClickException(exc.reason) from None
-    replay_and_report(settings, _load_rules(settings.rules, settings), records, database)
+    replay_and_report(settings, load_rules_or_exit(settings.rules, settings), records, database)
 
 
 @main.command()
@@ -214,7 +183,7 @@ def demo(
     """Replay a bundled day of TERRA-like traffic through the rules and print the routing."""
     from .traffic import read_records
 
-    settings = _settings(ctx, rules=rule_paths)
+    settings = command_settings(ctx, rules=rule_paths)
     missing = [p for p in settings.rules if not Path(p).exists()]
     if missing:
         raise click.ClickException(
@@ -225,7 +194,7 @@ def demo(
     click.echo(
         f"demo: {len(records)} events of one TERRA-like day, rules from {', '.join(settings.rules)}"
     )
-    replay_and_report(settings, _load_rules(settings.rules, settings), records, database)
+    replay_and_report(settings, load_rules_or_exit(settings.rules, settings), records, database)
     if database:
         from .store.engine import redacted
 
@@ -252,7 +221,7 @@ def run(
     """Run the daemon: consume events, match rules, submit work."""
     from .app import run_daemon
 
-    settings = _settings(ctx, rules=rule_paths, database_url=database, queue=queue)
+    settings = command_settings(ctx, rules=rule_paths, database_url=database, queue=queue)
     try:
         code = run_daemon(settings, migrate=migrate)
     except (NotMigrated, SettingsError) as exc:  # SettingsError: the web server's address
@@ -274,8 +243,8 @@ def status(ctx: click.Context, database: str | None, limit: int) -> None:
     from .jobs.queries import counts as job_counts
     from .store.collection_report import collection_lines
 
-    settings = _settings(ctx, database_url=database)
-    with _migrated_store(settings.database_url) as store:
+    settings = command_settings(ctx, database_url=database)
+    with migrated_store(settings.database_url) as store:
         counts = store.counts_by_status()
         click.echo("submissions: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
         from .cli_controls import throttled_lines
@@ -316,8 +285,8 @@ def manifest(ctx: click.Context, manifest_id: str, database: str | None, as_json
     """Print one collection firing's manifest: its sorted members with their data."""
     from .store.collection_report import write_manifest
 
-    settings = _settings(ctx, database_url=database)
-    with _migrated_store(settings.database_url) as store, store.engine.connect() as connection:
+    settings = command_settings(ctx, database_url=database)
+    with migrated_store(settings.database_url) as store, store.engine.connect() as connection:
         found = write_manifest(connection, manifest_id, sys.stdout, as_json=as_json)
     if not found:
         raise click.ClickException(f"no manifest {manifest_id}")
@@ -335,7 +304,7 @@ def upgrade(ctx: click.Context, database: str | None) -> None:
     """Create or migrate the schema to the current version."""
     from .store.migrate import upgrade as run_upgrade
 
-    settings = _settings(ctx.find_root(), database_url=database)
+    settings = command_settings(ctx.find_root(), database_url=database)
     try:
         run_upgrade(settings.database_url)
     except SwitchboardError as exc:

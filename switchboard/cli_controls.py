@@ -6,13 +6,12 @@ import getpass
 import json
 import socket
 import sys
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from .cli_store import command_settings, migrated_store
 from .errors import SwitchboardError
-from .settings import Settings
 
 if TYPE_CHECKING:
     from .store.sql import SqlStore
@@ -28,11 +27,6 @@ def _who(given: str | None) -> str:
     except (KeyError, OSError):  # no user name in this environment
         user = "unknown"
     return f"{user}@{socket.gethostname()}"
-
-
-def _settings(ctx: click.Context, **overrides: Any) -> Settings:
-    base: Settings = ctx.find_root().obj
-    return replace(base, **{k: v for k, v in overrides.items() if v not in (None, ())})
 
 
 def throttled_lines(store: SqlStore) -> list[str]:
@@ -55,12 +49,6 @@ def throttled_lines(store: SqlStore) -> list[str]:
             for h in debounced[:20]
         ]
     return lines
-
-
-def _store(url: str) -> Any:
-    from .cli_store import migrated_store
-
-    return migrated_store(url)
 
 
 @click.command()
@@ -86,8 +74,8 @@ def retry(
         raise click.UsageError("give JOB_IDs or --failed, not both and not neither")
     if target is not None and not all_failed:
         raise click.UsageError("--target goes with --failed")
-    settings = _settings(ctx, database_url=database)
-    with _store(settings.database_url) as store:
+    settings = command_settings(ctx, database_url=database)
+    with migrated_store(settings.database_url) as store:
         chosen = list(job_ids) if job_ids else failed_job_ids(store, target)
         outcomes = retry_jobs(store, chosen, _who(who))
     for outcome in outcomes:
@@ -105,8 +93,8 @@ def resubmit(ctx: click.Context, job_id: str, database: str | None, who: str | N
     """Queue a new generation of JOB_ID under a new job id linked to it (once per job)."""
     from .store.operator_sql import resubmit as resubmit_job
 
-    settings = _settings(ctx, database_url=database)
-    with _store(settings.database_url) as store:
+    settings = command_settings(ctx, database_url=database)
+    with migrated_store(settings.database_url) as store:
         outcome = resubmit_job(store, job_id, _who(who))
     if outcome.new_job_id is None:
         raise click.ClickException(f"{job_id}: {outcome.note}")
@@ -127,7 +115,7 @@ def list_command(ctx: click.Context, queue: str | None, limit: int, as_json: boo
     """List dead letters (they stay where they are)."""
     from .dead_letters import list_dead_letters
 
-    settings = _settings(ctx, queue=queue)
+    settings = command_settings(ctx, queue=queue)
     try:
         letters = list_dead_letters(settings.rabbitmq_uri, settings.queue, limit)
     except SwitchboardError as exc:
@@ -162,9 +150,9 @@ def redrive_command(
 
     if bool(message_ids) == everything:
         raise click.UsageError("give MESSAGE_IDs or --all, not both and not neither")
-    settings = _settings(ctx, queue=queue, database_url=database)
+    settings = command_settings(ctx, queue=queue, database_url=database)
     actor = _who(who)
-    with _store(settings.database_url) as store:
+    with migrated_store(settings.database_url) as store:
 
         def logged(letter: DeadLetter) -> None:
             log_redrive(store, actor, settings.queue, letter.id, letter.reason)
@@ -215,7 +203,7 @@ def record(
     from .dead_letters import record_tap
     from .traffic import dumps_record
 
-    settings = _settings(ctx, queue=queue)
+    settings = command_settings(ctx, queue=queue)
     keys = binding_keys or settings.legacy_binding_keys
     handle = sys.stdout if out == "-" else open(out, "w", encoding="utf-8")  # noqa: SIM115
     try:

@@ -6,19 +6,17 @@ import contextlib
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from .errors import NotMigrated
+from .cli_store import command_settings, ensure_migrated
 from .jobs import statuses as st
 from .jobs.views import JobView, OrphanView
 
 if TYPE_CHECKING:
     from .jobs.store import JobStore
-    from .settings import Settings
 
 _RELATIVE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -38,22 +36,13 @@ def parse_since(text: str, now: datetime) -> datetime:
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
-def _settings(ctx: click.Context, database: str | None) -> Settings:
-    base: Settings = ctx.find_root().obj
-    return base if database is None else replace(base, database_url=database)
-
-
 @contextlib.contextmanager
 def _job_store(url: str) -> Iterator[JobStore]:
     """The jobs at `url`; a clear refusal if the database is not migrated to head."""
     from .jobs.store import JobStore
     from .store.engine import make_engine
-    from .store.migrate import ensure_current
 
-    try:
-        ensure_current(url)
-    except NotMigrated as exc:
-        raise click.ClickException(str(exc)) from None
+    ensure_migrated(url)
     engine = make_engine(url)
     try:
         yield JobStore(engine)
@@ -139,7 +128,7 @@ def jobs_command(
         since=None if since is None else parse_since(since, now),
         limit=limit,
     )
-    with _job_store(_settings(ctx, database).database_url) as store:
+    with _job_store(command_settings(ctx, database_url=database).database_url) as store:
         if orphans:
             found = store.orphans(limit)
             if as_json:
@@ -167,7 +156,7 @@ def job_command(
     ctx: click.Context, job_id: str, as_json: bool, logs: bool, database: str | None
 ) -> None:
     """Show one job and its timeline of status updates."""
-    settings = _settings(ctx, database)
+    settings = command_settings(ctx, database_url=database)
     now = datetime.now(UTC)
     with _job_store(settings.database_url) as store:
         view = store.job(job_id)

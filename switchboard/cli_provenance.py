@@ -3,60 +3,30 @@
 from __future__ import annotations
 
 import contextlib
-import sys
+import functools
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from .errors import NotMigrated, RuleLoadError, SwitchboardError
-from .settings import Settings
+from .cli_reports import echo_per_target, with_progress
+from .cli_store import command_settings, load_rules_or_exit, migrated_store
+from .errors import RuleLoadError, SwitchboardError
 
 if TYPE_CHECKING:
     from .outbox_queue import MessageBuilder
     from .store.sql import SqlStore
 
 
-def _settings(ctx: click.Context, **overrides: Any) -> Settings:
-    base: Settings = ctx.find_root().obj
-    return replace(base, **{k: v for k, v in overrides.items() if v not in (None, ())})
-
-
 @contextlib.contextmanager
 def _store(url: str) -> Iterator[SqlStore]:
-    from .store.migrate import ensure_current
-    from .store.sql import SqlStore
-
-    try:
-        ensure_current(url)
-    except NotMigrated as exc:
-        raise click.ClickException(str(exc)) from None
-    store = SqlStore(url)
-    try:
-        yield store
-    except SwitchboardError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        store.close()
-
-
-def _rules(paths: Sequence[str], settings: Settings) -> Any:
-    from .rules import load_rules
-    from .rules.legacy import LegacyContext
-
-    try:
-        return load_rules(
-            paths,
-            legacy=LegacyContext.from_settings(settings),
-            python_allowlist=settings.python_allowlist,
-        )
-    except RuleLoadError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        click.echo(f"{len(exc.problems)} problem(s); no rules loaded", err=True)
-        sys.exit(1)
+    """The migrated store; an error from the store while in use is a clear refusal too."""
+    with migrated_store(url) as store:
+        try:
+            yield store
+        except SwitchboardError as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 def _when(value: str | None, option: str) -> datetime | None:
@@ -82,7 +52,7 @@ def rules_history(ctx: click.Context, database: str | None) -> None:
     """List every rule-set version with when it was active."""
     from .provenance.version_store import activations_of, history
 
-    settings = _settings(ctx, database_url=database)
+    settings = command_settings(ctx, database_url=database)
     with _store(settings.database_url) as store, store.engine.connect() as connection:
         versions = history(connection)
         if not versions:
@@ -109,7 +79,7 @@ def rules_show(ctx: click.Context, version: str, database: str | None) -> None:
     """Print one version's rule names and every file's text (VERSION or a prefix of it)."""
     from .provenance.version_store import load_version
 
-    settings = _settings(ctx, database_url=database)
+    settings = command_settings(ctx, database_url=database)
     with _store(settings.database_url) as store, store.engine.connect() as connection:
         found = load_version(connection, version)
     click.echo(f"version {found.version}  sha256 {found.content_hash}")
@@ -130,8 +100,8 @@ def explain_archived(
     """`explain --event`: see `provenance.explain_past`."""
     from .provenance.explain_past import explain_event
 
-    settings = _settings(ctx, rules=rule_paths, database_url=database)
-    today = _rules(settings.rules, settings) if current else None
+    settings = command_settings(ctx, rules=rule_paths, database_url=database)
+    today = load_rules_or_exit(settings.rules, settings) if current else None
     with _store(settings.database_url) as store, store.engine.connect() as connection:
         try:
             lines = explain_event(connection, message_id, settings, today)
@@ -173,9 +143,9 @@ def backfill(
     from .provenance.queries import count_archived
     from .provenance.versions import version_of
 
-    settings = _settings(ctx, rules=rule_paths, database_url=database)
+    settings = command_settings(ctx, rules=rule_paths, database_url=database)
     start, end = _when(since, "--since"), _when(until, "--until")
-    loaded = _rules(rule_paths, settings)
+    loaded = load_rules_or_exit(rule_paths, settings)
     try:
         chosen = only_rules(loaded, rule_names)
     except SwitchboardError as exc:
@@ -202,11 +172,9 @@ def backfill(
             f"{', '.join(chosen.names()) or 'no rules'} (version {version.version})"
         )
         window: dict[str, Any] = {"since": start, "until": end, "dataset_id": dataset_id}
-        if sys.stdout.isatty():
-            with click.progressbar(length=total, label="backfilling") as bar:
-                summary = job.run(dry_run=dry_run, on_progress=bar.update, **window)
-        else:
-            summary = job.run(dry_run=dry_run, **window)
+        summary = with_progress(
+            total, "backfilling", functools.partial(job.run, dry_run=dry_run, **window)
+        )
     verb = "would submit" if dry_run else "submitted"
     if dry_run:
         for s in summary.submissions:
@@ -214,10 +182,7 @@ def backfill(
                 f"would submit {s.extractor} {s.resource_type} {s.resource_id} via {s.via} "
                 f"job {s.job_id} (rule {s.rule}, event {s.event_message_id})"
             )
-    width = max((len(t) for t in summary.per_target), default=6)
-    click.echo(f"{'TARGET'.ljust(width)}  SUBMISSIONS")
-    for target, count in sorted(summary.per_target.items()):
-        click.echo(f"{target.ljust(width)}  {count}")
+    echo_per_target(summary.per_target)
     click.echo(
         f"{summary.events} event(s), {verb} {len(summary.submissions)}, "
         f"{summary.repeats} already submitted (skipped), {summary.members} collection "
@@ -262,7 +227,7 @@ def prov_command(
         raise click.UsageError("give exactly one of --job, --dataset, --collection, --event")
     if generation is not None and key is None:
         raise click.UsageError("--generation goes with --collection")
-    settings = _settings(ctx, database_url=database)
+    settings = command_settings(ctx, database_url=database)
     with _store(settings.database_url) as store, store.engine.connect() as connection:
         builder = ProvBuilder(connection, settings.queue)
         if job_id is not None:

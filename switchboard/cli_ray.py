@@ -38,28 +38,19 @@ def submit_command(
 ) -> None:
     """Submit a fired collection's Ray job now, under its own job id (so a job Ray already
     has is not started twice), and mark its outbox row sent."""
-    from .errors import NotMigrated
+    from .cli_store import migrated_store
     from .ray_embedded import LOCAL
-    from .store.migrate import ensure_current
-    from .store.sql import SqlStore
 
     base: Settings = ctx.find_root().obj
     settings = replace(base, database_url=database) if database else base
     if not settings.ray_address:
         raise click.ClickException("RAY_ADDRESS is not set (RAY_ADDRESS=local starts a Ray here)")
-    try:
-        ensure_current(settings.database_url)
-    except NotMigrated as exc:
-        raise click.ClickException(str(exc)) from None
-    store = SqlStore(settings.database_url)
-    try:
+    with migrated_store(settings.database_url) as store:
         rows = store.manifest_submissions(manifest_id, "ray")
         if not rows:
             raise click.ClickException(f"no via: ray submission for manifest {manifest_id}")
         local = settings.ray_address == LOCAL
         submit_rows(settings, store, rows, wait=local if wait is None else wait or local)
-    finally:
-        store.close()
 
 
 def submit_rows(settings: Settings, store: Any, rows: list[Any], *, wait: bool) -> list[Any]:

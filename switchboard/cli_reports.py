@@ -1,19 +1,22 @@
-"""What `switchboard explain`, `replay` and `demo` print."""
+"""What `switchboard explain`, `replay`, `demo` and `backfill` print."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from .rules.model import RuleSet
 from .settings import Settings
 from .submissions import submission_for
+
+T = TypeVar("T")
 
 
 def control_lines(rule: Any, decision: Any, event: Any) -> list[str]:
@@ -82,6 +85,23 @@ def print_explanation(
         click.echo("note: Python rules saw empty collection progress; nothing was kept")
 
 
+def with_progress(total: int, label: str, run: Callable[..., T]) -> T:
+    """`run()`, with a progress bar over `total` items on a terminal (`run` takes the bar's
+    `on_progress`); plain output otherwise, so piped output stays clean."""
+    if not sys.stdout.isatty():
+        return run()
+    with click.progressbar(length=total, label=label) as bar:
+        return run(on_progress=bar.update)
+
+
+def echo_per_target(per_target: Mapping[str, int]) -> None:
+    """The TARGET / SUBMISSIONS table that `replay`, `demo` and `backfill` end with."""
+    width = max((len(t) for t in per_target), default=6)
+    click.echo(f"{'TARGET'.ljust(width)}  SUBMISSIONS")
+    for target, count in sorted(per_target.items()):
+        click.echo(f"{target.ljust(width)}  {count}")
+
+
 def replay_and_report(
     settings: Settings, ruleset: RuleSet, records: list[dict[str, Any]], database: str | None
 ) -> None:
@@ -105,26 +125,19 @@ def replay_and_report(
             archive = EventArchive(store)
             archive.activate(version_of(settings.rules, ruleset.names()), "replay")
         try:
-            if sys.stdout.isatty():
-                with click.progressbar(length=len(records), label="replaying") as bar:
-                    summary = replay(
-                        records,
-                        engine,
-                        store,
-                        extractor_message,
-                        batch_size=settings.batch_size,
-                        on_progress=bar.update,
-                        archive=archive,
-                    )
-            else:
-                summary = replay(
+            summary = with_progress(
+                len(records),
+                "replaying",
+                functools.partial(
+                    replay,
                     records,
                     engine,
                     store,
                     extractor_message,
                     batch_size=settings.batch_size,
                     archive=archive,
-                )
+                ),
+            )
         finally:
             store.close()
     click.echo(
@@ -132,9 +145,6 @@ def replay_and_report(
         f"{summary.duplicates} duplicates, {len(summary.malformed)} malformed, "
         f"{len(summary.rule_errors)} rule errors"
     )
-    width = max((len(t) for t in summary.per_target), default=6)
-    click.echo(f"{'TARGET'.ljust(width)}  SUBMISSIONS")
-    for target, count in sorted(summary.per_target.items()):
-        click.echo(f"{target.ljust(width)}  {count}")
+    echo_per_target(summary.per_target)
     for line in summary.malformed + summary.poison + summary.rule_errors:
         click.echo(f"  ! {line}", err=True)

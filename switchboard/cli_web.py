@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
-from .errors import NotMigrated, RuleLoadError, SettingsError
+from .cli_store import command_settings, ensure_migrated
+from .errors import RuleLoadError, SettingsError
 from .settings import Settings
 
 DEFAULT_PORT = 8080  # when neither --port nor SWITCHBOARD_HTTP_PORT says
@@ -37,21 +37,16 @@ def web(
 ) -> None:
     """Serve the status page, /api and /metrics from the database, without a daemon."""
     from .store.engine import make_engine, redacted
-    from .store.migrate import ensure_current
     from .web.wiring import checked_endpoint, standalone_server
 
-    base: Settings = ctx.find_root().obj
-    overrides: dict[str, Any] = {"database_url": database, "http_host": host}
-    if rule_paths:
-        overrides["rules"] = rule_paths
-    settings = replace(base, **{k: v for k, v in overrides.items() if v is not None})
+    settings = command_settings(ctx, database_url=database, http_host=host, rules=rule_paths)
     chosen = port if port is not None else (settings.http_port or DEFAULT_PORT)
     variable = "--host" if host is not None else "SWITCHBOARD_HTTP_HOST"
     try:
         where = checked_endpoint(settings.http_host, chosen, settings.http_token, variable=variable)
-        ensure_current(settings.database_url)
-    except (SettingsError, NotMigrated) as exc:
+    except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
+    ensure_migrated(settings.database_url)
     engine = make_engine(settings.database_url, reads_only=True)
     try:
         server = standalone_server(settings, where, engine=engine, ruleset=_rules(settings))

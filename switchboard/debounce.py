@@ -21,6 +21,7 @@ from .collections.triggers import event_of, event_record, request_records, reque
 from .errors import StoreError
 from .model import Decision, Event, Submission
 from .outbox_queue import MessageBuilder, OutboxQueue
+from .periodic import PeriodicSweep
 from .ports import HeldSubmission, Store, UnitOfWork
 from .rules.model import RuleSet
 from .submissions import resource_id_of, submission_for
@@ -76,7 +77,7 @@ class SweptRules(Protocol):
     message_builder: MessageBuilder
 
 
-class DebounceSweeper:
+class DebounceSweeper(PeriodicSweep):
     """A daemon periodic hook: submit every held submission whose deadline has passed."""
 
     def __init__(
@@ -87,19 +88,8 @@ class DebounceSweeper:
         limit: int = 100,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(interval_s=interval_s, limit=limit, monotonic=monotonic)
         self.processor = processor
-        self.interval_s = interval_s
-        self.limit = limit
-        self._monotonic = monotonic
-        self._next_at = 0.0
-
-    def __call__(self) -> None:
-        """Sweep, at most once per `interval_s` (the daemon calls this every loop)."""
-        now = self._monotonic()
-        if now < self._next_at:
-            return
-        self._next_at = now + self.interval_s
-        self.sweep()
 
     def sweep(self, *, everything: bool = False) -> list[Submission]:
         """Submit the due held submissions in one transaction (one savepoint each); the

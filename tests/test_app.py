@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tests.processes import alive
+
 
 def _switchboard_script() -> str:
     found = Path(sys.executable).with_name("switchboard")
@@ -108,16 +110,16 @@ def test_reloading_rules_stops_the_old_engines_isolated_workers_and_closing_the_
         event = make_event()
         assert app.engine.evaluate(event, view_of(event)).decisions[0].error is None
         (pid,) = app.engine._isolated.worker_pids.values()
-        assert pid is not None and _alive(pid)
+        assert pid is not None and alive(pid)
         return pid
 
     first = worker_after_one_event()
     app.reload_rules()
     assert app.processor.engine is app.engine is not engine
-    assert not _alive(first)
+    assert not alive(first)
     second = worker_after_one_event()
     app.close()
-    assert not _alive(second)
+    assert not alive(second)
 
 
 def test_twenty_reloads_with_python_rules_leak_no_thread_and_no_worker_process(
@@ -165,11 +167,3 @@ def _children() -> list[int]:
         if fields[1] == me and fields[0] != "Z":
             found.append(int(entry.name))
     return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,30 +41,28 @@ def run(*args: str) -> click.testing.Result:
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
+def documented_job_keys() -> list[str]:
+    """The `switchboard jobs --json` keys as the README lists them, in its order."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"`--json` prints a list of objects\s+with the keys (.*?)\.\n", readme, re.S)
+    assert found is not None, "README no longer documents the `switchboard jobs --json` keys"
+    return re.findall(r"`(\w+)`", found.group(1))
+
+
 def test_jobs_json_lists_every_job_with_exactly_the_documented_keys(database: str) -> None:
     result = run("jobs", "--json", "--database", database)
 
     listed = json.loads(result.stdout)
     assert {j["job_id"] for j in listed} == {"j-1", "j-2"}
-    assert list(listed[0]) == [
-        "job_id",
-        "rule",
-        "target",
-        "via",
-        "resource_type",
-        "resource_id",
-        "dataset_id",
-        "clowder_job_id",
-        "ray_submission_id",
-        "status",
-        "latest_message",
-        "created_at",
-        "sent_at",
-        "started_at",
-        "updated_at",
-        "finished_at",
-        "elapsed_s",
-    ]
+    assert all(list(job) == documented_job_keys() for job in listed)
+    by_id = {j["job_id"]: j for j in listed}
+    assert (by_id["j-2"]["via"], by_id["j-2"]["target"], by_id["j-2"]["status"]) == (
+        "ray",
+        "ext.b",
+        "pending",
+    )
+    assert datetime.fromisoformat(by_id["j-1"]["created_at"]).tzinfo is not None
+    assert by_id["j-1"]["finished_at"] is None and by_id["j-1"]["elapsed_s"] >= 0
 
 
 def test_jobs_filters_by_target_and_prints_a_table(database: str) -> None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import time
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
@@ -16,8 +14,9 @@ pytest.importorskip("ray.job_submission", reason="Ray is not installed (the dev 
 from ray.job_submission import JobSubmissionClient
 
 from switchboard.errors import DeliveryFailed, SubmissionRejected
-from switchboard.ray_local import RAY_ADDRESS_VARIABLES, LocalRay
 from switchboard.sinks.ray_jobs import RayJobSink
+from tests.processes import alive
+from tests.ray_head import token_head
 from tests.sinks.test_ray_jobs import ray_row
 
 pytestmark = pytest.mark.ray
@@ -29,14 +28,6 @@ def status_of(url: str, headers: dict[str, str]) -> int:
             return int(r.status)
     except urllib.error.HTTPError as refused:
         return refused.code
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def sent_with_token(sink: RayJobSink) -> None:
@@ -55,9 +46,7 @@ def sent_with_token(sink: RayJobSink) -> None:
 def test_a_head_with_a_token_refuses_requests_and_sinks_without_it_and_stops_by_its_pid(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for variable in (*RAY_ADDRESS_VARIABLES, "RAY_AUTH_MODE", "RAY_AUTH_TOKEN"):
-        monkeypatch.delenv(variable, raising=False)
-    head = LocalRay(num_cpus=1, auth_token=uuid.uuid4().hex)
+    head = token_head(monkeypatch)
 
     with head as address:
         jobs = f"{address}/api/jobs/"

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from ..errors import StoreError
 from ..outbox_queue import MessageBuilder, OutboxQueue
+from ..periodic import PeriodicSweep
 from ..ports import Store, UnitOfWork
 from ..rules.collect import Collected
 from ..rules.model import RuleSet
@@ -40,7 +41,7 @@ class SweptRules(Protocol):
     message_builder: MessageBuilder
 
 
-class Sweeper:
+class Sweeper(PeriodicSweep):
     """A daemon periodic hook over one Processor (its store, current rules and collector)."""
 
     def __init__(
@@ -51,20 +52,9 @@ class Sweeper:
         limit: int = 100,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(interval_s=interval_s, limit=limit, monotonic=monotonic)
         self.processor = processor
-        self.interval_s = interval_s
-        self.limit = limit
-        self._monotonic = monotonic
-        self._next_at = 0.0
         self.failures: list[tuple[str, str, str]] = []  # (rule, key, reason) of the last sweep
-
-    def __call__(self) -> None:
-        """Sweep, at most once per `interval_s` (the daemon calls this every loop)."""
-        now = self._monotonic()
-        if now < self._next_at:
-            return
-        self._next_at = now + self.interval_s
-        self.sweep()
 
     def sweep(self) -> list[Firing]:
         """Fire every due collection whose other conditions hold; one transaction, one

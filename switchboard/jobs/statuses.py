@@ -41,14 +41,9 @@ SOURCE_RAY = "ray"  # Ray's job API (the poller)
 SOURCE_OPERATOR = "operator"  # `switchboard retry` / `resubmit` (rule controls)
 SOURCES = (SOURCE_RELAY, SOURCE_EXTRACTOR, SOURCE_CLOWDER, SOURCE_RAY, SOURCE_OPERATOR)
 
-# pyclowder 3.0.8 puts `StatusMessage.<name>` on the wire; Clowder v2 also accepts the values.
-EXTRACTOR_WORDS: Mapping[str, str] = {
-    "StatusMessage.start": STARTED,
-    "StatusMessage.processing": PROCESSING,
-    "StatusMessage.done": SUCCEEDED,
-    "StatusMessage.skip": SKIPPED,
-    "StatusMessage.error": FAILED,
-    "StatusMessage.retry": RESUBMITTED,
+# Clowder v2's EventListenerJobStatus words past submission: what the job summary says
+# (GET /api/v2/jobs/{id}/summary) and what an extractor may put on the wire.
+CLOWDER_V2_WORDS: Mapping[str, str] = {
     "STARTED": STARTED,
     "PROCESSING": PROCESSING,
     "SUCCEEDED": SUCCEEDED,
@@ -57,16 +52,22 @@ EXTRACTOR_WORDS: Mapping[str, str] = {
     "RESUBMITTED": RESUBMITTED,
 }
 
-# Clowder v2's EventListenerJobStatus (GET /api/v2/jobs/{id}/summary).
+# pyclowder 3.0.8 puts `StatusMessage.<name>` on the wire; Clowder v2 also accepts its words.
+EXTRACTOR_WORDS: Mapping[str, str] = {
+    "StatusMessage.start": STARTED,
+    "StatusMessage.processing": PROCESSING,
+    "StatusMessage.done": SUCCEEDED,
+    "StatusMessage.skip": SKIPPED,
+    "StatusMessage.error": FAILED,
+    "StatusMessage.retry": RESUBMITTED,
+    **CLOWDER_V2_WORDS,
+}
+
+# Clowder v2's whole EventListenerJobStatus, as the job summary reports it.
 CLOWDER_JOB_WORDS: Mapping[str, str] = {
     "CREATED": SUBMITTED,
     "SUBMITTED": SUBMITTED,
-    "STARTED": STARTED,
-    "PROCESSING": PROCESSING,
-    "SUCCEEDED": SUCCEEDED,
-    "SKIPPED": SKIPPED,
-    "ERROR": FAILED,
-    "RESUBMITTED": RESUBMITTED,
+    **CLOWDER_V2_WORDS,
 }
 
 # Ray's JobStatus (JobSubmissionClient.get_job_info(id).status).

@@ -114,19 +114,7 @@ class EventArchive:
         if self._unwritten:
             self._write_unwritten(connection)
         insert_rows(connection, rows)
-        if collects:
-            members = [
-                {
-                    "rule": c.rule,
-                    "key": c.key,
-                    "member": c.member,
-                    "message_id": e.message_id,
-                    "arrived_at": now,
-                }
-                for e, c in collects
-            ]
-            statement = upsert(connection.dialect.name, memberships).on_conflict_do_nothing()
-            connection.execute(statement, members)
+        insert_memberships(connection, collects, now)
 
     def record_dead_letters(self, refused: Sequence[tuple[Delivery, str]]) -> None:
         """Archive deliveries that are being dead-lettered, with the reason (own transaction).
@@ -208,6 +196,27 @@ COLUMNS = (
     "outcome",
 )
 JSON_COLUMNS = frozenset({"event", "outcome"})
+
+
+def insert_memberships(
+    connection: Connection, collects: Sequence[tuple[Event, Collected]], now: datetime
+) -> None:
+    """One membership row per event a collection took in (one already there is kept), so
+    `explain --event` can say which collections an event joined; nothing when none did."""
+    if not collects:
+        return
+    members = [
+        {
+            "rule": c.rule,
+            "key": c.key,
+            "member": c.member,
+            "message_id": e.message_id,
+            "arrived_at": now,
+        }
+        for e, c in collects
+    ]
+    statement = upsert(connection.dialect.name, memberships).on_conflict_do_nothing()
+    connection.execute(statement, members)
 
 
 def insert_rows(connection: Connection, rows: list[dict[str, Any]]) -> None:

@@ -32,9 +32,8 @@ from ..outbox_queue import MessageBuilder, OutboxQueue
 from ..rules.collect import Collected
 from ..rules.model import RuleSet
 from ..store.sql import SqlStore
-from ..store.statements import upsert
 from ..store.unit_of_work import SqlUnitOfWork
-from .archive import EventArchive, archive_table, memberships
+from .archive import EventArchive, archive_table, insert_memberships
 from .queries import ArchivedRow, archived_events, view_then
 from .records import restored_event, submission_fields
 from .versions import RuleVersion
@@ -242,18 +241,4 @@ class Backfill:
             found = dict(row.outcome or {})
             found["backfills"] = [*found.get("backfills", []), *extra]
             connection.execute(update(table).where(table.c.id == row.id).values(outcome=found))
-        if collects:
-            statement = upsert(connection.dialect.name, memberships).on_conflict_do_nothing()
-            connection.execute(
-                statement,
-                [
-                    {
-                        "rule": c.rule,
-                        "key": c.key,
-                        "member": c.member,
-                        "message_id": e.message_id,
-                        "arrived_at": now,
-                    }
-                    for e, c in collects
-                ],
-            )
+        insert_memberships(connection, collects, now)

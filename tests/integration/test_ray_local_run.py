@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from collections.abc import Callable
@@ -12,40 +11,15 @@ from typing import Any
 
 import pytest
 
+from switchboard.demo_ray import demo_rule
 from tests.integration.conftest import SWITCHBOARD, DaemonProcess, Wiring, wait_for
+from tests.processes import alive
 
 pytest.importorskip("ray.job_submission", reason="Ray is not installed (the dev extra)")
 
 pytestmark = pytest.mark.ray
 
 MEMBERS = 5
-BATCH_RULE = """\
-- name: plot-facts
-  when:
-    file.name: {{suffix: "_left.tif"}}
-  collect:
-    key: "plots/{{dataset.id}}"
-    member: "{{file.id}}"
-    data: {{path: "{data}/{{file.name}}", name: "{{file.name}}"}}
-    until: {{count: {count}}}
-  submit:
-    extractor: plot-facts
-    via: ray
-    resources: {{num_cpus: 0.5}}
-    batch:
-      processor: "switchboard_ray_batch.examples:FileFacts"
-      num_cpus: 0.5
-      batch_size: 2
-      concurrency: 2
-"""
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def finished_job(wiring: Wiring, job_id: str) -> dict[str, Any] | None:
@@ -70,7 +44,7 @@ def test_a_batch_rule_runs_on_the_private_head_of_switchboard_run_with_progress_
     data.mkdir()
     for n in range(1, MEMBERS + 1):
         (data / f"plot-{n:05d}_left.tif").write_bytes(bytes(n))
-    wiring.rules.write_text(BATCH_RULE.format(data=data, count=MEMBERS), encoding="utf-8")
+    wiring.rules.write_text(demo_rule(data, MEMBERS), encoding="utf-8")  # the demo --ray rule
     daemon = spawn(
         RAY_ADDRESS="local",
         SWITCHBOARD_RAY_NUM_CPUS="2",

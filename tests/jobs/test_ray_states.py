@@ -12,6 +12,7 @@ import pytest
 from switchboard.jobs.job_states import JobState, StateSourceDown, UnknownJob
 from switchboard.jobs.ray_states import RayJobStates, ray_job_state
 from switchboard.ray_local import free_port
+from tests.ray_head import token_head
 
 DETAILS: dict[str, Any] = {
     "type": "SUBMISSION",
@@ -97,11 +98,7 @@ def test_a_real_ray_gives_a_job_s_state_and_says_404_for_an_unknown_id(
 def test_a_head_with_token_auth_is_asked_with_the_token_and_without_it_is_down(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from switchboard.ray_local import RAY_ADDRESS_VARIABLES, LocalRay
-
-    for variable in (*RAY_ADDRESS_VARIABLES, "RAY_AUTH_MODE", "RAY_AUTH_TOKEN"):
-        monkeypatch.delenv(variable, raising=False)
-    head = LocalRay(num_cpus=1, auth_token=uuid.uuid4().hex)
+    head = token_head(monkeypatch)
 
     with head as address:
         with_token = RayJobStates(address, auth_token=head.auth_token or "").state("no-such-job")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from switchboard.provenance.archive import EventArchive
 from switchboard.provenance.versions import version_of
 from switchboard.replay import ReplaySummary, replay
 from switchboard.rules import load_rules
+from switchboard.store.migrate import upgrade
 from switchboard.store.sql import SqlStore
 from switchboard.traffic import read_records
 
@@ -41,3 +43,28 @@ def replay_day(
             extractor_message,
             archive=archive,
         )
+
+
+def replayed_day(folder: Path, rules: Sequence[Path] = (RULES,)) -> str:
+    """The URL of a migrated SQLite file in `folder` with the demo day replayed into it."""
+    url = f"sqlite:///{folder / 'sb.db'}"
+    upgrade(url)
+    store = SqlStore(url)
+    try:
+        replay_day(store, rules)
+    finally:
+        store.close()
+    return url
+
+
+def rules_copy(folder: Path, *, collection_count: int | None = None) -> Path:
+    """A copy of rules/ at `folder`/rules; with `collection_count`, its mosaic collection
+    waits for that many members instead of the day's 30."""
+    rules = folder / "rules"
+    shutil.copytree(RULES, rules)
+    if collection_count is not None:
+        collections = rules / "collections.yaml"
+        text = collections.read_text()
+        assert "count: 30" in text
+        collections.write_text(text.replace("count: 30", f"count: {collection_count}"))
+    return rules

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from switchboard.cli import main
-from switchboard.store.migrate import upgrade
-from switchboard.store.sql import SqlStore
-from tests.provenance.helpers import RULES, day_records, replay_day
+from tests.provenance.helpers import day_records, replayed_day, rules_copy
 
 WEATHER = "59073fbc6f6af8c48ec0a64d"  # the day's first event: a weather CSV no rule wants
 
@@ -19,16 +16,8 @@ WEATHER = "59073fbc6f6af8c48ec0a64d"  # the day's first event: a weather CSV no 
 @pytest.fixture
 def day_db(tmp_path: Path) -> tuple[str, Path]:
     """The demo day replayed, archived, into an SQLite file through a copy of rules/."""
-    url = f"sqlite:///{tmp_path / 'sb.db'}"
-    upgrade(url)
-    rules = tmp_path / "rules"
-    shutil.copytree(RULES, rules)
-    store = SqlStore(url)
-    try:
-        replay_day(store, [rules])
-    finally:
-        store.close()
-    return url, rules
+    rules = rules_copy(tmp_path)
+    return replayed_day(tmp_path, [rules]), rules
 
 
 def explain(url: str, *args: str) -> Result:
@@ -67,17 +56,7 @@ def test_a_collection_member_shows_the_collection_count_and_that_it_fired(
 
 
 def test_a_collection_that_has_not_fired_says_what_it_still_waits_for(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'sb.db'}"
-    upgrade(url)
-    rules = tmp_path / "rules"
-    shutil.copytree(RULES, rules)
-    collections = rules / "collections.yaml"
-    collections.write_text(collections.read_text().replace("count: 30", "count: 40"))
-    store = SqlStore(url)
-    try:
-        replay_day(store, [rules])
-    finally:
-        store.close()
+    url = replayed_day(tmp_path, [rules_copy(tmp_path, collection_count=40)])
     result = explain(url, "--event", left_tif_event())
     assert result.exit_code == 0, result.output
     assert "generation 1 open: 30 of 40 members" in result.output

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from switchboard.cli import main
 from switchboard.store.collection_tables import CollectionFiring
 from switchboard.store.migrate import upgrade
 from switchboard.store.sql import SqlStore
-from tests.provenance.helpers import RULES, day_records, replay_day
+from tests.provenance.helpers import day_records, replay_day, replayed_day, rules_copy
 
 SCHEMA = Path(prov.__file__).parent / "tests" / "schemas" / "prov-json.schema.json"
 KEY = "fullfield-rgb/2017-05-01"
@@ -26,14 +25,7 @@ KEY = "fullfield-rgb/2017-05-01"
 
 @pytest.fixture(scope="module")
 def day_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = f"sqlite:///{tmp_path_factory.mktemp('prov') / 'sb.db'}"
-    upgrade(url)
-    store = SqlStore(url)
-    try:
-        replay_day(store)
-    finally:
-        store.close()
-    return url
+    return replayed_day(tmp_path_factory.mktemp("prov"))
 
 
 def run(url: str, *args: str) -> Result:
@@ -148,17 +140,7 @@ def test_prov_needs_exactly_one_subject_and_says_when_it_finds_nothing(day_url: 
 def test_a_collection_not_fired_yet_is_an_open_collection_of_its_member_events(
     tmp_path: Path,
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'sb.db'}"
-    upgrade(url)
-    rules = tmp_path / "rules"
-    shutil.copytree(RULES, rules)
-    collections = rules / "collections.yaml"
-    collections.write_text(collections.read_text().replace("count: 30", "count: 40"))
-    store = SqlStore(url)
-    try:
-        replay_day(store, [rules])
-    finally:
-        store.close()
+    url = replayed_day(tmp_path, [rules_copy(tmp_path, collection_count=40)])
     document = valid(run(url, "--collection", KEY).output)
     (open_collection,) = [e for e in document["entity"] if e.startswith("collection:")]
     assert document["entity"][open_collection]["prov:type"]["$"] == "sb:OpenCollection"

@@ -24,6 +24,7 @@ from switchboard.rules.python_rules import rules_from_module
 from switchboard.store.sql import SqlStore
 from switchboard.testing import ListDelivery
 from tests.integration.clowder_events import record
+from tests.processes import alive
 from tests.rules.events import make_event, view_of
 
 HEADER = "from switchboard import rule, submit\n"
@@ -52,15 +53,6 @@ def engine_of(*paths: Path, timeout_s: float = 1.0) -> Iterator[Engine]:
 def decide(engine: Engine, file_name: str = "ok.tif", **event: object) -> dict[str, Decision]:
     made = make_event(file_name, **event)  # type: ignore[arg-type]
     return {d.rule: d for d in engine.evaluate(made, view_of(made)).decisions}
-
-
-def alive(pid: int | None) -> bool:
-    assert pid is not None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 LOOPS = {
