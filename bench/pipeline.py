@@ -539,12 +539,23 @@ def start_daemon(env: dict[str, str], log_path: Path) -> subprocess.Popen:
 
 
 def start_profiler(daemon: subprocess.Popen, profile: Path, name: str) -> subprocess.Popen:
-    """`py-spy record` attached to `daemon` (collapsed stacks, GIL-holding and idle-free); it
-    writes `profile/name.txt` when the daemon exits."""
+    """`py-spy record` attached to `daemon`: collapsed stacks of the thread holding the GIL
+    only (`--gil`), so the shares are of the Python CPU the daemon's one GIL allows, not of
+    time spent waiting on sockets; it writes `profile/name.txt` when the daemon exits."""
     profile.mkdir(parents=True, exist_ok=True)
     spy = str(Path(sys.executable).with_name("py-spy"))
     out = profile / f"{name}.txt"
-    command = [spy, "record", "--format", "raw", "--rate", "200", "--nonblocking", "--threads"]
+    command = [
+        spy,
+        "record",
+        "--format",
+        "raw",
+        "--rate",
+        "200",
+        "--nonblocking",
+        "--threads",
+        "--gil",
+    ]
     command += ["--pid", str(daemon.pid), "-o", str(out)]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

@@ -18,6 +18,7 @@ from ..jobs import statuses as st
 from ..jobs.tracking import original_reply
 from ..jobs.views import JobView
 from ..model import Submission
+from .array_insert import array_insert
 from .job_tables import job_updates, jobs, orphan_updates
 from .statements import upsert
 
@@ -90,7 +91,9 @@ def job_row(
 def create_jobs(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert pending jobs (`job_row`s); a job id already there is left as it is."""
     tracked = [row for row in rows if row["via"] not in UNTRACKED_VIAS]
-    if tracked:
+    if tracked and connection.dialect.name == "postgresql":
+        array_insert(connection, jobs, tracked, conflict=["job_id"])
+    elif tracked:
         insert = upsert(connection.dialect.name, jobs).on_conflict_do_nothing(
             index_elements=["job_id"]
         )
@@ -108,18 +111,23 @@ def mark_submitted(
     ids = list(dict.fromkeys(job_ids))
     if not ids:
         return
-    connection.execute(
-        update(jobs).where(jobs.c.job_id.in_(ids), jobs.c.sent_at.is_(None)).values(sent_at=now)
-    )
-    connection.execute(
-        update(jobs)
-        .where(jobs.c.job_id.in_(ids), jobs.c.status == st.PENDING)
-        .values(status=st.SUBMITTED, updated_at=now)
-    )
-    known = set(connection.execute(select(jobs.c.job_id).where(jobs.c.job_id.in_(ids))).scalars())
-    rows = [_relay_row(job_id, st.SUBMITTED, now, None) for job_id in ids if job_id in known]
-    if rows:
-        _insert_timeline(connection, rows)
+    if connection.dialect.name == "postgresql":
+        known = _mark_submitted_in_one(connection, ids, now)
+    else:
+        connection.execute(
+            update(jobs).where(jobs.c.job_id.in_(ids), jobs.c.sent_at.is_(None)).values(sent_at=now)
+        )
+        connection.execute(
+            update(jobs)
+            .where(jobs.c.job_id.in_(ids), jobs.c.status == st.PENDING)
+            .values(status=st.SUBMITTED, updated_at=now)
+        )
+        known = set(
+            connection.execute(select(jobs.c.job_id).where(jobs.c.job_id.in_(ids))).scalars()
+        )
+        rows = [_relay_row(job_id, st.SUBMITTED, now, None) for job_id in ids if job_id in known]
+        if rows:
+            _insert_timeline(connection, rows)
     answers = [
         {"b_job_id": job_id, "b_clowder": clowder}
         for job_id, clowder in (clowder_job_ids or {}).items()
@@ -132,6 +140,42 @@ def mark_submitted(
             .values(clowder_job_id=bindparam("b_clowder")),
             answers,
         )
+
+
+# The relay's three job writes of a send as one statement (one round trip, one commit on its
+# autocommit connection): sent_at once, pending -> submitted, a relay row in each timeline.
+_MARK_SUBMITTED = """
+WITH marked AS (
+    UPDATE jobs
+    SET sent_at = coalesce(sent_at, %(now)s),
+        status = CASE WHEN status = %(pending)s THEN %(submitted)s ELSE status END,
+        updated_at = CASE WHEN status = %(pending)s THEN %(now)s ELSE updated_at END
+    WHERE job_id = ANY(%(ids)b::varchar[])
+    RETURNING job_id
+), timeline AS (
+    INSERT INTO job_updates (update_key, job_id, at, received_at, status, message, source)
+    SELECT k.update_key, k.job_id, %(now)s, %(now)s, %(submitted)s, NULL, %(source)s
+    FROM unnest(%(ids)b::varchar[], %(keys)b::varchar[]) WITH ORDINALITY
+        AS k(job_id, update_key, ordinal)
+    JOIN marked USING (job_id)
+    ORDER BY k.ordinal
+    ON CONFLICT (update_key) DO NOTHING
+)
+SELECT job_id FROM marked
+"""
+
+
+def _mark_submitted_in_one(connection: Connection, ids: list[str], now: datetime) -> set[str]:
+    """`mark_submitted`'s job writes on PostgreSQL in one statement; the ids of known jobs."""
+    parameters = {
+        "ids": ids,
+        "keys": [update_key("relay", job_id, st.SUBMITTED) for job_id in ids],
+        "now": now,
+        "pending": st.PENDING,
+        "submitted": st.SUBMITTED,
+        "source": st.SOURCE_RELAY,
+    }
+    return set(connection.exec_driver_sql(_MARK_SUBMITTED, parameters).scalars())
 
 
 def mark_failed(connection: Connection, job_id: str, error: str, now: datetime) -> Outcome:
@@ -260,6 +304,9 @@ def _relay_row(job_id: str, status: str, now: datetime, message: str | None) -> 
 
 def _insert_timeline(connection: Connection, rows: list[dict[str, Any]]) -> bool:
     """Insert timeline rows, skipping keys already there; True if any went in."""
+    if connection.dialect.name == "postgresql":
+        added = array_insert(connection, job_updates, rows, conflict=["update_key"], returning="id")
+        return bool(added)
     insert = (
         upsert(connection.dialect.name, job_updates)
         .on_conflict_do_nothing(index_elements=["update_key"])

@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Connection, String, Text, bindparam, cast, column, func, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Connection, bindparam, update
 
 from ..secrets import without_secrets
 from .engine import to_json
@@ -47,20 +46,16 @@ def mark_sent(
         "claimed_until": None,
     }
     if connection.dialect.name == "postgresql":
-        ids = bindparam("ids", [job_id for job_id, _ in bodies], type_=ARRAY(String))
-        texts = bindparam("bodies", [_scrubbed_json(b) for _, b in bodies], type_=ARRAY(Text))
-        scrubbed = (
-            func.unnest(ids, texts)
-            .table_valued(column("job_id", String), column("body", Text))
-            .render_derived(name="scrubbed")
-        )
-        statement = (
-            update(submissions)
-            .where(submissions.c.job_id == scrubbed.c.job_id, *fence)
-            .values(**sent, body=func.coalesce(cast(scrubbed.c.body, JSON), submissions.c.body))
-            .returning(submissions.c.job_id)
-        )
-        return set(connection.execute(statement).scalars())
+        parameters = {
+            "ids": [job_id for job_id, _ in bodies],
+            "bodies": [_scrubbed_json(b) for _, b in bodies],
+            "now": now,
+            "sent": SENT,
+            "pending": PENDING,
+            "token": claim_token,
+        }
+        text = _MARK_SENT if claim_token is not None else _MARK_SENT_UNFENCED
+        return set(connection.exec_driver_sql(text, parameters).scalars())
     job_ids = [job_id for job_id, _ in bodies]
     statement = (
         update(submissions)
@@ -71,6 +66,20 @@ def mark_sent(
     marked = set(connection.execute(statement).scalars())
     scrub_bodies(connection, [(job_id, body) for job_id, body in bodies if job_id in marked])
     return marked
+
+
+# PostgreSQL: one UPDATE ... FROM unnest(ids, bodies), the arrays bound in binary (psycopg's
+# text format escapes every JSON body with a regular expression)
+_MARK_SENT_UNFENCED = """
+UPDATE submissions
+SET status = %(sent)s, sent_at = %(now)s, attempts = submissions.attempts + 1,
+    claimed_until = NULL, body = coalesce(scrubbed.body::json, submissions.body)
+FROM unnest(%(ids)b::varchar[], %(bodies)b::text[]) AS scrubbed(job_id, body)
+WHERE submissions.job_id = scrubbed.job_id AND submissions.status = %(pending)s
+"""
+_MARK_SENT = _MARK_SENT_UNFENCED + " AND submissions.claim_token = %(token)s"
+_MARK_SENT_UNFENCED += " RETURNING submissions.job_id"
+_MARK_SENT += " RETURNING submissions.job_id"
 
 
 def _scrubbed_json(body: Any) -> str | None:

@@ -8,19 +8,30 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Result, select
+from sqlalchemy import Connection, Result, Table, select
 from sqlalchemy.orm import Session
 
 from ..collections.state import Manifest
 from ..model import DatasetView, FileInfo, Submission
 from ..ports import Clock
+from .array_insert import array_insert
+from .dataset_locks import lock_datasets
 from .debounces import SqlDebounces
 from .errors import store_errors
+from .file_rows import add_files
 from .job_records import create_jobs, job_row
 from .manifests import record_manifest
 from .models import PENDING
 from .progress import Progress
-from .statements import DATASET_VIEW, among, datasets, files, messages, write_statements
+from .statements import (
+    DATASET_VIEW,
+    among,
+    datasets,
+    files,
+    messages,
+    submissions,
+    write_statements,
+)
 
 
 @dataclass
@@ -41,10 +52,11 @@ class SqlUnitOfWork:
     statements (their answer is needed at once) unless `record_processed_many` recorded the
     batch's ids in one or `add_submissions` queued a batch's submissions in one; inventory
     writes (`add_file`, `set_dataset_name`) are buffered and written by `flush()` in one
-    pipelined executemany per table, which `SqlStore` calls before committing. Dataset views
+    statement per table, which `SqlStore` calls before committing. Dataset views
     are cached for the life of the transaction, loaded in one query (or, after `prefetch`, one
     per table for many datasets) and kept up to date with the buffered writes, so reads after
-    writes see them. Code that queries through `session` gets the buffer flushed first;
+    writes see them; on PostgreSQL each dataset is locked for the transaction before its first
+    read (`dataset_locks`). Code that queries through `session` gets the buffer flushed first;
     `progress` does not need that (the collection tables are never buffered), so it skips the
     flush and the buffer keeps batching.
     """
@@ -74,9 +86,17 @@ class SqlUnitOfWork:
 
     def _execute(self, statement: Any, parameters: Any = None) -> Result[Any]:
         """Run a Core statement on the transaction's connection (skipping the ORM's layer)."""
+        return self._conn().execute(statement, parameters)
+
+    def _conn(self) -> Connection:
+        """The transaction's connection (Core statements skip the ORM's layer)."""
         if self._connection is None:
             self._connection = self._session.connection()
-        return self._connection.execute(statement, parameters)
+        return self._connection
+
+    def _array_insert(self, table: Table, rows: list[dict[str, Any]], key: str) -> list[Any]:
+        """`array_insert` on the transaction's connection, skipping rows whose `key` exists."""
+        return array_insert(self._conn(), table, rows, conflict=[key], returning=key)
 
     @property
     def progress(self) -> Progress:
@@ -106,8 +126,9 @@ class SqlUnitOfWork:
     def flush(self) -> None:
         """Write the buffered inventory rows: names first, then files in arrival order.
 
-        psycopg runs an executemany as a pipeline of single-row statements, in order, so each
-        file's position subquery sees the rows written before it.
+        On PostgreSQL the files go in as one statement over arrays (`file_rows`); elsewhere as
+        an executemany of single-row statements, in order, so each file's position subquery
+        sees the rows written before it.
         """
         if self._name_rows:
             rows = list(self._name_rows.values())
@@ -116,7 +137,10 @@ class SqlUnitOfWork:
         if self._file_rows:
             rows = list(self._file_rows.values())
             self._file_rows.clear()
-            self._execute(self._sql.add_file, rows)
+            if self._dialect == "postgresql":
+                add_files(self._conn(), rows)
+            else:
+                self._execute(self._sql.add_file, rows)
 
     def prefetch(self, message_ids: Iterable[str] = (), dataset_ids: Iterable[str] = ()) -> None:
         """Read ahead what a batch will ask about, in one query per table instead of one per
@@ -135,6 +159,7 @@ class SqlUnitOfWork:
             self._in_ledger.update(found)
         unknown = [d for d in dict.fromkeys(dataset_ids) if d and d not in self._known]
         if unknown:
+            self._lock(unknown)
             self._known.update(self._load_many(unknown))
 
     def already_processed(self, message_id: str) -> bool:
@@ -211,9 +236,16 @@ class SqlUnitOfWork:
         """The dataset's cached name and every file seen in it, in first-seen order."""
         known = self._known.get(dataset_id)
         if known is None:
+            self._lock([dataset_id])
             known = self._load_one(dataset_id)
             self._known[dataset_id] = known
         return known.view(dataset_id)
+
+    def _lock(self, dataset_ids: list[str]) -> None:
+        """Hold these datasets until this transaction ends, before their first read (see
+        `dataset_locks`: a concurrent daemon's files of them are committed, then read)."""
+        if self._dialect == "postgresql":
+            lock_datasets(self._conn(), dataset_ids)
 
     def set_dataset_name(self, dataset_id: str, name: str) -> None:
         """Cache the dataset's name (looked up in Clowder). Buffered."""
@@ -262,7 +294,10 @@ class SqlUnitOfWork:
             self._in_outbox.add(submission.job_id)
         if not rows:
             return set()
-        added = set(self._execute(self._sql.add_submission, rows).scalars())
+        if self._dialect == "postgresql":
+            added = set(self._array_insert(submissions, rows, "job_id"))
+        else:
+            added = set(self._execute(self._sql.add_submission, rows).scalars())
         self._create_jobs([entry for entry in queued if entry[0].job_id in added])
         return added
 
@@ -273,9 +308,7 @@ class SqlUnitOfWork:
         if entries:
             now = self.now()
             rows = [job_row(sub, body, props, now) for sub, body, props in entries]
-            if self._connection is None:
-                self._connection = self._session.connection()
-            create_jobs(self._connection, rows)
+            create_jobs(self._conn(), rows)
 
     def _submission_row(
         self, submission: Submission, body: Mapping[str, Any], properties: Mapping[str, Any]

@@ -209,6 +209,33 @@ def test_positions_continue_after_the_committed_files(sql_store: SqlStore) -> No
     ]
 
 
+def test_known_files_between_new_ones_leave_no_gap_in_any_datasets_positions(
+    sql_store: SqlStore,
+) -> None:
+    with sql_store.unit_of_work() as uow:
+        uow.add_file("ds-1", FileInfo("f-1", "one.bin"))
+    with sql_store.unit_of_work() as uow:
+        uow.add_file("ds-2", FileInfo("f-x", "x.bin"))
+        uow.add_file("ds-1", FileInfo("f-2", "two.bin"))
+        uow.add_file("ds-1", FileInfo("f-1", "one-again.bin"))
+        uow.add_file("ds-2", FileInfo("f-y", "y.bin"))
+        uow.add_file("ds-1", FileInfo("f-3", "three.bin"))
+
+    with sql_store.unit_of_work() as uow:
+        rows = uow.session.execute(
+            select(DatasetFile.dataset_id, DatasetFile.file_id, DatasetFile.position).order_by(
+                DatasetFile.dataset_id, DatasetFile.position
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("ds-1", "f-1", 1),
+        ("ds-1", "f-2", 2),
+        ("ds-1", "f-3", 3),
+        ("ds-2", "f-x", 1),
+        ("ds-2", "f-y", 2),
+    ]
+
+
 def test_a_view_read_after_unread_writes_includes_them(sql_store: SqlStore) -> None:
     with sql_store.unit_of_work() as uow:
         uow.set_dataset_name("ds-1", "old name")
@@ -303,9 +330,9 @@ def test_a_prefetched_batch_costs_a_fixed_number_of_reads(sql_store: SqlStore) -
         event.remove(sql_store.engine, "before_cursor_execute", count)
 
     selects = statements.count("SELECT")
-    inserts = statements.count("INSERT")
+    writes = statements.count("INSERT") + statements.count("WITH")  # WITH: PostgreSQL's files
     assert selects <= 4  # prefetch: ledger, names, files (plus SQLite's connection probe)
-    assert inserts == 30 + 2  # one per ledger row, then one executemany per inventory table
+    assert writes == 30 + 2  # one per ledger row, then one statement per inventory table
 
 
 def test_errors_that_are_not_connection_failures_are_not_store_errors(
@@ -345,6 +372,61 @@ def _race(store: SqlStore, write: Callable[[SqlUnitOfWork], bool]) -> list[bool]
     thread.join(60)
     assert not second_error, second_error
     return [first_result, *second_result]
+
+
+@pytest.mark.postgres
+def test_a_concurrent_transaction_reading_the_same_dataset_waits_and_sees_the_first_ones_file(
+    pg_url: str, pg_schema: str
+) -> None:
+    """Two replicas adding the first and the second BIN file of one dataset at once: the
+    second waits for the first to commit, so its view has both files (a "2 BIN files" rule
+    fires) instead of each seeing only its own."""
+    from switchboard.store.migrate import upgrade
+
+    upgrade(pg_url, pg_schema)
+    store = SqlStore(pg_url, schema=pg_schema)
+    numbers = iter(range(1, 3))
+
+    def add_a_file_and_read_the_view(uow: SqlUnitOfWork) -> list[str]:
+        uow.prefetch(dataset_ids=["ds-1"])
+        uow.add_file("ds-1", FileInfo(f"f-{next(numbers)}", "a.bin"))
+        return [f.id for f in uow.dataset("ds-1").files]
+
+    try:
+        first, second = _race(store, add_a_file_and_read_the_view)  # type: ignore[arg-type]
+    finally:
+        store.close()
+
+    assert first == ["f-1"]
+    assert second == ["f-1", "f-2"]
+
+
+@pytest.mark.postgres
+def test_transactions_on_different_datasets_do_not_wait_for_each_other(
+    pg_url: str, pg_schema: str
+) -> None:
+    from switchboard.store.migrate import upgrade
+
+    upgrade(pg_url, pg_schema)
+    store = SqlStore(pg_url, schema=pg_schema)
+    try:
+        with store.unit_of_work() as first:
+            first.prefetch(dataset_ids=["ds-1"])
+            first.add_file("ds-1", FileInfo("f-1", "a.bin"))
+            done = threading.Event()
+
+            def other_dataset() -> None:
+                with store.unit_of_work() as second:
+                    second.prefetch(dataset_ids=["ds-2"])
+                    second.add_file("ds-2", FileInfo("f-2", "b.bin"))
+                done.set()
+
+            thread = threading.Thread(target=other_dataset)
+            thread.start()
+            assert done.wait(30)  # committed while the first transaction is still open
+        thread.join(30)
+    finally:
+        store.close()
 
 
 @pytest.mark.postgres
