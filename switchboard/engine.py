@@ -32,6 +32,7 @@ from .submissions import submission_for
 
 SLOW_CALL_S = 1.0  # an isolated call this long (or killed) is followed by `between` (keepalive)
 log = logging.getLogger(__name__)
+_RETURNED_NOTHING = ("python rule returned no submission(s)",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +263,9 @@ class Engine:
                 "expected None, a submit(...) or a list of them"
             )
             return Decision(r.name, False, error=error)
-        reasons = (f"python rule returned {len(requests) or 'no'} submission(s)",)
+        if not requests:  # most calls: nothing to submit, so no generation to work out
+            return Decision(r.name, False, _RETURNED_NOTHING)
+        reasons = (f"python rule returned {len(requests)} submission(s)",)
         subject = Subject(event, dataset)
         try:
             gen = generation(r.rerun, event, dataset, (), lambda name: event_field(name)(subject))

@@ -182,7 +182,9 @@ def loads_json(text: str, *, what: str) -> Any:
         raise MalformedEvent(f"{what} is nested too deeply to parse") from None
     except ValueError as exc:  # e.g. an integer literal longer than Python will convert
         raise MalformedEvent(f"{what} is not valid JSON: {exc}") from None
-    if _nested_deeper_than(value, MAX_NESTING):
+    # each level opens with a bracket, so text with few brackets needs no walk (most bodies)
+    opened = text.count("{") + text.count("[")
+    if opened > MAX_NESTING and _nested_deeper_than(value, MAX_NESTING):
         raise MalformedEvent(f"{what} is nested more than {MAX_NESTING} levels deep")
     return value
 

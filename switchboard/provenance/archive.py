@@ -196,6 +196,7 @@ COLUMNS = (
     "outcome",
 )
 JSON_COLUMNS = frozenset({"event", "outcome"})
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)  # built once, not per value
 
 
 def insert_memberships(
@@ -230,12 +231,7 @@ def insert_rows(connection: Connection, rows: list[dict[str, Any]]) -> None:
     with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
         for row in rows:
             copy.write_row(
-                [
-                    json.dumps(row[c], separators=(",", ":"), default=str)
-                    if c in JSON_COLUMNS
-                    else row[c]
-                    for c in COLUMNS
-                ]
+                [_ENCODER.encode(row[c]) if c in JSON_COLUMNS else row[c] for c in COLUMNS]
             )
 
 

@@ -47,10 +47,11 @@ def checked_schema(url: str | URL, schema: str | None) -> str | None:
 
 def to_json(value: Any) -> str:
     """JSON for the JSON columns, accepting read-only mappings (MappingProxyType) and sets."""
-    return json.dumps(value, default=_jsonable, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 def _jsonable(value: Any) -> Any:
+    """What `to_json` writes for a value JSON has no type for (its encoder's `default`)."""
     if isinstance(value, Mapping):
         return dict(value)
     if isinstance(value, Set):
@@ -60,6 +61,10 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+# one encoder for every call: json.dumps with arguments builds a new one each time
+_ENCODER = json.JSONEncoder(default=_jsonable, separators=(",", ":"))
 
 
 def make_engine(url: str | URL, schema: str | None = None, *, reads_only: bool = False) -> Engine:
