@@ -50,6 +50,15 @@ def _plain(c: int, k: int) -> str:
     return _name(c + 50_000, k)  # a dataset name no prefix rule is about
 
 
+def _no_literal(j: int) -> dict[str, Any]:
+    """Rule j's regex, distinct for every j and with no literal to look up. RE2 repeats at
+    most 1000 times, so past rule 8,999 a trailing `[a-f]{n}` keeps them distinct."""
+    tail = f"[a-f]{{{j // 9000}}}" if j >= 9000 else ""
+    return {
+        "file.name": {"regex": f"^[a-z]+[0-9]{{{1 + j % 9}}}_[0-9]{{{(j // 9) % 1000 + 1}}}{tail}$"}
+    }
+
+
 def _but(j: int) -> dict[str, Any]:
     excluded = [m for k, m in enumerate(MIMES) if k != j] if j < CORE else [*MIMES, f"x/{j}"]
     return {"file.mime_type": {"anything-but": excluded}}
@@ -127,9 +136,7 @@ FAMILIES: dict[str, Family] = {
         ),
         Family(
             "regex-no-literal",  # nothing to look up: checked on every event
-            lambda j: {
-                "file.name": {"regex": f"^[a-z]+[0-9]{{{1 + j % 9}}}_[0-9]{{{j // 9 + 1}}}$"}
-            },
+            _no_literal,
             lambda c, k, r: Fields(_plain(c, k), f"capture{1 + c % 9}_{'7' * (c // 9 + 1)}"),
         ),
     )
