@@ -30,6 +30,7 @@ class Batch:
     index: int
     members: Sequence[Member]
     attempts: int = 0
+    alone: bool = False  # lost with other calls of its actor: run it with nothing queued beside
 
     def payload(self) -> list[dict[str, str]]:
         return [member.to_json() for member in self.members]
@@ -41,6 +42,7 @@ class _Slot:
 
     actor: Any
     in_flight: int = 0
+    alone: bool = False  # its call in flight is a batch that must run alone
 
 
 @dataclass
@@ -76,9 +78,10 @@ def run_pool(
 ) -> PoolStats:
     """Run every member through the pool; `on_records` gets each finished batch's records.
 
-    A batch whose actor died (killed, out of memory, node lost) is retried on a fresh actor up
-    to `spec.max_retries` times, then each of its members is recorded as failed. A processor
-    that cannot be loaded raises ProcessorLoadError: no member could succeed.
+    A batch whose actor died (killed, out of memory, node lost) while it ran alone is retried on
+    a fresh actor up to `spec.max_retries` times, then each of its members is recorded as
+    failed; batches lost together go again alone first, so a death is charged to its batch. A
+    processor that cannot be loaded raises ProcessorLoadError: no member could succeed.
     """
     import ray
     from ray.exceptions import ActorUnavailableError, RayActorError, WorkerCrashedError
@@ -92,18 +95,19 @@ def run_pool(
     pending = deque(batches_of(members, spec.batch_size))
     stats = PoolStats(batches=len(pending))
     slots = [_Slot(new_actor()) for _ in range(min(spec.concurrency, len(pending)))]
-    in_flight: dict[Any, tuple[_Slot, Any, Batch, int]] = {}  # ... and its submission number
-    submitted = 0
-    running: dict[int, tuple[Any, int]] = {}  # a dead actor -> the number of its running call
+    in_flight: dict[Any, tuple[_Slot, Any, Batch]] = {}  # call -> its slot, actor and batch
+    running: dict[int, tuple[Any, bool]] = {}  # a dead actor -> whether it lost several calls
     started = time.monotonic()
     last_warning = started
     while pending or in_flight:
         for slot in slots:
-            while pending and slot.in_flight < IN_FLIGHT_PER_ACTOR:
+            while pending and slot.in_flight < IN_FLIGHT_PER_ACTOR and not slot.alone:
+                if pending[0].alone and slot.in_flight:
+                    break  # wait until this actor has nothing else to run
                 batch = pending.popleft()
+                slot.alone = batch.alone
                 call = slot.actor.process.remote(batch.payload())
-                in_flight[call] = (slot, slot.actor, batch, submitted)
-                submitted += 1
+                in_flight[call] = (slot, slot.actor, batch)
                 slot.in_flight += 1
         done, _ = ray.wait(list(in_flight), num_returns=1, timeout=WAIT_WARNING_S)
         if not done:
@@ -116,23 +120,33 @@ def run_pool(
                 )
             continue
         for ref in done:
-            slot, actor, batch, number = in_flight.pop(ref)
+            slot, actor, batch = in_flight.pop(ref)
             if slot.actor is actor:
                 slot.in_flight -= 1
+                slot.alone = False
             try:
                 records = ray.get(ref)
             except lost as exc:
                 if getattr(exc, "actor_init_failed", False):
                     raise ProcessorLoadError(f"cannot load {spec.processor}: {exc}") from exc
                 if slot.actor is actor:  # its other calls fail too; they come back as they do
-                    slot.actor, slot.in_flight = new_actor(), 0
+                    slot.actor, slot.in_flight, slot.alone = new_actor(), 0, False
                     stats.replaced_actors += 1
-                # An actor runs its calls in order: only its oldest lost call was running when
-                # it died; the ones queued behind it go again without using up a retry.
+                # Which of a dead actor's calls was running is certain only when it had one:
+                # an actor that exits right after finishing a call can lose that call's reply
+                # too, so "the oldest lost call" may be a batch that was done. Calls lost
+                # together go again, each alone on its actor, without using up a retry; a
+                # death with one call in flight is that call's.
                 if id(actor) not in running:
-                    lost_numbers = [n for _, a, _, n in in_flight.values() if a is actor]
-                    running[id(actor)] = (actor, min([number, *lost_numbers]))
-                if running[id(actor)][1] != number:
+                    others = any(a is actor for _, a, _ in in_flight.values())
+                    running[id(actor)] = (actor, others)
+                if running[id(actor)][1]:
+                    log.warning(
+                        "batch %d lost its actor (%s) with other batches; running it alone",
+                        batch.index,
+                        exc,
+                    )
+                    batch.alone = True
                     pending.appendleft(batch)
                     continue
                 batch.attempts += 1

@@ -8,20 +8,29 @@ from typing import Any
 
 
 class Probe:
-    """Reports what Ray gave it; raises for names in `fail`; kills its actor once per `die`."""
+    """Reports what Ray gave it; raises for names in `fail`; kills its actor once per `die`
+    and every time for names in `always_die` (a member that always runs out of memory)."""
 
-    def __init__(self, fail: list[str] | None = None, die: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        fail: list[str] | None = None,
+        die: list[str] | None = None,
+        always_die: list[str] | None = None,
+    ) -> None:
         import ray
 
         self.context = ray.get_runtime_context()
         self.fail = set(fail or ())
         self.die = set(die or ())
+        self.always_die = set(always_die or ())
         self.loaded_in = os.getpid()  # __init__ runs once per actor
 
     def process_file(self, path: str) -> dict[str, Any]:
         name = Path(path).name
         if name in self.fail:
             raise ValueError(f"cannot read {name}")
+        if name in self.always_die:
+            os._exit(1)
         if name in self.die:
             marker = Path(path).with_suffix(".died")
             if not marker.exists():  # the first time only: the retried batch then succeeds

@@ -196,7 +196,7 @@ def test_a_batch_that_kills_its_actor_past_its_retries_fails_its_members_alone(
         client,
         tmp_path,
         members,
-        processor_args={"die": ["plot-0013.tif"]},
+        processor_args={"always_die": ["plot-0013.tif"]},
         batch_size=4,
         concurrency=1,  # the batch behind the dying one is queued on the same actor
         max_retries=0,
