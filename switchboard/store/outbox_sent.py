@@ -36,15 +36,6 @@ def mark_sent(
     """
     if not bodies:
         return set()
-    fence = [submissions.c.status == PENDING]
-    if claim_token is not None:
-        fence.append(submissions.c.claim_token == claim_token)
-    sent = {
-        "status": SENT,
-        "sent_at": now,
-        "attempts": submissions.c.attempts + 1,
-        "claimed_until": None,
-    }
     if connection.dialect.name == "postgresql":
         parameters = {
             "ids": [job_id for job_id, _ in bodies],
@@ -56,6 +47,15 @@ def mark_sent(
         }
         text = _MARK_SENT if claim_token is not None else _MARK_SENT_UNFENCED
         return set(connection.exec_driver_sql(text, parameters).scalars())
+    fence = [submissions.c.status == PENDING]
+    if claim_token is not None:
+        fence.append(submissions.c.claim_token == claim_token)
+    sent = {
+        "status": SENT,
+        "sent_at": now,
+        "attempts": submissions.c.attempts + 1,
+        "claimed_until": None,
+    }
     job_ids = [job_id for job_id, _ in bodies]
     statement = (
         update(submissions)
@@ -70,16 +70,16 @@ def mark_sent(
 
 # PostgreSQL: one UPDATE ... FROM unnest(ids, bodies), the arrays bound in binary (psycopg's
 # text format escapes every JSON body with a regular expression)
-_MARK_SENT_UNFENCED = """
+_MARK_SENT_TEMPLATE = """
 UPDATE submissions
 SET status = %(sent)s, sent_at = %(now)s, attempts = submissions.attempts + 1,
     claimed_until = NULL, body = coalesce(scrubbed.body::json, submissions.body)
 FROM unnest(%(ids)b::varchar[], %(bodies)b::text[]) AS scrubbed(job_id, body)
-WHERE submissions.job_id = scrubbed.job_id AND submissions.status = %(pending)s
+WHERE submissions.job_id = scrubbed.job_id AND submissions.status = %(pending)s{fence}
+RETURNING submissions.job_id
 """
-_MARK_SENT = _MARK_SENT_UNFENCED + " AND submissions.claim_token = %(token)s"
-_MARK_SENT_UNFENCED += " RETURNING submissions.job_id"
-_MARK_SENT += " RETURNING submissions.job_id"
+_MARK_SENT = _MARK_SENT_TEMPLATE.format(fence=" AND submissions.claim_token = %(token)s")
+_MARK_SENT_UNFENCED = _MARK_SENT_TEMPLATE.format(fence="")
 
 
 def _scrubbed_json(body: Any) -> str | None:
