@@ -8,7 +8,7 @@ the repository root:
                                        [--batch-size 200] [--paced-events 3000] [--raw-mode both]
                                        [--python-every 20] [--replicas 1,2,3]
                                        [--tree main=/path/to/main-worktree] [--repeat 3]
-                                       [--profile DIR] [--status-traffic]
+                                       [--profile DIR [--profile-idle]] [--status-traffic]
                                        [--archive-compare N] [--keep]
 
 `--tree NAME=PATH` (repeatable) runs the daemon from another source tree (a `git worktree` of
@@ -18,7 +18,9 @@ times (each tree and replica count, each after a raw ceiling of its own) and pri
 (alternate rounds run the trees in the opposite order). `--replicas 1,2,3`
 runs 1, 2 and 3 daemons on one queue and one database and checks, by counting, that no event
 and no submission was lost or sent twice. `--profile DIR` runs every daemon under `py-spy
-record` and writes one collapsed-stack file per daemon plus a top-frames summary.
+record` and writes one collapsed-stack file per daemon plus a top-frames summary: of the
+thread holding the GIL (CPU), or with `--profile-idle` of every thread's wall time (waits on
+PostgreSQL and the broker included).
 
 What it does, with everything named after one run id and removed afterwards (queues, the
 database, the temporary folder; `--keep` keeps them for a look):
@@ -111,6 +113,7 @@ class Options:
     replicas: list[int]
     repeat: int
     profile: Path | None
+    profile_idle: bool = False  # py-spy samples waiting threads too (wall time, not CPU)
     status_traffic: bool = False  # a second saturated stream answered with status updates
     archive_compare: int = 0  # pairs of archive off/on runs after the last round (0: none)
 
@@ -504,7 +507,9 @@ def run_pipeline(
             )
             daemons = [start_daemon(env, log) for log in logs]
             profilers = [
-                start_profiler(daemon, options.profile, f"{tree.name}-r{replicas}-{k}")
+                start_profiler(
+                    daemon, options.profile, f"{tree.name}-r{replicas}-{k}", options.profile_idle
+                )
                 for k, daemon in enumerate(daemons)
                 if options.profile is not None
             ]
@@ -538,10 +543,14 @@ def start_daemon(env: dict[str, str], log_path: Path) -> subprocess.Popen:
         return subprocess.Popen(command, env=env, stdout=log, stderr=log)
 
 
-def start_profiler(daemon: subprocess.Popen, profile: Path, name: str) -> subprocess.Popen:
+def start_profiler(
+    daemon: subprocess.Popen, profile: Path, name: str, idle: bool = False
+) -> subprocess.Popen:
     """`py-spy record` attached to `daemon`: collapsed stacks of the thread holding the GIL
     only (`--gil`), so the shares are of the Python CPU the daemon's one GIL allows, not of
-    time spent waiting on sockets; it writes `profile/name.txt` when the daemon exits."""
+    time spent waiting on sockets; with `idle`, of every thread's wall time instead, waits
+    included (`--idle`: where a thread spends its time, not what it costs). It writes
+    `profile/name.txt` when the daemon exits."""
     profile.mkdir(parents=True, exist_ok=True)
     spy = str(Path(sys.executable).with_name("py-spy"))
     out = profile / f"{name}.txt"
@@ -554,7 +563,7 @@ def start_profiler(daemon: subprocess.Popen, profile: Path, name: str) -> subpro
         "200",
         "--nonblocking",
         "--threads",
-        "--gil",
+        "--idle" if idle else "--gil",
     ]
     command += ["--pid", str(daemon.pid), "-o", str(out)]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -786,6 +795,11 @@ def parse_options() -> Options:
     parser.add_argument("--repeat", type=int, default=1, help="rounds; medians are printed")
     parser.add_argument("--profile", type=Path, help="py-spy every daemon into this folder")
     parser.add_argument(
+        "--profile-idle",
+        action="store_true",
+        help="with --profile: sample waiting threads too (where time goes, not CPU)",
+    )
+    parser.add_argument(
         "--status-traffic",
         action="store_true",
         help="also measure a stream whose submissions are answered by start + done updates",
@@ -833,6 +847,7 @@ def parse_options() -> Options:
         replicas=replicas,
         repeat=args.repeat,
         profile=args.profile,
+        profile_idle=args.profile_idle,
         status_traffic=args.status_traffic,
         archive_compare=args.archive_compare,
     )

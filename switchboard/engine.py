@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -86,13 +86,15 @@ class Engine:
         return self.evaluate_many([(event, dataset)])[0]
 
     def evaluate_many(
-        self, pairs: Sequence[tuple[Event, DatasetView]]
+        self, pairs: Sequence[tuple[Event, DatasetView]], *, unmatched: bool = True
     ) -> list[CollectingEvaluation]:
         """`evaluate` for each (event, dataset) in order, with the Python rules of them all run
         in one hand-off to the runner: a thread hand-off per event costs more than a rule.
 
         The calls run event by event, rule by rule, as consecutive `evaluate` calls would run
-        them, each with its own timeout.
+        them, each with its own timeout. `unmatched=False` leaves out the decisions of rules
+        that neither matched nor failed: the daemon acts only on the others, and most events
+        match nothing, so it need not build, sort and archive a verdict per candidate rule.
         """
         decided: list[tuple[list[Decision], list[Collected]]] = []
         calls: list[tuple[Rule, Event, DatasetView]] = []
@@ -106,6 +108,8 @@ class Engine:
                 )
                 for i in self._index.candidates(subject)
             ]
+            if not unmatched:
+                decisions = [d for d in decisions if d.matched or d.error is not None]
             decided.append((decisions, collects))
             for position in self._python_index.candidates(subject):
                 r = self._python[position]
@@ -113,8 +117,13 @@ class Engine:
                     continue  # its when= prefilter fails: the function is not run
                 calls.append((r, event, dataset))
                 owners.append(index)
-        for index, decision in zip(owners, self._run_python(calls), strict=True):
-            decided[index][0].append(decision)
+        outcomes = self._python_outcomes(calls)
+        for index, call, ran in zip(owners, calls, outcomes, strict=True):
+            if not unmatched and ran.value is None and ran.status == "ok":
+                continue  # returned nothing (most calls): no verdict to build
+            decision = self._python_decision(*call, ran)
+            if unmatched or decision.matched or decision.error is not None:
+                decided[index][0].append(decision)
         evaluations: list[CollectingEvaluation] = []
         for (event, _), (decisions, collects) in zip(pairs, decided, strict=True):
             if self._python and len(decisions) > 1:
@@ -209,18 +218,24 @@ class Engine:
         return decision
 
     def _run_python(self, calls: list[tuple[Rule, Event, DatasetView]]) -> list[Decision]:
-        """Each call's decision, in order: the in-thread rules in one hand-off to the runner
+        """Each call's decision, in order (see `_python_outcomes`)."""
+        ran = self._python_outcomes(calls)
+        return [self._python_decision(*call, out) for call, out in zip(calls, ran, strict=True)]
+
+    def _python_outcomes(self, calls: list[tuple[Rule, Event, DatasetView]]) -> list[Outcome]:
+        """Each call's outcome, in order: the in-thread rules in one hand-off to the runner
         (each with its own timeout), the isolated ones one by one in their worker processes.
         Isolated rules share nothing with the others, so running them last decides the same."""
+        outcomes: list[Outcome] = [Outcome("still_running")] * len(calls)  # all replaced below
         threaded = [i for i, (r, _, _) in enumerate(calls) if not r.isolated]
-        outcomes: dict[int, Outcome] = {}
         if threaded:
             batch = []
             for i in threaded:
                 r, event, dataset = calls[i]
                 assert r.function is not None
                 batch.append((r.name, r.function, (event, dataset)))
-            outcomes.update(zip(threaded, self._runner.run_many(batch), strict=True))
+            for i, outcome in zip(threaded, self._runner.run_many(batch), strict=True):
+                outcomes[i] = outcome
         for i, (r, event, dataset) in enumerate(calls):
             if r.isolated:
                 started = time.monotonic()
@@ -231,7 +246,7 @@ class Engine:
                     or time.monotonic() - started >= SLOW_CALL_S
                 ):
                     self._between()
-        return [self._python_decision(r, e, d, outcomes[i]) for i, (r, e, d) in enumerate(calls)]
+        return outcomes
 
     def _between(self) -> None:
         if self.between is None:
@@ -343,6 +358,9 @@ class _Submissions(Sequence[Submission]):
     def __getitem__(self, index: slice) -> Sequence[Submission]: ...
     def __getitem__(self, index: int | slice) -> Submission | Sequence[Submission]:
         return self._all()[index]
+
+    def __iter__(self) -> Iterator[Submission]:  # Sequence's would index until IndexError
+        return iter(self._all())
 
     def __len__(self) -> int:
         return len(self._all())

@@ -50,7 +50,7 @@ class Matcher(Protocol):
     def rules(self) -> RuleSet: ...
 
     def evaluate_many(
-        self, pairs: Sequence[tuple[Event, DatasetView]]
+        self, pairs: Sequence[tuple[Event, DatasetView]], *, unmatched: bool = True
     ) -> Sequence[CollectingEvaluation]: ...
 
     def close(self) -> None:
@@ -269,7 +269,7 @@ class Processor:
         if not fresh:
             return
         with rule_utils.bound(uow.progress):
-            evaluations = self.engine.evaluate_many(fresh)
+            evaluations = self.engine.evaluate_many(fresh, unmatched=False)
         queue = OutboxQueue(self.message_builder)
         collects: list[tuple[Event, Collected]] = []
         for (event, _), evaluation in zip(fresh, evaluations, strict=True):

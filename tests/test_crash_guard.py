@@ -29,9 +29,9 @@ class CountingEngine:
         self.engine = engine
         self.sizes: list[int] = []
 
-    def evaluate_many(self, pairs: list[Any]) -> Any:
+    def evaluate_many(self, pairs: list[Any], *, unmatched: bool = True) -> Any:
         self.sizes.append(len(pairs))
-        return self.engine.evaluate_many(pairs)
+        return self.engine.evaluate_many(pairs, unmatched=unmatched)
 
     def evaluate(self, event: Any, dataset: Any) -> Any:
         return self.engine.evaluate(event, dataset)

@@ -176,6 +176,26 @@ def test_a_raising_python_rule_is_isolated_and_secrets_are_redacted() -> None:
 
 
 @rule
+def returns_nothing(event, dataset):
+    return None
+
+
+def test_evaluating_many_without_unmatched_keeps_only_the_decisions_that_matched_or_failed() -> (
+    None
+):
+    rules = [*yaml_rules(STEREO), raises, returns_nothing, sends_dataset]
+    with running(rules) as engine:
+        event = make_event(file_name="x.bin", dataset_name="stereoTop - 2017")
+        pairs = [(event, view_of(event))]
+        everything = engine.evaluate_many(pairs)[0]
+        acted_on = engine.evaluate_many(pairs, unmatched=False)[0]
+    assert {d.rule for d in everything.decisions} >= {"stereo-bin2tif", "returns_nothing"}
+    assert [d.rule for d in acted_on.decisions] == ["raises", "sends_dataset"]
+    assert list(acted_on.submissions) == list(everything.submissions)
+    assert len(acted_on.submissions) == 1
+
+
+@rule
 def exits(event, dataset):
     sys.exit(3)
 

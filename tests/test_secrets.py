@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 from switchboard import amqp, logs, secrets
 from switchboard.store.engine import redacted
 
@@ -33,6 +35,26 @@ def test_url_passwords_are_hidden_for_broker_database_and_http_urls_alike() -> N
     assert secrets.redact_url("sqlite:///state.db") == "sqlite:///state.db"
     text = secrets.scrub_text("failed: https://me:hunter2@clowder.example/api")
     assert "hunter2" not in text and "https://me:***@clowder.example/api" in text
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"msg": "submitted", "job_id": "ab12", "rule": "r", "via": "amqp"}',
+        '{"secretKey": "abcd1234", "x": 1}',
+        "login with PASSWORD=hunter2 failed",
+        "\u017fecret=hunter2 (a long s, which (?i) reads as s)",
+        "api_key: hunter2, Token=t0ken, passwd=p",
+        "https://u:hunter2@h/x and amqp://guest:guest@127.0.0.1:5672/%2f",
+        "nothing to hide here",
+    ],
+)
+def test_scrubbing_skips_lines_without_a_secret_name_yet_scrubs_every_line_with_one(
+    line: str,
+) -> None:
+    expected = secrets._NAMED_VALUE.sub(lambda m: m.group(1) + secrets.MASK, line)
+    expected = secrets._URL_PASSWORD.sub(lambda m: m.group(1) + secrets.MASK + m.group(2), expected)
+    assert secrets.scrub_text(line) == expected
 
 
 def test_the_broker_and_the_database_redact_urls_the_same_way() -> None:

@@ -185,10 +185,14 @@ class ExtractorQueueSink(Sink):
                     if error is not None:
                         refused[queue] = error
                 channel = self._channel(confirm=False)
+                # pika's blocking basic_publish writes and polls the socket after every
+                # message; in a transaction nothing is answered before the commit, so the
+                # frames go to pika's own channel and the commit flushes them all at once
+                queued = channel._impl  # the Channel this BlockingChannel wraps (pika 1.x)
                 for message in messages:
                     if message.queue in refused:
                         continue
-                    channel.basic_publish(
+                    queued.basic_publish(
                         "", message.queue, message.body, message.properties, mandatory=True
                     )
                 channel.tx_commit()

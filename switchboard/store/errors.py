@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psycopg
 from sqlalchemy import exc as sa_exc
 
 from ..errors import StoreError
@@ -57,21 +58,33 @@ def is_outage_sqlstate(sqlstate: str) -> bool:
 
 
 def is_connection_failure(error: BaseException) -> bool:
-    """Whether `error` means the database is (for now) unreachable rather than a bug or bad data."""
+    """Whether `error` means the database is (for now) unreachable rather than a bug or bad data.
+
+    Statements sent on the driver's own connection (the archive's COPY) raise psycopg's errors
+    unwrapped; they are sorted by the same rules as the ones SQLAlchemy wraps.
+    """
     if isinstance(error, sa_exc.TimeoutError):  # no pooled connection became free
         return True
+    if isinstance(error, psycopg.Error):
+        operational = isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError))
+        return _is_outage(error, operational)
     if not isinstance(error, sa_exc.DBAPIError):
         return False
     if error.connection_invalidated:
         return True
-    original = error.orig
+    operational = isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError))
+    return _is_outage(error.orig, operational)
+
+
+def _is_outage(original: BaseException | None, operational: bool) -> bool:
+    """By SQLSTATE, else by SQLite result code, else whether the DBAPI called it operational."""
     sqlstate = getattr(original, "sqlstate", None)
     if isinstance(sqlstate, str) and sqlstate:
         return is_outage_sqlstate(sqlstate)
     sqlite_code = getattr(original, "sqlite_errorcode", None)
     if isinstance(sqlite_code, int):
         return sqlite_code & 0xFF in SQLITE_OUTAGE_CODES
-    return isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError))
+    return operational
 
 
 @contextmanager
@@ -83,7 +96,7 @@ def store_errors(where: str) -> Iterator[None]:
     """
     try:
         yield
-    except (sa_exc.DBAPIError, sa_exc.TimeoutError) as error:
+    except (sa_exc.DBAPIError, sa_exc.TimeoutError, psycopg.Error) as error:
         if not is_connection_failure(error):
             raise
         raise StoreError(f"database {where} failed: {_summary(error)}") from error

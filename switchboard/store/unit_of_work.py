@@ -16,6 +16,7 @@ from ..model import DatasetView, FileInfo, Submission
 from ..ports import Clock
 from .array_insert import array_insert
 from .dataset_locks import lock_datasets
+from .dataset_rows import load_views, set_names
 from .debounces import SqlDebounces
 from .errors import store_errors
 from .file_rows import add_files
@@ -52,13 +53,13 @@ class SqlUnitOfWork:
     statements (their answer is needed at once) unless `record_processed_many` recorded the
     batch's ids in one or `add_submissions` queued a batch's submissions in one; inventory
     writes (`add_file`, `set_dataset_name`) are buffered and written by `flush()` in one
-    statement per table, which `SqlStore` calls before committing. Dataset views
-    are cached for the life of the transaction, loaded in one query (or, after `prefetch`, one
-    per table for many datasets) and kept up to date with the buffered writes, so reads after
-    writes see them; on PostgreSQL each dataset is locked for the transaction before its first
-    read (`dataset_locks`). Code that queries through `session` gets the buffer flushed first;
-    `progress` does not need that (the collection tables are never buffered), so it skips the
-    flush and the buffer keeps batching.
+    statement per table, which `SqlStore` calls before committing. Dataset views are cached
+    for the life of the transaction, loaded in one query (after `prefetch`, one for many
+    datasets on PostgreSQL, one per table elsewhere) and kept up to date with the buffered
+    writes, so reads after writes see them; on PostgreSQL each dataset is locked for the
+    transaction before its first read (`dataset_locks`). Code that queries through `session`
+    gets the buffer flushed first; `progress` does not need that (the collection tables are
+    never buffered), so it skips the flush and the buffer keeps batching.
     """
 
     def __init__(self, session: Session, clock: Clock, where: str = "database") -> None:
@@ -133,7 +134,10 @@ class SqlUnitOfWork:
         if self._name_rows:
             rows = list(self._name_rows.values())
             self._name_rows.clear()
-            self._execute(self._sql.set_dataset_name, rows)
+            if self._dialect == "postgresql":
+                set_names(self._conn(), rows)
+            else:
+                self._execute(self._sql.set_dataset_name, rows)
         if self._file_rows:
             rows = list(self._file_rows.values())
             self._file_rows.clear()
@@ -335,6 +339,13 @@ class SqlUnitOfWork:
 
     def _load_many(self, dataset_ids: list[str]) -> dict[str, _KnownDataset]:
         """The stored views of `dataset_ids` with this transaction's buffered writes laid over."""
+        if self._dialect == "postgresql":
+            views = load_views(self._conn(), dataset_ids)
+            loaded = {}
+            for dataset_id in dataset_ids:
+                name, found = views.get(dataset_id, (None, []))
+                loaded[dataset_id] = _KnownDataset(name, {f.id: f for f in found})
+            return self._with_buffered_writes(loaded)
         named = self._execute(
             select(datasets.c.id, datasets.c.name).where(
                 among(datasets.c.id, dataset_ids, self._dialect)

@@ -182,3 +182,39 @@ def test_a_body_nested_too_deep_to_walk_is_archived_as_scrubbed_text(
     (row,) = archive_rows(sql_store)
     assert row.status == "dead-lettered"
     assert "hidden-value-2" not in row.body
+
+
+@pytest.mark.postgres
+def test_an_archive_copy_refused_by_a_lock_timeout_is_an_outage_not_a_bad_event(
+    pg_url: str, pg_schema: str, engine: Engine
+) -> None:
+    """The COPY runs on psycopg's own connection, so its errors come unwrapped by SQLAlchemy;
+    one that means "not now" (here: lock not available) must still hold the batch back for a
+    retry, not dead-letter its event as if the event were at fault."""
+    import psycopg
+    from sqlalchemy import event, text
+
+    from switchboard.errors import StoreError
+    from switchboard.store.migrate import upgrade
+    from tests.conftest import PG_CONNINFO
+
+    upgrade(pg_url, pg_schema)
+    store = SqlStore(pg_url, schema=pg_schema)
+    processor = Processor(engine, store, extractor_message, archive=EventArchive(store))
+
+    def short_lock_timeout(connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT INTO jobs"):  # the last statement before the COPY
+            connection.execute(text("SET LOCAL lock_timeout = '100ms'"))
+
+    event.listen(store.engine, "after_cursor_execute", short_lock_timeout)
+    try:
+        with psycopg.connect(PG_CONNINFO) as operator:  # e.g. a maintenance job on the archive
+            operator.execute(f'LOCK TABLE "{pg_schema}".event_archive IN ACCESS EXCLUSIVE MODE')
+            with pytest.raises(StoreError, match="LockNotAvailable"):
+                processor.process(deliveries(record(1)))
+        result = processor.process(deliveries(record(1)))  # the broker's redelivery
+        assert (len(result.committed), result.poison) == (1, [])
+        assert [row.message_id for row in archive_rows(store)] == ["msg-00000001"]
+    finally:
+        event.remove(store.engine, "after_cursor_execute", short_lock_timeout)
+        store.close()
