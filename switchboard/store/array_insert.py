@@ -43,20 +43,67 @@ def array_insert(
         return []
     names = tuple(rows[0])
     statement, processors = _statement(table, names, tuple(conflict or ()), returning)
-    parameters = {}
-    for position, name in enumerate(names):
-        process = processors[position]
-        values = [row[name] for row in rows]
-        parameters[f"c{position}"] = values if process is None else [process(v) for v in values]
+    parameters = _arrays(rows, names, processors, "c")
     result = connection.exec_driver_sql(statement, parameters)
     return list(result.scalars()) if returning is not None else []
 
 
+def array_insert_with_followers(
+    connection: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    key: str,
+    followers: Table,
+    follower_rows: Sequence[Mapping[str, Any]],
+) -> list[Any]:
+    """`array_insert` of `rows` skipping those whose `key` exists, and in the same statement
+    the `follower_rows` whose `key` went in (a follower already there is left as it is); the
+    keys that went in. One round trip for a batch's outbox rows and the jobs made for them."""
+    if not follower_rows:
+        return array_insert(connection, table, rows, conflict=[key], returning=key)
+    if not rows:
+        return []
+    names = tuple(rows[0])
+    lead, processors = _statement(table, names, (key,), key)
+    follower_names = tuple(follower_rows[0])
+    follow, follower_processors = _statement(
+        followers, follower_names, (key,), None, prefix="f", only_keys_of="lead"
+    )
+    statement = f"WITH lead AS ({lead}), follow AS ({follow}) SELECT {_quoted(key)} FROM lead"
+    parameters = _arrays(rows, names, processors, "c")
+    parameters |= _arrays(follower_rows, follower_names, follower_processors, "f")
+    return list(connection.exec_driver_sql(statement, parameters).scalars())
+
+
+def _arrays(
+    rows: Sequence[Mapping[str, Any]],
+    names: tuple[str, ...],
+    processors: list[Callable[[Any], Any] | None],
+    prefix: str,
+) -> dict[str, list[Any]]:
+    """Each column's values as one array parameter, run through its value processor."""
+    parameters = {}
+    for position, name in enumerate(names):
+        process = processors[position]
+        values = [row[name] for row in rows]
+        parameters[f"{prefix}{position}"] = (
+            values if process is None else [process(v) for v in values]
+        )
+    return parameters
+
+
 @cache
 def _statement(
-    table: Table, names: tuple[str, ...], conflict: tuple[str, ...], returning: str | None
+    table: Table,
+    names: tuple[str, ...],
+    conflict: tuple[str, ...],
+    returning: str | None,
+    prefix: str = "c",
+    only_keys_of: str | None = None,
 ) -> tuple[str, list[Callable[[Any], Any] | None]]:
-    """The statement text for these columns, and each column's value processor."""
+    """The statement text for these columns (array parameters named `prefix` + position),
+    and each column's value processor. `only_keys_of` names a row source (a CTE) whose
+    `conflict` column the inserted rows' must be among."""
     arrays: list[str] = []
     selected: list[str] = []
     processors: list[Callable[[Any], Any] | None] = []
@@ -64,18 +111,23 @@ def _statement(
         column = table.c[name]
         if isinstance(column.type, JSON):
             cast = "jsonb" if isinstance(column.type, JSONB) else "json"
-            arrays.append(f"%(c{position})b::text[]")
+            arrays.append(f"%({prefix}{position})b::text[]")
             selected.append(f"u.c{position}::{cast}")
             processors.append(_json_null_as_null if column.type.none_as_null else to_json)
         else:
-            arrays.append(f"%(c{position})b::{column.type.compile(dialect=_DIALECT)}[]")
+            compiled = column.type.compile(dialect=_DIALECT)
+            arrays.append(f"%({prefix}{position})b::{compiled}[]")
             selected.append(f"u.c{position}")
             processors.append(column.type.bind_processor(_DIALECT))
     aliases = ", ".join(f"c{p}" for p in range(len(names)))
+    where = ""
+    if only_keys_of is not None:
+        (key,) = conflict
+        where = f"WHERE u.c{names.index(key)} IN (SELECT {_quoted(key)} FROM {only_keys_of}) "
     text = (
         f"INSERT INTO {_quoted(table.name)} ({', '.join(_quoted(n) for n in names)}) "
         f"SELECT {', '.join(selected)} FROM unnest({', '.join(arrays)}) "
-        f"WITH ORDINALITY AS u({aliases}, ordinal) ORDER BY u.ordinal "
+        f"WITH ORDINALITY AS u({aliases}, ordinal) {where}ORDER BY u.ordinal "
     )
     if conflict:
         text += f"ON CONFLICT ({', '.join(_quoted(c) for c in conflict)}) DO NOTHING"

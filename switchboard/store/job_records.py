@@ -88,6 +88,11 @@ def job_row(
     }
 
 
+def tracked(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The `job_row`s that are jobs (not forwarded status updates)."""
+    return [row for row in rows if row["via"] not in UNTRACKED_VIAS]
+
+
 def create_jobs(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert pending jobs (`job_row`s); a job id already there is left as it is."""
     tracked = [row for row in rows if row["via"] not in UNTRACKED_VIAS]

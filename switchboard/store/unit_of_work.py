@@ -14,13 +14,14 @@ from sqlalchemy.orm import Session
 from ..collections.state import Manifest
 from ..model import DatasetView, FileInfo, Submission
 from ..ports import Clock
-from .array_insert import array_insert
+from .array_insert import array_insert, array_insert_with_followers
 from .dataset_locks import lock_datasets
 from .dataset_rows import load_views, set_names
 from .debounces import SqlDebounces
 from .errors import store_errors
 from .file_rows import add_files
-from .job_records import create_jobs, job_row
+from .job_records import create_jobs, job_row, tracked
+from .job_tables import jobs
 from .manifests import record_manifest
 from .models import PENDING
 from .progress import Progress
@@ -298,10 +299,12 @@ class SqlUnitOfWork:
             self._in_outbox.add(submission.job_id)
         if not rows:
             return set()
-        if self._dialect == "postgresql":
-            added = set(self._array_insert(submissions, rows, "job_id"))
-        else:
-            added = set(self._execute(self._sql.add_submission, rows).scalars())
+        if self._dialect == "postgresql":  # the jobs of the rows that went in, in one statement
+            now = self.now()
+            made = tracked([job_row(sub, body, props, now) for sub, body, props in queued])
+            conn = self._conn()
+            return set(array_insert_with_followers(conn, submissions, rows, "job_id", jobs, made))
+        added = set(self._execute(self._sql.add_submission, rows).scalars())
         self._create_jobs([entry for entry in queued if entry[0].job_id in added])
         return added
 
