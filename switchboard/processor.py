@@ -241,8 +241,10 @@ class Processor:
     def _read_ahead(uow: UnitOfWork, items: list[Parsed[Event]]) -> None:
         """Record the batch in the ledger and load its datasets in a few round trips instead of
         a few per event; `record_processed` still answers per event as it would have."""
-        uow.record_processed_many([i.message.message_id for i in items])
-        uow.prefetch(dataset_ids=[i.message.dataset_id for i in items if i.message.dataset_id])
+        uow.read_ahead(
+            [i.message.message_id for i in items],
+            [i.message.dataset_id for i in items if i.message.dataset_id],
+        )
 
     def _apply(
         self,

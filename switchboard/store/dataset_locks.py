@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -29,6 +30,12 @@ def lock_key(dataset_id: str) -> int:
 
 def lock_datasets(connection: Connection, dataset_ids: Iterable[str]) -> None:
     """Take the transaction-scoped lock of each dataset, in key order (one round trip)."""
+    statement = lock_statement(dataset_ids)
+    if statement is not None:
+        connection.exec_driver_sql(*statement).all()
+
+
+def lock_statement(dataset_ids: Iterable[str]) -> tuple[str, dict[str, Any]] | None:
+    """The statement (text, parameters) that takes the datasets' locks; None for no dataset."""
     keys = sorted({lock_key(d) for d in dataset_ids if d})
-    if keys:
-        connection.exec_driver_sql(_LOCK, {"cls": LOCK_CLASS, "keys": keys}).all()
+    return (_LOCK, {"cls": LOCK_CLASS, "keys": keys}) if keys else None

@@ -9,14 +9,14 @@ files) and the names go in over arrays bound in binary, one statement text for a
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
 
 from ..model import FileInfo
 
-_VIEWS = """
+VIEWS = """
 SELECT u.id, d.name, f.file_id, f.name, f.mime_type, f.size
 FROM unnest(%(ids)b::varchar[]) AS u(id)
 LEFT JOIN datasets d ON d.id = u.id
@@ -35,8 +35,12 @@ def load_views(
     connection: Connection, dataset_ids: Sequence[str]
 ) -> dict[str, tuple[str | None, list[FileInfo]]]:
     """Each dataset's stored name (None if unknown) and files, in first-seen order."""
+    return views_of(connection.exec_driver_sql(VIEWS, {"ids": list(dataset_ids)}).all())
+
+
+def views_of(rows: Iterable[Sequence[Any]]) -> dict[str, tuple[str | None, list[FileInfo]]]:
+    """The datasets' names and files from the rows of `VIEWS` (`ids`: the dataset ids)."""
     views: dict[str, tuple[str | None, list[FileInfo]]] = {}
-    rows = connection.exec_driver_sql(_VIEWS, {"ids": list(dataset_ids)}).all()
     for dataset_id, name, file_id, file_name, mime_type, size in rows:
         view = views.get(dataset_id)
         if view is None:

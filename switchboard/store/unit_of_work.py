@@ -15,6 +15,7 @@ from ..collections.state import Manifest
 from ..model import DatasetView, FileInfo, Submission
 from ..ports import Clock
 from .array_insert import array_insert, array_insert_with_followers
+from .batch_start import start_batch
 from .dataset_locks import lock_datasets
 from .dataset_rows import load_views, set_names
 from .debounces import SqlDebounces
@@ -213,6 +214,22 @@ class SqlUnitOfWork:
         self._fresh.update(new)
         return new
 
+    def read_ahead(self, message_ids: Iterable[str], dataset_ids: Iterable[str]) -> None:
+        """`record_processed_many(message_ids)`, then `prefetch(dataset_ids=dataset_ids)`: on
+        PostgreSQL both in one round trip with the transaction's BEGIN (`batch_start`)."""
+        if self._dialect != "postgresql":
+            self.record_processed_many(message_ids)
+            self.prefetch(dataset_ids=dataset_ids)
+            return
+        wanted = sorted({m for m in message_ids if m not in self._in_ledger})
+        unknown = [d for d in dict.fromkeys(dataset_ids) if d and d not in self._known]
+        if not wanted and not unknown:
+            return
+        new, views = start_batch(self._conn(), wanted, self.now(), sorted(unknown))
+        self._in_ledger.update(wanted)
+        self._fresh.update(new)
+        self._known.update(self._with_buffered_writes(_known_from(unknown, views)))
+
     def add_file(self, dataset_id: str, file: FileInfo) -> None:
         """Add a file to the inventory; a file already there keeps its place and first values,
         except that empty name or mime type and unknown size are filled in. Buffered."""
@@ -344,11 +361,7 @@ class SqlUnitOfWork:
         """The stored views of `dataset_ids` with this transaction's buffered writes laid over."""
         if self._dialect == "postgresql":
             views = load_views(self._conn(), dataset_ids)
-            loaded = {}
-            for dataset_id in dataset_ids:
-                name, found = views.get(dataset_id, (None, []))
-                loaded[dataset_id] = _KnownDataset(name, {f.id: f for f in found})
-            return self._with_buffered_writes(loaded)
+            return self._with_buffered_writes(_known_from(dataset_ids, views))
         named = self._execute(
             select(datasets.c.id, datasets.c.name).where(
                 among(datasets.c.id, dataset_ids, self._dialect)
@@ -391,6 +404,17 @@ class SqlUnitOfWork:
                 again = FileInfo(file_id, row["name"], row["mime_type"], row["size"])
                 into.files[file_id] = _merged(into.files.get(file_id), again)
         return loaded
+
+
+def _known_from(
+    dataset_ids: Iterable[str], views: Mapping[str, tuple[str | None, list[FileInfo]]]
+) -> dict[str, _KnownDataset]:
+    """The cache entries of `dataset_ids` from their stored views (none stored: empty)."""
+    known = {}
+    for dataset_id in dataset_ids:
+        name, found = views.get(dataset_id, (None, []))
+        known[dataset_id] = _KnownDataset(name, {f.id: f for f in found})
+    return known
 
 
 def _merged(first: FileInfo | None, again: FileInfo) -> FileInfo:

@@ -203,7 +203,7 @@ def test_an_archive_copy_refused_by_a_lock_timeout_is_an_outage_not_a_bad_event(
     processor = Processor(engine, store, extractor_message, archive=EventArchive(store))
 
     def short_lock_timeout(connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.startswith("INSERT INTO jobs"):  # the last statement before the COPY
+        if "INSERT INTO jobs" in statement:  # the last statement before the COPY
             connection.execute(text("SET LOCAL lock_timeout = '100ms'"))
 
     event.listen(store.engine, "after_cursor_execute", short_lock_timeout)

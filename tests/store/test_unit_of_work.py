@@ -402,6 +402,55 @@ def test_a_concurrent_transaction_reading_the_same_dataset_waits_and_sees_the_fi
 
 
 @pytest.mark.postgres
+def test_a_batch_read_ahead_in_one_round_trip_still_waits_for_a_concurrent_one_on_its_dataset(
+    pg_url: str, pg_schema: str
+) -> None:
+    """`read_ahead` sends the ledger insert, the dataset locks and the dataset reads in one
+    pipeline; the reads still run after the locks are held, so the second batch sees the
+    first one's file."""
+    from switchboard.store.migrate import upgrade
+
+    upgrade(pg_url, pg_schema)
+    store = SqlStore(pg_url, schema=pg_schema)
+    numbers = iter(range(1, 3))
+
+    def start_a_batch(uow: SqlUnitOfWork) -> list[str]:
+        number = next(numbers)
+        uow.read_ahead([f"msg-{number}"], ["ds-1"])
+        uow.add_file("ds-1", FileInfo(f"f-{number}", "a.bin"))
+        return [f.id for f in uow.dataset("ds-1").files]
+
+    try:
+        first, second = _race(store, start_a_batch)  # type: ignore[arg-type]
+    finally:
+        store.close()
+
+    assert first == ["f-1"]
+    assert second == ["f-1", "f-2"]
+
+
+@pytest.mark.postgres
+def test_concurrent_batches_read_ahead_record_a_message_they_share_once(
+    pg_url: str, pg_schema: str
+) -> None:
+    from switchboard.store.migrate import upgrade
+
+    upgrade(pg_url, pg_schema)
+    store = SqlStore(pg_url, schema=pg_schema)
+
+    def start_a_batch(uow: SqlUnitOfWork) -> bool:
+        uow.read_ahead(["msg-1"], [])
+        return uow.record_processed("msg-1")
+
+    try:
+        results = _race(store, start_a_batch)
+    finally:
+        store.close()
+
+    assert results == [True, False]
+
+
+@pytest.mark.postgres
 def test_transactions_on_different_datasets_do_not_wait_for_each_other(
     pg_url: str, pg_schema: str
 ) -> None:
