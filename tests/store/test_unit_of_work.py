@@ -374,9 +374,20 @@ def _race(store: SqlStore, write: Callable[[SqlUnitOfWork], bool]) -> list[bool]
     return [first_result, *second_result]
 
 
+def _prefetch(uow: SqlUnitOfWork, number: int) -> None:
+    uow.prefetch(dataset_ids=["ds-1"])
+
+
+def _read_ahead(uow: SqlUnitOfWork, number: int) -> None:
+    """The batch's start in one pipeline (ledger, locks, reads): the reads still run after
+    the locks are held."""
+    uow.read_ahead([f"msg-{number}"], ["ds-1"])
+
+
 @pytest.mark.postgres
+@pytest.mark.parametrize("start", [_prefetch, _read_ahead])
 def test_a_concurrent_transaction_reading_the_same_dataset_waits_and_sees_the_first_ones_file(
-    pg_url: str, pg_schema: str
+    pg_url: str, pg_schema: str, start: Callable[[SqlUnitOfWork, int], None]
 ) -> None:
     """Two replicas adding the first and the second BIN file of one dataset at once: the
     second waits for the first to commit, so its view has both files (a "2 BIN files" rule
@@ -388,8 +399,9 @@ def test_a_concurrent_transaction_reading_the_same_dataset_waits_and_sees_the_fi
     numbers = iter(range(1, 3))
 
     def add_a_file_and_read_the_view(uow: SqlUnitOfWork) -> list[str]:
-        uow.prefetch(dataset_ids=["ds-1"])
-        uow.add_file("ds-1", FileInfo(f"f-{next(numbers)}", "a.bin"))
+        number = next(numbers)
+        start(uow, number)
+        uow.add_file("ds-1", FileInfo(f"f-{number}", "a.bin"))
         return [f.id for f in uow.dataset("ds-1").files]
 
     try:
@@ -402,130 +414,16 @@ def test_a_concurrent_transaction_reading_the_same_dataset_waits_and_sees_the_fi
 
 
 @pytest.mark.postgres
-def test_a_batch_read_ahead_in_one_round_trip_still_waits_for_a_concurrent_one_on_its_dataset(
-    pg_url: str, pg_schema: str
-) -> None:
-    """`read_ahead` sends the ledger insert, the dataset locks and the dataset reads in one
-    pipeline; the reads still run after the locks are held, so the second batch sees the
-    first one's file."""
-    from switchboard.store.migrate import upgrade
-
-    upgrade(pg_url, pg_schema)
-    store = SqlStore(pg_url, schema=pg_schema)
-    numbers = iter(range(1, 3))
-
-    def start_a_batch(uow: SqlUnitOfWork) -> list[str]:
-        number = next(numbers)
-        uow.read_ahead([f"msg-{number}"], ["ds-1"])
-        uow.add_file("ds-1", FileInfo(f"f-{number}", "a.bin"))
-        return [f.id for f in uow.dataset("ds-1").files]
-
-    try:
-        first, second = _race(store, start_a_batch)  # type: ignore[arg-type]
-    finally:
-        store.close()
-
-    assert first == ["f-1"]
-    assert second == ["f-1", "f-2"]
-
-
-@pytest.mark.postgres
-def test_concurrent_batches_read_ahead_record_a_message_they_share_once(
-    pg_url: str, pg_schema: str
-) -> None:
-    from switchboard.store.migrate import upgrade
-
-    upgrade(pg_url, pg_schema)
-    store = SqlStore(pg_url, schema=pg_schema)
-
-    def start_a_batch(uow: SqlUnitOfWork) -> bool:
-        uow.read_ahead(["msg-1"], [])
-        return uow.record_processed("msg-1")
-
-    try:
-        results = _race(store, start_a_batch)
-    finally:
-        store.close()
-
-    assert results == [True, False]
-
-
-@pytest.mark.postgres
-def test_transactions_on_different_datasets_do_not_wait_for_each_other(
-    pg_url: str, pg_schema: str
-) -> None:
-    from switchboard.store.migrate import upgrade
-
-    upgrade(pg_url, pg_schema)
-    store = SqlStore(pg_url, schema=pg_schema)
-    try:
-        with store.unit_of_work() as first:
-            first.prefetch(dataset_ids=["ds-1"])
-            first.add_file("ds-1", FileInfo("f-1", "a.bin"))
-            done = threading.Event()
-
-            def other_dataset() -> None:
-                with store.unit_of_work() as second:
-                    second.prefetch(dataset_ids=["ds-2"])
-                    second.add_file("ds-2", FileInfo("f-2", "b.bin"))
-                done.set()
-
-            thread = threading.Thread(target=other_dataset)
-            thread.start()
-            assert done.wait(30)  # committed while the first transaction is still open
-        thread.join(30)
-    finally:
-        store.close()
-
-
-@pytest.mark.postgres
-def test_concurrent_transactions_queue_a_job_once(pg_url: str, pg_schema: str) -> None:
-    from switchboard.store.migrate import upgrade
-
-    upgrade(pg_url, pg_schema)
-    store = SqlStore(pg_url, schema=pg_schema)
-    try:
-        results = _race(store, lambda uow: uow.add_submission(submission("job-1"), {}, {}))
-    finally:
-        store.close()
-
-    assert results == [True, False]
-
-
-@pytest.mark.postgres
-def test_concurrent_transactions_queueing_a_batch_at_once_queue_each_job_once(
-    pg_url: str, pg_schema: str
-) -> None:
-    from switchboard.store.migrate import upgrade
-
-    upgrade(pg_url, pg_schema)
-    store = SqlStore(pg_url, schema=pg_schema)
-    batch = [(submission("job-1"), {}, {}), (submission("job-2"), {}, {})]
-    try:
-        results = _race(store, lambda uow: uow.add_submissions(batch))
-    finally:
-        store.close()
-
-    assert results == [{"job-1", "job-2"}, set()]
-
-
-@pytest.mark.postgres
-def test_concurrent_transactions_record_a_message_once(pg_url: str, pg_schema: str) -> None:
-    from switchboard.store.migrate import upgrade
-
-    upgrade(pg_url, pg_schema)
-    store = SqlStore(pg_url, schema=pg_schema)
-    try:
-        results = _race(store, lambda uow: uow.record_processed("msg-1"))
-    finally:
-        store.close()
-
-    assert results == [True, False]
-
-
-@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "read",
+    [
+        lambda uow: uow.prefetch(["msg-1"], ["ds-1"]),
+        lambda uow: uow.read_ahead(["msg-1"], []),  # the ledger insert in the batch's pipeline
+    ],
+    ids=["prefetch", "read_ahead"],
+)
 def test_a_prefetch_does_not_change_how_concurrent_transactions_record_a_message(
-    pg_url: str, pg_schema: str
+    pg_url: str, pg_schema: str, read: Callable[[SqlUnitOfWork], None]
 ) -> None:
     from switchboard.store.migrate import upgrade
 
@@ -533,7 +431,7 @@ def test_a_prefetch_does_not_change_how_concurrent_transactions_record_a_message
     store = SqlStore(pg_url, schema=pg_schema)
 
     def prefetch_then_record(uow: SqlUnitOfWork) -> bool:
-        uow.prefetch(["msg-1"], ["ds-1"])
+        read(uow)
         return uow.record_processed("msg-1")
 
     try:
