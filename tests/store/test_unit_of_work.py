@@ -414,6 +414,79 @@ def test_a_concurrent_transaction_reading_the_same_dataset_waits_and_sees_the_fi
 
 
 @pytest.mark.postgres
+def test_transactions_on_different_datasets_do_not_wait_for_each_other(
+    pg_url: str, pg_schema: str
+) -> None:
+    from switchboard.store.migrate import upgrade
+
+    upgrade(pg_url, pg_schema)
+    store = SqlStore(pg_url, schema=pg_schema)
+    try:
+        with store.unit_of_work() as first:
+            first.prefetch(dataset_ids=["ds-1"])
+            first.add_file("ds-1", FileInfo("f-1", "a.bin"))
+            done = threading.Event()
+
+            def other_dataset() -> None:
+                with store.unit_of_work() as second:
+                    second.prefetch(dataset_ids=["ds-2"])
+                    second.add_file("ds-2", FileInfo("f-2", "b.bin"))
+                done.set()
+
+            thread = threading.Thread(target=other_dataset)
+            thread.start()
+            assert done.wait(30)  # committed while the first transaction is still open
+        thread.join(30)
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_concurrent_transactions_queue_a_job_once(pg_url: str, pg_schema: str) -> None:
+    from switchboard.store.migrate import upgrade
+
+    upgrade(pg_url, pg_schema)
+    store = SqlStore(pg_url, schema=pg_schema)
+    try:
+        results = _race(store, lambda uow: uow.add_submission(submission("job-1"), {}, {}))
+    finally:
+        store.close()
+
+    assert results == [True, False]
+
+
+@pytest.mark.postgres
+def test_concurrent_transactions_queueing_a_batch_at_once_queue_each_job_once(
+    pg_url: str, pg_schema: str
+) -> None:
+    from switchboard.store.migrate import upgrade
+
+    upgrade(pg_url, pg_schema)
+    store = SqlStore(pg_url, schema=pg_schema)
+    batch = [(submission("job-1"), {}, {}), (submission("job-2"), {}, {})]
+    try:
+        results = _race(store, lambda uow: uow.add_submissions(batch))
+    finally:
+        store.close()
+
+    assert results == [{"job-1", "job-2"}, set()]
+
+
+@pytest.mark.postgres
+def test_concurrent_transactions_record_a_message_once(pg_url: str, pg_schema: str) -> None:
+    from switchboard.store.migrate import upgrade
+
+    upgrade(pg_url, pg_schema)
+    store = SqlStore(pg_url, schema=pg_schema)
+    try:
+        results = _race(store, lambda uow: uow.record_processed("msg-1"))
+    finally:
+        store.close()
+
+    assert results == [True, False]
+
+
+@pytest.mark.postgres
 @pytest.mark.parametrize(
     "read",
     [
