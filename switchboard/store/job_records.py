@@ -95,14 +95,14 @@ def tracked(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 
 def create_jobs(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert pending jobs (`job_row`s); a job id already there is left as it is."""
-    tracked = [row for row in rows if row["via"] not in UNTRACKED_VIAS]
-    if tracked and connection.dialect.name == "postgresql":
-        array_insert(connection, jobs, tracked, conflict=["job_id"])
-    elif tracked:
+    jobs_only = tracked(rows)
+    if jobs_only and connection.dialect.name == "postgresql":
+        array_insert(connection, jobs, jobs_only, conflict=["job_id"])
+    elif jobs_only:
         insert = upsert(connection.dialect.name, jobs).on_conflict_do_nothing(
             index_elements=["job_id"]
         )
-        connection.execute(insert, list(tracked))
+        connection.execute(insert, list(jobs_only))
 
 
 def mark_submitted(

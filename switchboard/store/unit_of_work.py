@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Result, Table, select
+from sqlalchemy import Connection, Result, select
 from sqlalchemy.orm import Session
 
 from ..collections.state import Manifest
 from ..model import DatasetView, FileInfo, Submission
 from ..ports import Clock
-from .array_insert import array_insert, array_insert_with_followers
+from .array_insert import array_insert_with_followers
 from .batch_start import start_batch
 from .dataset_locks import lock_datasets
 from .dataset_rows import load_views, set_names
@@ -96,10 +96,6 @@ class SqlUnitOfWork:
         if self._connection is None:
             self._connection = self._session.connection()
         return self._connection
-
-    def _array_insert(self, table: Table, rows: list[dict[str, Any]], key: str) -> list[Any]:
-        """`array_insert` on the transaction's connection, skipping rows whose `key` exists."""
-        return array_insert(self._conn(), table, rows, conflict=[key], returning=key)
 
     @property
     def progress(self) -> Progress:
