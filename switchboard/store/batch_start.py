@@ -18,7 +18,8 @@ from ..model import FileInfo
 from .dataset_locks import lock_statement
 from .dataset_rows import VIEWS, views_of
 
-_LEDGER = """
+# the ledger insert of a batch on PostgreSQL (also `SqlUnitOfWork.record_processed_many`'s)
+LEDGER = """
 INSERT INTO processed_messages (message_id, processed_at)
 SELECT unnest(%(ids)b::varchar[]), %(at)s
 ON CONFLICT (message_id) DO NOTHING
@@ -37,7 +38,7 @@ def start_batch(
     locks = lock_statement(dataset_ids)
     with raw.pipeline(), raw.cursor() as ledger, raw.cursor() as lock, raw.cursor() as read:
         if message_ids:
-            ledger.execute(_LEDGER, {"ids": list(message_ids), "at": at})
+            ledger.execute(LEDGER, {"ids": list(message_ids), "at": at})
         if locks is not None:
             lock.execute(*locks)
             read.execute(VIEWS, {"ids": list(dataset_ids)})

@@ -41,9 +41,6 @@ class WriteStatements:
     add_file: Executable
     set_dataset_name: Executable
     add_submission: Executable
-    # PostgreSQL: a batch's ledger ids as one array (`message_ids`, `processed_at`), so the
-    # statement text is the same whatever the batch size (no 200-row VALUES to build and parse)
-    record_processed_many: Executable | None = None
 
 
 def among(column: ColumnElement[Any], values: list[str], dialect_name: str) -> ColumnElement[bool]:
@@ -74,20 +71,7 @@ def write_statements(dialect_name: str) -> WriteStatements:
         add_submission=upsert(dialect_name, submissions)
         .on_conflict_do_nothing(index_elements=["job_id"])
         .returning(submissions.c.job_id),
-        record_processed_many=_record_processed_many() if dialect_name == "postgresql" else None,
     )
-
-
-def _record_processed_many() -> Executable:
-    ids = func.unnest(bindparam("message_ids", type_=postgresql.ARRAY(String())))
-    at = bindparam("processed_at", type_=messages.c.processed_at.type)
-    statement: Executable = (
-        postgresql.insert(messages)
-        .from_select(["message_id", "processed_at"], select(ids, at))
-        .on_conflict_do_nothing(index_elements=["message_id"])
-        .returning(messages.c.message_id)
-    )
-    return statement
 
 
 def _add_file(dialect_name: str) -> Executable:

@@ -15,7 +15,7 @@ from ..collections.state import Manifest
 from ..model import DatasetView, FileInfo, Submission
 from ..ports import Clock
 from .array_insert import array_insert_with_followers
-from .batch_start import start_batch
+from .batch_start import LEDGER, start_batch
 from .dataset_locks import lock_datasets
 from .dataset_rows import load_views, set_names
 from .debounces import SqlDebounces
@@ -200,15 +200,19 @@ class SqlUnitOfWork:
         if not wanted:
             return set()
         now = self.now()
-        if self._sql.record_processed_many is not None:
-            values: Any = {"message_ids": wanted, "processed_at": now}
-            new = set(self._execute(self._sql.record_processed_many, values).scalars())
+        if self._dialect == "postgresql":  # one array parameter: one text for any batch size
+            values = {"ids": wanted, "at": now}
+            new = set(self._conn().exec_driver_sql(LEDGER, values).scalars())
         else:
             rows = [{"message_id": m, "processed_at": now} for m in wanted]
             new = set(self._execute(self._sql.record_processed, rows).scalars())
+        self._recorded(wanted, new)
+        return new
+
+    def _recorded(self, wanted: list[str], new: set[str]) -> None:
+        """Remember that `wanted` are in the ledger, `new` of them added by this transaction."""
         self._in_ledger.update(wanted)
         self._fresh.update(new)
-        return new
 
     def read_ahead(self, message_ids: Iterable[str], dataset_ids: Iterable[str]) -> None:
         """`record_processed_many(message_ids)`, then `prefetch(dataset_ids=dataset_ids)`: on
@@ -222,8 +226,7 @@ class SqlUnitOfWork:
         if not wanted and not unknown:
             return
         new, views = start_batch(self._conn(), wanted, self.now(), sorted(unknown))
-        self._in_ledger.update(wanted)
-        self._fresh.update(new)
+        self._recorded(wanted, new)
         self._known.update(self._with_buffered_writes(_known_from(unknown, views)))
 
     def add_file(self, dataset_id: str, file: FileInfo) -> None:
