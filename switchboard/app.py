@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from . import interpreter
 from .daemon import Backoff, Daemon
 from .engine import Engine
 from .errors import NotMigrated, Problem, RuleLoadError, StoreError
@@ -391,6 +392,7 @@ def _run(settings: Settings, *, migrate: bool, stop: threading.Event) -> int:
     app = _build_when_database_is_up(settings, migrate=migrate, stop=stop)
     if app is None:
         return 0
+    interpreter.settle()  # a long-lived, threaded process: see `interpreter`
     signal.signal(signal.SIGTERM, lambda *_: app.daemon.stop())
     signal.signal(signal.SIGINT, lambda *_: app.daemon.stop())
     signal.signal(signal.SIGHUP, lambda *_: app.daemon.request_reload())

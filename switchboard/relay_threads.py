@@ -9,17 +9,13 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from .errors import BrokerError, StoreError
+from .interpreter import SWITCH_INTERVAL_S
 from .relay import Relay
 
 log = logging.getLogger(__name__)
 
 DEFAULT_POLL_S = 1.0  # how often an idle worker looks for rows that came due (retries, leases)
 MAX_BACKOFF_S = 30.0
-# The GIL switch interval while relay threads run. A relay round is a string of short waits
-# (a database round trip, a socket write per message); after each one the thread needs the GIL
-# back, and while intake is matching a batch it would wait up to Python's default 5 ms each
-# time, tens of milliseconds per round. 1 ms bounds that at a small cost in switches.
-SWITCH_INTERVAL_S = 0.001
 
 
 @dataclass
@@ -75,6 +71,8 @@ class RelayThreads:
                 log.warning("relay thread %s still sending at shutdown; leaving it", thread.name)
 
     def _start(self) -> None:
+        # a relay round is a string of short waits, each followed by a wait for the GIL: see
+        # `interpreter` (`switchboard run` has set this already; embedders get it here)
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         for worker in self.workers:
             thread = threading.Thread(

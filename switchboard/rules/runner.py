@@ -39,6 +39,7 @@ class Outcome:
     error: BaseException | None = None
 
 
+_RETURNED_NONE = Outcome("ok")  # most calls' outcome (a rule with nothing to do), shared
 Call = tuple[str, Callable[..., Any], tuple[Any, ...]]  # (rule key, function, arguments)
 
 
@@ -59,11 +60,12 @@ class _Call:
 class _Batch:
     """Calls handed to one worker; the caller and the worker meet on `cond`."""
 
-    __slots__ = ("calls", "cond", "done", "finished", "last_ended_at", "stop_at")
+    __slots__ = ("calls", "cond", "done", "finished", "last_ended_at", "lock", "stop_at")
 
     def __init__(self, calls: list[_Call]) -> None:
         self.calls = calls
-        self.cond = threading.Condition(threading.Lock())
+        self.lock = threading.Lock()  # `cond`'s: the worker's per-call updates take it directly
+        self.cond = threading.Condition(self.lock)
         self.done = 0  # calls[:done] have ended; calls[done] is running (or about to start)
         self.last_ended_at = time.monotonic()  # when calls[done] could start
         self.stop_at: int | None = None  # set by the caller: abandon calls[stop_at:]
@@ -158,10 +160,11 @@ class RuleRunner:
             batch.last_ended_at = time.monotonic()
         for index, call in enumerate(batch.calls):
             try:
-                outcome = Outcome("ok", call.context.run(call.function, *call.args))
+                value = call.context.run(call.function, *call.args)
+                outcome = _RETURNED_NONE if value is None else Outcome("ok", value)
             except BaseException as exc:  # SystemExit, KeyboardInterrupt too: the rule's error
                 outcome = Outcome("raised", exc, exc)
-            with batch.cond:
+            with batch.lock:  # (the condition's lock, without its Python-level __enter__)
                 call.ended = True
                 if batch.stop_at is not None:  # set by the watchdog thread meanwhile
                     return True  # type: ignore[unreachable]  # mypy cannot see the other thread
