@@ -481,7 +481,8 @@ def run_pipeline(
     rules_folder = folder / run
     rules_folder.mkdir()
     yaml_count, python_count = write_rules(rules_folder, options.rules, run, options.python_every)
-    own_queues = [queue, f"error.{queue}", f"retry.{queue}", *targets]
+    # the daemon declares its status queue (`Settings.status_queue_name`) as well
+    own_queues = [queue, f"error.{queue}", f"retry.{queue}", f"{queue}.status", *targets]
     collector: Collector | status_traffic.SimulatedExtractor
     if options.status_traffic:
         publisher = Publisher(options.amqp_uri, queue, status_traffic.event_properties(run))

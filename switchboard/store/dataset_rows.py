@@ -16,11 +16,17 @@ from sqlalchemy import Connection
 
 from ..model import FileInfo
 
+# One index probe per dataset asked about: as plain joins PostgreSQL hashed the whole
+# `datasets` table once per batch, a scan that grows with every dataset ever seen. LIMIT and
+# OFFSET 0 keep each LATERAL subquery from being flattened back into such a join.
 VIEWS = """
 SELECT u.id, d.name, f.file_id, f.name, f.mime_type, f.size
 FROM unnest(%(ids)b::varchar[]) AS u(id)
-LEFT JOIN datasets d ON d.id = u.id
-LEFT JOIN dataset_files f ON f.dataset_id = u.id
+LEFT JOIN LATERAL (SELECT name FROM datasets WHERE datasets.id = u.id LIMIT 1) d ON true
+LEFT JOIN LATERAL (
+    SELECT file_id, name, mime_type, size, position, first_seen_at
+    FROM dataset_files WHERE dataset_files.dataset_id = u.id OFFSET 0
+) f ON true
 ORDER BY u.id, f.position, f.first_seen_at, f.file_id
 """
 

@@ -6,6 +6,11 @@ and each new file's position (first seen = next number in its dataset) is counte
 the highest position stored plus the number of new files of that dataset up to this one.
 A file already there keeps its place and first values; empty ones are filled in, as the
 single-row statement (`statements._add_file`) does.
+
+Whether a file is known is one primary-key probe per incoming row (a LATERAL subquery, which
+the planner must run per row): written as EXISTS, PostgreSQL chose a hashed subplan that read
+the whole `dataset_files` table once per batch (3 to 9 ms a batch at 30,000 files, growing
+with the inventory).
 """
 
 from __future__ import annotations
@@ -17,13 +22,16 @@ from sqlalchemy import Connection
 
 _ADD_FILES = """
 WITH incoming AS (
-    SELECT u.*, EXISTS (
-        SELECT 1 FROM dataset_files e WHERE e.dataset_id = u.dataset_id AND e.file_id = u.file_id
-    ) AS known
+    SELECT u.*, e.known IS NOT NULL AS known
     FROM unnest(
         %(dataset_ids)b::varchar[], %(file_ids)b::varchar[], %(names)b::varchar[],
         %(mime_types)b::varchar[], %(sizes)b::bigint[], %(seen_at)b::timestamptz[]
     ) WITH ORDINALITY AS u(dataset_id, file_id, name, mime_type, size, first_seen_at, ordinal)
+    LEFT JOIN LATERAL (
+        SELECT true AS known FROM dataset_files e
+        WHERE e.dataset_id = u.dataset_id AND e.file_id = u.file_id
+        LIMIT 1
+    ) e ON true
 )
 INSERT INTO dataset_files (dataset_id, file_id, name, mime_type, size, first_seen_at, position)
 SELECT i.dataset_id, i.file_id, i.name, i.mime_type, i.size, i.first_seen_at,
@@ -42,9 +50,13 @@ ON CONFLICT (dataset_id, file_id) DO UPDATE SET
 def add_files(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Upsert buffered file rows (`SqlUnitOfWork.add_file`'s, distinct (dataset, file) pairs,
     in arrival order) in one statement."""
-    if not rows:
-        return
-    parameters = {
+    if rows:
+        connection.exec_driver_sql(_ADD_FILES, file_arrays(rows))
+
+
+def file_arrays(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """The statement's parameters: each column of `rows` as one array."""
+    return {
         "dataset_ids": [r["dataset_id"] for r in rows],
         "file_ids": [r["file_id"] for r in rows],
         "names": [r["name"] for r in rows],
@@ -52,4 +64,3 @@ def add_files(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None
         "sizes": [r["size"] for r in rows],
         "seen_at": [r["first_seen_at"] for r in rows],
     }
-    connection.exec_driver_sql(_ADD_FILES, parameters)
