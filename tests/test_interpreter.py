@@ -52,12 +52,16 @@ def test_the_gil_is_handed_on_sooner_than_cpythons_default() -> None:
     assert interpreter.SWITCH_INTERVAL_S < 0.005
 
 
-def test_a_cycle_made_after_settling_is_still_collected() -> None:
-    interpreter.settle()
+def unreachable_cycle() -> weakref.ref[_Node]:
+    """Two objects referring to each other and to nothing else; a weak reference to one."""
     first, second = _Node(), _Node()
     first.other, second.other = second, first
-    gone = weakref.ref(first)
-    del first, second
+    return weakref.ref(first)
+
+
+def test_a_cycle_made_after_settling_is_still_collected() -> None:
+    interpreter.settle()
+    gone = unreachable_cycle()
     gc.collect()
     assert gone() is None
 
@@ -65,10 +69,7 @@ def test_a_cycle_made_after_settling_is_still_collected() -> None:
 def test_garbage_left_from_startup_is_collected_not_frozen() -> None:
     gc.disable()  # so nothing but settle() collects the cycle
     try:
-        first, second = _Node(), _Node()
-        first.other, second.other = second, first
-        gone = weakref.ref(first)
-        del first, second
+        gone = unreachable_cycle()
         interpreter.settle()
         assert gone() is None
     finally:
