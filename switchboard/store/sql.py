@@ -202,7 +202,7 @@ class SqlStore:
         self, vias: Collection[str] | None, exclude_vias: Collection[str], owner_id: int | None
     ) -> Update:
         """`claim_due`'s UPDATE for these targets and owner, built once (a relay claims every
-        batch, and building it cost a quarter of a claim's CPU); bound: now, until, token and
+        batch, and building it was 40 % of a claim's CPU); bound: now, until, token and
         limit."""
         key = (
             None if vias is None else tuple(sorted(vias)),
