@@ -168,12 +168,11 @@ def build_app(settings: Settings, *, periodic: Sequence[Callable[[], None]] = ()
     if poller is not None:
         closers.append(poller.close)
         jobs_periodic.append(poller.start)
+    router = intake_router(settings, store, processor, metrics=metrics, crash_guard=crash_guard)
+    source.on_arrival = router.parse_ahead  # parsing overlaps the wait for the rest of a batch
     daemon = Daemon(
         source,
-        archiving(
-            intake_router(settings, store, processor, metrics=metrics, crash_guard=crash_guard),
-            archive,
-        ),
+        archiving(router, archive),
         relay,
         batch_size=settings.batch_size,
         batch_wait_s=settings.batch_wait_s,

@@ -9,6 +9,10 @@ A delivery that comes back redelivered may have crashed the process (`os._exit`,
 the OOM killer); with a `CrashGuard` each such delivery is counted before it is parsed (parsing
 is part of what may crash), processed alone, and dead-lettered once it has crashed the daemon
 `max_crashes` times.
+
+`parse_ahead` reads a delivery before its batch is complete (the source calls it while it
+waits for the rest, see `parse_ahead`); suspects are never read ahead, since the crash
+guard must count them first.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from .errors import MalformedEvent
 from .failures import delivery_fingerprint, describe_failure
 from .model import Submission
+from .parse_ahead import ParseAhead, Reading
 from .ports import CrashGuard, Delivery
 
 log = logging.getLogger(__name__)
@@ -90,6 +95,13 @@ class Router:
     def __init__(self, routes: Sequence[Route[Any]], crash_guard: CrashGuard | None = None):
         self.routes = list(routes)
         self.crash_guard = crash_guard
+        self._ahead: ParseAhead[Reading] = ParseAhead(self._read)
+
+    def parse_ahead(self, delivery: Delivery) -> None:
+        """Route and parse `delivery` now, for the batch it will be in (suspects excepted)."""
+        if self.crash_guard is not None and delivery.redelivered:
+            return
+        self._ahead.add(delivery)
 
     def process(self, deliveries: Sequence[Delivery]) -> BatchResult:
         """Handle one batch; raises StoreError when the database is unreachable (retry later).
@@ -102,6 +114,7 @@ class Router:
             if guarded and delivery.redelivered:
                 self._process_suspect(delivery, result)
         self._dispatch([d for d in deliveries if not (guarded and d.redelivered)], result)
+        self._ahead.next_batch()
         return result
 
     def _process_suspect(self, delivery: Delivery, result: BatchResult) -> None:
@@ -129,29 +142,31 @@ class Router:
     def _dispatch(
         self, deliveries: Sequence[Delivery], result: BatchResult, fingerprint: str | None = None
     ) -> None:
-        """Parse the deliveries, then hand each route the ones it parsed."""
+        """Read the deliveries (or take their readings ahead), then hand each route the ones it
+        parsed."""
         parsed: list[list[Parsed[Any]]] = [[] for _ in self.routes]
         for delivery in deliveries:
-            index = next((i for i, r in enumerate(self.routes) if r.accepts(delivery)), None)
-            if index is None:
-                result.malformed.append((delivery, "no handler for this kind of message"))
-                continue
-            message = self._parse(self.routes[index], delivery, result)
-            if message is not None:
-                parsed[index].append(message)
+            reading = self._ahead.take(delivery)
+            if reading.malformed is not None:
+                result.malformed.append((delivery, reading.malformed))
+            else:
+                assert reading.route is not None  # a reading without a reason has its route
+                parsed[reading.route].append(Parsed(delivery, reading.message))
         for route, items in zip(self.routes, parsed, strict=True):
             if items:
                 route.handler.handle(items, result, fingerprint)
 
-    @staticmethod
-    def _parse(route: Route[Any], delivery: Delivery, result: BatchResult) -> Parsed[Any] | None:
-        """The parsed delivery; any exception parsing it makes it a malformed one."""
+    def _read(self, delivery: Delivery) -> Reading:
+        """The route that accepts `delivery` and its message; any exception parsing it makes
+        it a malformed one."""
+        index = next((i for i, r in enumerate(self.routes) if r.accepts(delivery)), None)
+        if index is None:
+            return Reading(None, None, "no handler for this kind of message")
         try:
-            return Parsed(delivery, route.parse(delivery))
+            return Reading(index, self.routes[index].parse(delivery), None)
         except MalformedEvent as exc:
-            result.malformed.append((delivery, exc.reason))
+            return Reading(index, None, exc.reason)
         except Exception as exc:  # a bug in parsing must not stop the daemon: this one only
             reason = f"parsing failed: {describe_failure(exc)}"
             log.error("unparseable message (tag %s): %s", delivery.delivery_tag, reason)
-            result.malformed.append((delivery, reason))
-        return None
+            return Reading(index, None, reason)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pika
@@ -45,6 +45,10 @@ class RabbitSource:
     within `max_unacked_bytes`. A consumer's prefetch is fixed when it starts (RabbitMQ applies
     `basic.qos` to later consumers only), so changing it cancels the consumer and starts
     another; deliveries pika had read but not handed over go back to the queue (redelivered).
+
+    `on_arrival`, when set, is called once with each delivery while the source waits for the
+    rest of its batch (`ahead.ParseAhead`): work that needs only the delivery, parsing, then
+    overlaps the wait for the broker instead of following it.
     """
 
     def __init__(
@@ -70,6 +74,8 @@ class RabbitSource:
         self._connection: pika.BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
         self._pending: collections.deque[AmqpDelivery] = collections.deque()
+        self._announced = 0  # how many of `_pending`, from the left, `on_arrival` has seen
+        self.on_arrival: Callable[[AmqpDelivery], object] | None = None
         self._oversized: collections.deque[AmqpDelivery] = collections.deque()
         self._budget = DeliveryBudget(
             max_bytes=settings.max_unacked_bytes,
@@ -152,6 +158,7 @@ class RabbitSource:
         self._channel = None
         self._consumer_tag = self._status_tag = None
         self._pending.clear()
+        self._announced = 0
         self._forget_held()
 
     def _forget_held(self) -> None:
@@ -292,10 +299,23 @@ class RabbitSource:
                 remaining_s = deadline - time.monotonic()
                 if remaining_s <= 0:
                     break
+                self._announce_arrivals()
                 connection.process_data_events(time_limit=remaining_s)
                 self._after_pump()
         count = min(max_size, len(self._pending))
+        self._announced = max(0, self._announced - count)
         return [self._pending.popleft() for _ in range(count)]
+
+    def _announce_arrivals(self) -> None:
+        """Hand `on_arrival` each delivery it has not seen yet (the wait for the rest of the
+        batch is about to start: the broker sends while these are worked on)."""
+        hook = self.on_arrival
+        pending = self._pending
+        if hook is None or self._announced >= len(pending):
+            return
+        for index in range(self._announced, len(pending)):
+            hook(pending[index])
+        self._announced = len(pending)
 
     def _take_what_arrived(self, connection: pika.BlockingConnection, max_size: int) -> None:
         """Read whatever the broker has already sent, without waiting for more."""
@@ -329,6 +349,7 @@ class RabbitSource:
         with amqp.translated_errors(f"requeueing {self.queue}", uri=self.settings.rabbitmq_uri):
             channel.basic_nack(delivery_tag=0, multiple=True, requeue=True)
         self._pending.clear()
+        self._announced = 0
         self._forget_held()
 
     def dead_letter(self, delivery: AmqpDelivery, reason: str) -> None:

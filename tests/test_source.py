@@ -429,3 +429,20 @@ def test_a_quiet_queue_hands_over_what_has_arrived_without_waiting_for_a_full_ba
     batch = next_nonempty(source.batches(100, 3600.0))
     assert [d.body for d in batch] == [b"0", b"1", b"2"][: len(batch)]
     assert batch
+
+
+def test_deliveries_in_hand_are_announced_once_while_the_source_waits_for_the_rest(
+    make_source, broker
+):
+    source = make_source()
+    announced: list[int] = []
+    source.on_arrival = lambda delivery: announced.append(delivery.delivery_tag)
+    for i in range(5):
+        broker.publish(source.queue, str(i).encode())
+    time.sleep(0.2)  # all five pushed to the consumer
+    batches = source.batches(3, 0.3)
+    first = next_nonempty(batches)
+    assert len(first) == 3 and announced == []  # a full batch has nothing to wait for
+    second = next_nonempty(batches)  # a backlog: it waits for a third, announcing the two first
+    assert [d.body for d in second] == [b"3", b"4"]
+    assert announced == [d.delivery_tag for d in second]
