@@ -59,20 +59,33 @@ def array_insert_with_followers(
     """`array_insert` of `rows` skipping those whose `key` exists, and in the same statement
     the `follower_rows` whose `key` went in (a follower already there is left as it is); the
     keys that went in. One round trip for a batch's outbox rows and the jobs made for them."""
-    if not follower_rows:
-        return array_insert(connection, table, rows, conflict=[key], returning=key)
     if not rows:
         return []
+    statement, parameters = followers_statement(table, rows, key, followers, follower_rows)
+    return list(connection.exec_driver_sql(statement, parameters).scalars())
+
+
+def followers_statement(
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    key: str,
+    followers: Table,
+    follower_rows: Sequence[Mapping[str, Any]],
+) -> tuple[str, dict[str, list[Any]]]:
+    """The statement and parameters of `array_insert_with_followers` (`rows` not empty), for
+    a caller that sends it itself (in a pipeline with other writes, see `SqlUnitOfWork`)."""
     names = tuple(rows[0])
     lead, processors = _statement(table, names, (key,), key)
+    parameters = _arrays(rows, names, processors, "c")
+    if not follower_rows:
+        return lead, parameters
     follower_names = tuple(follower_rows[0])
     follow, follower_processors = _statement(
         followers, follower_names, (key,), None, prefix="f", only_keys_of="lead"
     )
     statement = f"WITH lead AS ({lead}), follow AS ({follow}) SELECT {_quoted(key)} FROM lead"
-    parameters = _arrays(rows, names, processors, "c")
     parameters |= _arrays(follower_rows, follower_names, follower_processors, "f")
-    return list(connection.exec_driver_sql(statement, parameters).scalars())
+    return statement, parameters
 
 
 def _arrays(

@@ -59,9 +59,14 @@ def views_of(rows: Iterable[Sequence[Any]]) -> dict[str, tuple[str | None, list[
 def set_names(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Upsert (`id`, `name`, `name_fetched_at`) rows, distinct ids, in one statement."""
     if rows:
-        parameters = {
-            "ids": [r["id"] for r in rows],
-            "names": [r["name"] for r in rows],
-            "fetched_at": [r["name_fetched_at"] for r in rows],
-        }
-        connection.exec_driver_sql(_SET_NAMES, parameters)
+        connection.exec_driver_sql(*name_writes(rows))
+
+
+def name_writes(rows: Sequence[Mapping[str, Any]]) -> tuple[str, dict[str, list[Any]]]:
+    """The upsert of `set_names` and its parameters, for a caller that sends it itself."""
+    parameters = {
+        "ids": [r["id"] for r in rows],
+        "names": [r["name"] for r in rows],
+        "fetched_at": [r["name_fetched_at"] for r in rows],
+    }
+    return _SET_NAMES, parameters

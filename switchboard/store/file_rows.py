@@ -51,7 +51,12 @@ def add_files(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None
     """Upsert buffered file rows (`SqlUnitOfWork.add_file`'s, distinct (dataset, file) pairs,
     in arrival order) in one statement."""
     if rows:
-        connection.exec_driver_sql(_ADD_FILES, file_arrays(rows))
+        connection.exec_driver_sql(*file_writes(rows))
+
+
+def file_writes(rows: Sequence[Mapping[str, Any]]) -> tuple[str, dict[str, list[Any]]]:
+    """The upsert of `add_files` and its parameters, for a caller that sends it itself."""
+    return _ADD_FILES, file_arrays(rows)
 
 
 def file_arrays(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:

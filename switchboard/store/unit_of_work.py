@@ -14,17 +14,18 @@ from sqlalchemy.orm import Session
 from ..collections.state import Manifest
 from ..model import DatasetView, FileInfo, Submission
 from ..ports import Clock
-from .array_insert import array_insert_with_followers
+from .array_insert import followers_statement
 from .batch_start import LEDGER, start_batch
 from .dataset_locks import lock_datasets
-from .dataset_rows import load_views, set_names
+from .dataset_rows import load_views, name_writes
 from .debounces import SqlDebounces
 from .errors import store_errors
-from .file_rows import add_files
+from .file_rows import file_writes
 from .job_records import create_jobs, job_row, tracked
 from .job_tables import jobs
 from .manifests import record_manifest
 from .models import PENDING
+from .pipelined import Statement, first_column_after
 from .progress import Progress
 from .statements import (
     DATASET_VIEW,
@@ -55,7 +56,8 @@ class SqlUnitOfWork:
     statements (their answer is needed at once) unless `record_processed_many` recorded the
     batch's ids in one or `add_submissions` queued a batch's submissions in one; inventory
     writes (`add_file`, `set_dataset_name`) are buffered and written by `flush()` in one
-    statement per table, which `SqlStore` calls before committing. Dataset views are cached
+    statement per table, which `SqlStore` calls before committing (on PostgreSQL a batch's
+    outbox insert takes them along in its round trip, see `pipelined`). Dataset views are cached
     for the life of the transaction, loaded in one query (after `prefetch`, one for many
     datasets on PostgreSQL, one per table elsewhere) and kept up to date with the buffered
     writes, so reads after writes see them; on PostgreSQL each dataset is locked for the
@@ -125,24 +127,33 @@ class SqlUnitOfWork:
     def flush(self) -> None:
         """Write the buffered inventory rows: names first, then files in arrival order.
 
-        On PostgreSQL the files go in as one statement over arrays (`file_rows`); elsewhere as
-        an executemany of single-row statements, in order, so each file's position subquery
-        sees the rows written before it.
+        On PostgreSQL each table's rows go in as one statement over arrays (`file_rows`,
+        `dataset_rows`); elsewhere as an executemany of single-row statements, in order, so
+        each file's position subquery sees the rows written before it.
         """
+        if self._dialect == "postgresql":
+            for statement in self._inventory_writes():
+                self._conn().exec_driver_sql(*statement)
+            return
         if self._name_rows:
             rows = list(self._name_rows.values())
             self._name_rows.clear()
-            if self._dialect == "postgresql":
-                set_names(self._conn(), rows)
-            else:
-                self._execute(self._sql.set_dataset_name, rows)
+            self._execute(self._sql.set_dataset_name, rows)
         if self._file_rows:
             rows = list(self._file_rows.values())
             self._file_rows.clear()
-            if self._dialect == "postgresql":
-                add_files(self._conn(), rows)
-            else:
-                self._execute(self._sql.add_file, rows)
+            self._execute(self._sql.add_file, rows)
+
+    def _inventory_writes(self) -> list[Statement]:
+        """PostgreSQL's statements for the buffered names, then files; the buffers emptied."""
+        writes: list[Statement] = []
+        if self._name_rows:
+            writes.append(name_writes(list(self._name_rows.values())))
+            self._name_rows.clear()
+        if self._file_rows:
+            writes.append(file_writes(list(self._file_rows.values())))
+            self._file_rows.clear()
+        return writes
 
     def prefetch(self, message_ids: Iterable[str] = (), dataset_ids: Iterable[str] = ()) -> None:
         """Read ahead what a batch will ask about, in one query per table instead of one per
@@ -317,9 +328,10 @@ class SqlUnitOfWork:
             return set()
         if self._dialect == "postgresql":  # the jobs of the rows that went in, in one statement
             now = self.now()
+            # and the buffered inventory writes in front of them: one round trip for all three
             made = tracked([job_row(sub, body, props, now) for sub, body, props in queued])
-            conn = self._conn()
-            return set(array_insert_with_followers(conn, submissions, rows, "job_id", jobs, made))
+            statement = followers_statement(submissions, rows, "job_id", jobs, made)
+            return set(first_column_after(self._conn(), self._inventory_writes(), statement))
         added = set(self._execute(self._sql.add_submission, rows).scalars())
         self._create_jobs([entry for entry in queued if entry[0].job_id in added])
         return added

@@ -192,7 +192,7 @@ def test_an_archive_copy_refused_by_a_lock_timeout_is_an_outage_not_a_bad_event(
     one that means "not now" (here: lock not available) must still hold the batch back for a
     retry, not dead-letter its event as if the event were at fault."""
     import psycopg
-    from sqlalchemy import event, text
+    from sqlalchemy import event
 
     from switchboard.errors import StoreError
     from switchboard.store.migrate import upgrade
@@ -202,11 +202,12 @@ def test_an_archive_copy_refused_by_a_lock_timeout_is_an_outage_not_a_bad_event(
     store = SqlStore(pg_url, schema=pg_schema)
     processor = Processor(engine, store, extractor_message, archive=EventArchive(store))
 
-    def short_lock_timeout(connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if "INSERT INTO jobs" in statement:  # the last statement before the COPY
-            connection.execute(text("SET LOCAL lock_timeout = '100ms'"))
+    def short_lock_timeout(dbapi_connection: Any, _record: Any) -> None:
+        # only the archive's table is locked: the COPY is the first statement to wait on it
+        dbapi_connection.execute("SET lock_timeout = '100ms'")
+        dbapi_connection.commit()
 
-    event.listen(store.engine, "after_cursor_execute", short_lock_timeout)
+    event.listen(store.engine, "connect", short_lock_timeout)
     try:
         with psycopg.connect(PG_CONNINFO) as operator:  # e.g. a maintenance job on the archive
             operator.execute(f'LOCK TABLE "{pg_schema}".event_archive IN ACCESS EXCLUSIVE MODE')
@@ -216,5 +217,5 @@ def test_an_archive_copy_refused_by_a_lock_timeout_is_an_outage_not_a_bad_event(
         assert (len(result.committed), result.poison) == (1, [])
         assert [row.message_id for row in archive_rows(store)] == ["msg-00000001"]
     finally:
-        event.remove(store.engine, "after_cursor_execute", short_lock_timeout)
+        event.remove(store.engine, "connect", short_lock_timeout)
         store.close()
