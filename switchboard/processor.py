@@ -210,8 +210,12 @@ class Processor:
         if not items:
             return
         partial = BatchResult()
+        archive = self.archive
         try:
             with self.store.unit_of_work() as uow:
+                if archive is not None:  # its per-event work, while the batch's start runs
+                    events = [i.message for i in items]
+                    uow.while_waiting(lambda: archive.prepare(events))
                 self._read_ahead(uow, items)
                 self._apply(uow, items, names, partial)
                 if fingerprint is not None and self.router.crash_guard is not None:

@@ -27,7 +27,14 @@ from ..rules.collect import Collected
 from ..store.provenance_tables import ArchivedEventRow, EventMembershipRow
 from ..store.statements import upsert
 from ..store.unit_of_work import SqlUnitOfWork
-from .records import DEAD_LETTERED, archived_row, dead_body_text, event_fields, outcome
+from .records import (
+    DEAD_LETTERED,
+    archived_row,
+    body_text,
+    dead_body_text,
+    event_fields,
+    outcome,
+)
 from .version_store import write_activation
 from .versions import RuleVersion
 
@@ -51,6 +58,19 @@ class EventArchive:
         self.clock = clock or store.clock
         self.version: str | None = None
         self._unwritten: list[tuple[RuleVersion, str, datetime]] = []
+        self._texts: dict[int, tuple[Event, str]] = {}  # by id(event): `prepare`'s body texts
+
+    def prepare(self, events: Sequence[Event]) -> None:
+        """Cut the secrets out of the batch's bodies now (the processor calls this while the
+        database works on the batch's first statements), so `record` has their texts ready."""
+        self._texts = {id(e): (e, body_text(e.body, e.raw)) for e in events}
+
+    def _text(self, event: Event) -> str:
+        """The event's body text: the one `prepare` made for this very event, else made now."""
+        kept = self._texts.get(id(event))
+        if kept is not None and kept[0] is event:
+            return kept[1]
+        return body_text(event.body, event.raw)
 
     def activate(self, version: RuleVersion, reason: str) -> str:
         """Make `version` the one following decisions name, and store it with this activation.
@@ -109,7 +129,8 @@ class EventArchive:
                 collected.get(event.message_id, ()),
                 errors.get(event.message_id, ()),
             )
-            rows.append(archived_row(event, view, now, self.version, found))
+            rows.append(archived_row(event, view, now, self.version, found, self._text(event)))
+        self._texts = {}
         connection = uow.session.connection()
         if self._unwritten:
             self._write_unwritten(connection)

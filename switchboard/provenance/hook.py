@@ -17,6 +17,11 @@ if TYPE_CHECKING:
 class ArchiveHook(Protocol):
     """Records each fresh event of a batch with its outcome, inside the batch's transaction."""
 
+    def prepare(self, events: Sequence[Event]) -> None:
+        """Do now what `record` will need of these events alone (the processor calls it while
+        the database works on the batch's first statements); `record` must not rely on it."""
+        ...
+
     def record(
         self,
         uow: UnitOfWork,

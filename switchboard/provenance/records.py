@@ -177,8 +177,9 @@ def archived_row(
     arrived_at: datetime,
     version: str | None,
     result: dict[str, Any],
+    body: str | None = None,
 ) -> dict[str, Any]:
-    """The `event_archive` row of one processed event."""
+    """The `event_archive` row of one processed event (`body`: its `body_text`, if known)."""
     return {
         "message_id": event.message_id,
         "arrived_at": arrived_at,
@@ -190,7 +191,7 @@ def archived_row(
         "files_seen": len(view.files) if event.dataset_id else None,
         "routing_key": event.routing_key,
         "event": event_fields(event, view.name or event.dataset_name),
-        "body": body_text(event.body, event.raw),
+        "body": body_text(event.body, event.raw) if body is None else body,
         "outcome": result,
     }
 

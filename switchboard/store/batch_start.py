@@ -9,7 +9,7 @@ snapshot, so the views are read after the locks are held (see `dataset_locks`), 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -28,11 +28,16 @@ RETURNING message_id
 
 
 def start_batch(
-    connection: Connection, message_ids: Sequence[str], at: datetime, dataset_ids: Sequence[str]
+    connection: Connection,
+    message_ids: Sequence[str],
+    at: datetime,
+    dataset_ids: Sequence[str],
+    meanwhile: Callable[[], object] = lambda: None,
 ) -> tuple[set[str], dict[str, tuple[str | None, list[FileInfo]]]]:
     """Record `message_ids` (new ones get `at`) and lock and read `dataset_ids`, as the first
     statements of the connection's transaction; the ids that were new, and the datasets'
-    stored names and files (a dataset never seen is missing)."""
+    stored names and files (a dataset never seen is missing). `meanwhile` runs once the
+    statements are sent, before their answers are read."""
     raw = connection.connection.driver_connection
     assert raw is not None  # a checked-out connection always has its driver's
     locks = lock_statement(dataset_ids)
@@ -42,6 +47,7 @@ def start_batch(
         if locks is not None:
             lock.execute(*locks)
             read.execute(VIEWS, {"ids": list(dataset_ids)})
+        meanwhile()
         new = {row[0] for row in ledger.fetchall()} if message_ids else set()
         views = views_of(read.fetchall()) if locks is not None else {}
     return new, views

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -79,6 +79,19 @@ class SqlUnitOfWork:
         self._file_rows: dict[tuple[str, str], dict[str, Any]] = {}  # in arrival order
         self._name_rows: dict[str, dict[str, Any]] = {}
         self._connection: Connection | None = None
+        self._while_waiting: list[Callable[[], object]] = []
+
+    def while_waiting(self, work: Callable[[], object]) -> None:
+        """Run `work` during this transaction's next pipelined round trip on PostgreSQL (the
+        batch's start, its outbox insert), between sending and reading: the server runs the
+        statements while the client works. Dropped when no such round trip comes."""
+        self._while_waiting.append(work)
+
+    def _waiting(self) -> None:
+        """The statements are sent: run the work handed to `while_waiting`."""
+        work, self._while_waiting = self._while_waiting, []
+        for step in work:
+            step()
 
     @property
     def session(self) -> Session:
@@ -236,7 +249,9 @@ class SqlUnitOfWork:
         unknown = [d for d in dict.fromkeys(dataset_ids) if d and d not in self._known]
         if not wanted and not unknown:
             return
-        new, views = start_batch(self._conn(), wanted, self.now(), sorted(unknown))
+        new, views = start_batch(
+            self._conn(), wanted, self.now(), sorted(unknown), meanwhile=self._waiting
+        )
         self._recorded(wanted, new)
         self._known.update(self._with_buffered_writes(_known_from(unknown, views)))
 
@@ -331,7 +346,9 @@ class SqlUnitOfWork:
             # and the buffered inventory writes in front of them: one round trip for all three
             made = tracked([job_row(sub, body, props, now) for sub, body, props in queued])
             statement = followers_statement(submissions, rows, "job_id", jobs, made)
-            return set(first_column_after(self._conn(), self._inventory_writes(), statement))
+            writes = self._inventory_writes()
+            meanwhile = self._waiting if self._while_waiting else None
+            return set(first_column_after(self._conn(), writes, statement, meanwhile))
         added = set(self._execute(self._sql.add_submission, rows).scalars())
         self._create_jobs([entry for entry in queued if entry[0].job_id in added])
         return added

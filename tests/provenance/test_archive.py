@@ -219,3 +219,22 @@ def test_an_archive_copy_refused_by_a_lock_timeout_is_an_outage_not_a_bad_event(
     finally:
         event.remove(store.engine, "connect", short_lock_timeout)
         store.close()
+
+
+def test_a_body_text_prepared_ahead_is_taken_by_that_event_only(sql_store: SqlStore) -> None:
+    """`prepare` runs while the database works on a batch's start; `record` then takes the
+    text made for the very same event (an equal one of another delivery gets its own)."""
+    from switchboard.events import parse_event
+    from switchboard.provenance.records import body_text
+
+    body = {"id": "f-1", "datasetId": "ds-1", "filename": "a.bin", "secretKey": "hidden-1"}
+    raw = json.dumps(body).encode()
+    key = "clowder.dataset.file.added"
+    event, twin = parse_event(raw, {}, routing_key=key), parse_event(raw, {}, routing_key=key)
+    archive = EventArchive(sql_store)
+    archive.prepare([event])
+    prepared = archive._text(event)
+    assert archive._text(event) is prepared  # made once, ahead
+    again = archive._text(twin)
+    assert again == prepared == body_text(event.body, event.raw)
+    assert again is not prepared and "hidden-1" not in again

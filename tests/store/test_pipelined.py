@@ -44,3 +44,40 @@ def test_a_write_that_fails_fails_the_pipeline_as_the_data_error_it_is(
     with pytest.raises(psycopg.errors.UniqueViolation) as raised:
         first_column_after(connection, writes, NUMBERS)
     assert not is_connection_failure(raised.value)  # the processor isolates the event at fault
+
+
+def test_meanwhile_runs_once_the_statement_is_on_the_server(
+    connection: Connection, pg_url: str
+) -> None:
+    """The statement waits on a lock another session holds; `meanwhile` sees it waiting (so it
+    was sent before `meanwhile` ran), then lets it through."""
+    from tests.conftest import PG_CONNINFO
+
+    seen: list[bool] = []
+    with psycopg.connect(PG_CONNINFO, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(4242)")
+
+        def meanwhile() -> None:
+            seen.append(waiting_on_advisory_lock(other, 4242))
+            other.execute("SELECT pg_advisory_unlock(4242)")
+
+        statement = ("SELECT 7 FROM pg_advisory_xact_lock(4242)", {})
+        assert first_column_after(connection, [], statement, meanwhile) == [7]
+    assert seen == [True]
+
+
+def waiting_on_advisory_lock(observer: psycopg.Connection, key: int, timeout_s: float = 10) -> bool:
+    """Whether some session is (within `timeout_s`) waiting for advisory lock `key`."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        row = observer.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s"
+            " AND NOT granted",
+            (key,),
+        ).fetchone()
+        if row is not None and row[0]:
+            return True
+        time.sleep(0.01)
+    return False
