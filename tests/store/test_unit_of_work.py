@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from sqlalchemy import event, insert, select, text
@@ -531,46 +531,40 @@ def test_concurrent_transactions_recording_a_batch_at_once_record_each_message_o
     assert results == [{"msg-1", "msg-2"}, set()]
 
 
-@pytest.mark.postgres
-def test_work_handed_to_while_waiting_runs_once_during_the_batchs_start(
-    pg_url: str, pg_schema: str
-) -> None:
-    store = migrated_pg_store(pg_url, pg_schema)
-    ran: list[str] = []
-    try:
-        with store.unit_of_work() as uow:
-            uow.while_waiting(lambda: ran.append("early work"))
-            uow.read_ahead(["msg-1"], ["ds-1"])
-            assert ran == ["early work"]
-            uow.read_ahead(["msg-2"], ["ds-2"])
-        assert ran == ["early work"]
-    finally:
-        store.close()
-
-
-@pytest.mark.postgres
-def test_work_handed_to_while_waiting_runs_during_an_outbox_insert(
-    pg_url: str, pg_schema: str
-) -> None:
-    store = migrated_pg_store(pg_url, pg_schema)
-    ran: list[str] = []
-    try:
-        with store.unit_of_work() as uow:
-            uow.add_file("ds-1", BIN)
-            uow.while_waiting(lambda: ran.append("early work"))
-            added = uow.add_submissions([(submission("job-1"), {"id": "f-1"}, {})])
-            assert (added, ran) == ({"job-1"}, ["early work"])
-        with store.unit_of_work() as uow:
-            assert [f.id for f in uow.dataset("ds-1").files] == ["f-1"]  # went in alongside
-    finally:
-        store.close()
-
-
-def migrated_pg_store(pg_url: str, pg_schema: str) -> SqlStore:
+@pytest.fixture
+def pg_store(pg_url: str, pg_schema: str) -> Iterator[SqlStore]:
+    """A migrated SqlStore on PostgreSQL only (the pipelined round trips are its own)."""
     from switchboard.store.migrate import upgrade
 
     upgrade(pg_url, pg_schema)
-    return SqlStore(pg_url, schema=pg_schema)
+    store = SqlStore(pg_url, schema=pg_schema)
+    yield store
+    store.close()
+
+
+@pytest.mark.postgres
+def test_work_handed_to_while_waiting_runs_once_during_the_batchs_start(
+    pg_store: SqlStore,
+) -> None:
+    ran: list[str] = []
+    with pg_store.unit_of_work() as uow:
+        uow.while_waiting(lambda: ran.append("early work"))
+        uow.read_ahead(["msg-1"], ["ds-1"])
+        assert ran == ["early work"]
+        uow.read_ahead(["msg-2"], ["ds-2"])
+    assert ran == ["early work"]
+
+
+@pytest.mark.postgres
+def test_work_handed_to_while_waiting_runs_during_an_outbox_insert(pg_store: SqlStore) -> None:
+    ran: list[str] = []
+    with pg_store.unit_of_work() as uow:
+        uow.add_file("ds-1", BIN)
+        uow.while_waiting(lambda: ran.append("early work"))
+        added = uow.add_submissions([(submission("job-1"), {"id": "f-1"}, {})])
+        assert (added, ran) == ({"job-1"}, ["early work"])
+    with pg_store.unit_of_work() as uow:
+        assert [f.id for f in uow.dataset("ds-1").files] == ["f-1"]  # went in alongside
 
 
 def test_work_handed_to_while_waiting_on_sqlite_is_dropped_not_run(tmp_path) -> None:
