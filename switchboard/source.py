@@ -47,7 +47,7 @@ class RabbitSource:
     another; deliveries pika had read but not handed over go back to the queue (redelivered).
 
     `on_arrival`, when set, is called once with each delivery while the source waits for the
-    rest of its batch (`ahead.ParseAhead`): work that needs only the delivery, parsing, then
+    rest of its batch (`parse_ahead.ParseAhead`): work that needs only the delivery, parsing, then
     overlaps the wait for the broker instead of following it.
     """
 
