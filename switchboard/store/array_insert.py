@@ -48,23 +48,6 @@ def array_insert(
     return list(result.scalars()) if returning is not None else []
 
 
-def array_insert_with_followers(
-    connection: Connection,
-    table: Table,
-    rows: Sequence[Mapping[str, Any]],
-    key: str,
-    followers: Table,
-    follower_rows: Sequence[Mapping[str, Any]],
-) -> list[Any]:
-    """`array_insert` of `rows` skipping those whose `key` exists, and in the same statement
-    the `follower_rows` whose `key` went in (a follower already there is left as it is); the
-    keys that went in. One round trip for a batch's outbox rows and the jobs made for them."""
-    if not rows:
-        return []
-    statement, parameters = followers_statement(table, rows, key, followers, follower_rows)
-    return list(connection.exec_driver_sql(statement, parameters).scalars())
-
-
 def followers_statement(
     table: Table,
     rows: Sequence[Mapping[str, Any]],
@@ -72,8 +55,11 @@ def followers_statement(
     followers: Table,
     follower_rows: Sequence[Mapping[str, Any]],
 ) -> tuple[str, dict[str, list[Any]]]:
-    """The statement and parameters of `array_insert_with_followers` (`rows` not empty), for
-    a caller that sends it itself (in a pipeline with other writes, see `SqlUnitOfWork`)."""
+    """An `array_insert` of `rows` (not empty) skipping those whose `key` exists, and in the
+    same statement the `follower_rows` whose `key` went in (a follower already there is left
+    as it is), and its parameters; the statement returns the keys that went in. One round
+    trip for a batch's outbox rows and the jobs made for them (`SqlUnitOfWork` sends it, in a
+    pipeline with other writes)."""
     names = tuple(rows[0])
     lead, processors = _statement(table, names, (key,), key)
     parameters = _arrays(rows, names, processors, "c")

@@ -56,14 +56,9 @@ def views_of(rows: Iterable[Sequence[Any]]) -> dict[str, tuple[str | None, list[
     return views
 
 
-def set_names(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Upsert (`id`, `name`, `name_fetched_at`) rows, distinct ids, in one statement."""
-    if rows:
-        connection.exec_driver_sql(*name_writes(rows))
-
-
 def name_writes(rows: Sequence[Mapping[str, Any]]) -> tuple[str, dict[str, list[Any]]]:
-    """The upsert of `set_names` and its parameters, for a caller that sends it itself."""
+    """The upsert of (`id`, `name`, `name_fetched_at`) rows, distinct ids, as one statement,
+    and its parameters (`SqlUnitOfWork` sends it)."""
     parameters = {
         "ids": [r["id"] for r in rows],
         "names": [r["name"] for r in rows],

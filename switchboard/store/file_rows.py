@@ -18,8 +18,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection
-
 _ADD_FILES = """
 WITH incoming AS (
     SELECT u.*, e.known IS NOT NULL AS known
@@ -47,15 +45,9 @@ ON CONFLICT (dataset_id, file_id) DO UPDATE SET
 """
 
 
-def add_files(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Upsert buffered file rows (`SqlUnitOfWork.add_file`'s, distinct (dataset, file) pairs,
-    in arrival order) in one statement."""
-    if rows:
-        connection.exec_driver_sql(*file_writes(rows))
-
-
 def file_writes(rows: Sequence[Mapping[str, Any]]) -> tuple[str, dict[str, list[Any]]]:
-    """The upsert of `add_files` and its parameters, for a caller that sends it itself."""
+    """The upsert of buffered file rows (`SqlUnitOfWork.add_file`'s, distinct (dataset, file)
+    pairs, in arrival order) as one statement, and its parameters (`SqlUnitOfWork` sends it)."""
     return _ADD_FILES, file_arrays(rows)
 
 

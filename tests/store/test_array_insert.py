@@ -117,7 +117,7 @@ def test_no_rows_run_no_statement(engine: Engine) -> None:
 
 
 def test_followers_go_in_only_for_the_rows_that_went_in_with_them(engine: Engine) -> None:
-    from switchboard.store.array_insert import array_insert_with_followers
+    from switchboard.store.array_insert import followers_statement
     from switchboard.store.job_records import job_row
     from switchboard.store.job_tables import jobs
 
@@ -127,15 +127,15 @@ def test_followers_go_in_only_for_the_rows_that_went_in_with_them(engine: Engine
         return dict(job_row(submission(job_id, rule=rule), {}, {}, NOW))
 
     with engine.begin() as connection:  # j-2 is queued already, with its job
-        array_insert_with_followers(
-            connection, submissions, [outbox_row("j-2")], "job_id", jobs, [job("j-2")]
+        statement = followers_statement(
+            submissions, [outbox_row("j-2")], "job_id", jobs, [job("j-2")]
         )
+        connection.exec_driver_sql(*statement)
     rows = [outbox_row("j-1"), outbox_row("j-2"), outbox_row("j-3")]
     followers = [job("j-1"), job("j-2", rule="again"), job("j-3"), job("j-9")]  # j-9: no row
     with engine.begin() as connection:
-        added = array_insert_with_followers(
-            connection, submissions, rows, "job_id", jobs, followers
-        )
+        statement = followers_statement(submissions, rows, "job_id", jobs, followers)
+        added = list(connection.exec_driver_sql(*statement).scalars())
         made = {
             job_id: rule for job_id, rule in connection.execute(select(jobs.c.job_id, jobs.c.rule))
         }

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from switchboard.store.dataset_rows import VIEWS
 from switchboard.store.engine import make_engine
-from switchboard.store.file_rows import _ADD_FILES, add_files, file_arrays
+from switchboard.store.file_rows import _ADD_FILES, file_arrays, file_writes
 from switchboard.store.migrate import upgrade
 
 pytestmark = pytest.mark.postgres
@@ -38,7 +38,8 @@ def inventory(pg_url: str, pg_schema: str) -> Iterator[Engine]:
     upgrade(pg_url, pg_schema)
     engine = make_engine(pg_url, pg_schema)
     with engine.begin() as connection:
-        add_files(connection, [file_row(d, f) for d in range(DATASETS) for f in range(FILES_EACH)])
+        every_file = [file_row(d, f) for d in range(DATASETS) for f in range(FILES_EACH)]
+        connection.exec_driver_sql(*file_writes(every_file))
         connection.exec_driver_sql(
             "INSERT INTO datasets (id, name) SELECT DISTINCT dataset_id, 'n' FROM dataset_files"
         )
@@ -73,7 +74,8 @@ def test_reading_a_batch_of_dataset_views_probes_each_dataset(inventory: Engine)
 
 def test_probed_file_positions_continue_each_dataset(inventory: Engine) -> None:
     with inventory.begin() as connection:
-        add_files(connection, [file_row(7, 3), file_row(7, FILES_EACH), file_row(8, FILES_EACH)])
+        rows = [file_row(7, 3), file_row(7, FILES_EACH), file_row(8, FILES_EACH)]
+        connection.exec_driver_sql(*file_writes(rows))
         stored = connection.exec_driver_sql(
             "SELECT file_id, position FROM dataset_files"
             " WHERE dataset_id IN ('ds-00007', 'ds-00008') AND position > %(n)s ORDER BY 1",
