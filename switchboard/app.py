@@ -335,7 +335,7 @@ def relay_threads(
         for via, sink in wrapped.items()
     ]
     workers.append(RelayWorker("unrouted", relay({}, exclude_vias=list(wrapped))))
-    return RelayThreads(workers)
+    return RelayThreads(workers, backlog_gap_s=settings.relay_backlog_gap_s)
 
 
 def retention(settings: Settings, store: SqlStore) -> list[Callable[[], None]]:

@@ -141,7 +141,7 @@ class Daemon:
             self._maybe_reload()
             self._maybe_heartbeat()
             result = self.handle(batch) if batch else None
-            self.relay_pending(result)
+            self.relay_pending(result, backlog=len(batch) >= self.batch_size)
             self.run_periodic()
             self.backoff.reset()
 
@@ -187,16 +187,17 @@ class Daemon:
             )
         return result
 
-    def relay_pending(self, result: BatchResult | None = None) -> None:
+    def relay_pending(self, result: BatchResult | None = None, *, backlog: bool = False) -> None:
         """Relay due outbox rows, a few rounds at most so the input is never left waiting.
 
         A relay on threads of its own (RelayThreads, what `switchboard run` uses) is only woken:
         sending never happens on this thread, so a hung target cannot hold up intake. After a
         batch (`result`) only the threads of the vias it queued rows for are woken; after an
-        empty one (None: idle, or rows queued by periodic hooks) all of them.
+        empty one (None: idle, or rows queued by periodic hooks) all of them. `backlog` (the
+        batch was full) lets them gather several batches' rows into one round.
         """
         if isinstance(self.relay, RelayThreads):
-            self.relay.wake(None if result is None else result.vias())
+            self.relay.wake(None if result is None else result.vias(), backlog=backlog)
             return
         for _ in range(self.relay_rounds):
             stats = self.relay.run_once()

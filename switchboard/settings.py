@@ -46,6 +46,8 @@ class Settings:
     relay_max_attempts: int = 10
     relay_backoff_s: float = 1.0
     relay_lease_s: float = 30.0
+    # while the input has a backlog, a relay thread starts a round at most this often
+    relay_backlog_gap_s: float = 0.3
     clowder_retry_delay_s: float = 30.0
     clowder_version: int = 1  # pyclowder's CLOWDER_VERSION: 1 (Clowder v1) or 2 (clowder2)
     max_delays: int = (
@@ -119,6 +121,7 @@ class Settings:
         "legacy_file_path": "SWITCHBOARD_LEGACY_FILE_PATH",
         "python_allowlist": "SWITCHBOARD_PYTHON_ALLOWLIST",
         "relay_lease_s": "SWITCHBOARD_RELAY_LEASE_S",
+        "relay_backlog_gap_s": "SWITCHBOARD_RELAY_BACKLOG_GAP_S",
         "clowder_retry_delay_s": "SWITCHBOARD_CLOWDER_RETRY_DELAY_S",
         "clowder_version": "CLOWDER_VERSION",
         "max_delays": "SWITCHBOARD_MAX_DELAYS",

@@ -14,6 +14,7 @@ from switchboard.metrics import Metrics
 from switchboard.outgoing import extractor_message
 from switchboard.processor import Processor
 from switchboard.relay import Relay
+from switchboard.relay_threads import RelayThreads
 from switchboard.rules import load_rules
 from switchboard.store.migrate import upgrade
 from switchboard.store.sql import SqlStore
@@ -283,3 +284,23 @@ def test_the_batch_log_separates_new_events_from_duplicates(store, engine, caplo
     [batch] = [r for r in caplog.records if r.getMessage() == "batch"]
     assert (batch.events, batch.new, batch.duplicates, batch.dead_lettered) == (3, 1, 1, 1)
     assert not hasattr(batch, "committed")
+
+
+class WakeLog(RelayThreads):
+    """Relay threads that run nothing and note whether each wake came with a backlog."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.backlogs: list[bool] = []
+
+    def wake(self, vias=None, *, backlog=False) -> None:
+        self.backlogs.append(backlog)
+
+
+def test_only_a_full_batch_wakes_the_relay_threads_with_a_backlog(store, engine):
+    source = StrictSource([record(n) for n in range(10)])
+    relay = WakeLog()
+    daemon = Daemon(source, Processor(engine, store, extractor_message), relay, batch_size=4)
+    source.on_exhausted = daemon.stop
+    assert daemon.run() == 0
+    assert relay.backlogs[:3] == [True, True, False]  # batches of 4, 4 and the last 2

@@ -17,7 +17,7 @@ from switchboard.engine import Engine
 from switchboard.outgoing import extractor_message
 from switchboard.ports import Sink
 from switchboard.processor import Processor
-from switchboard.relay import Relay
+from switchboard.relay import Relay, RelayStats
 from switchboard.relay_threads import RelayThreads, RelayWorker
 from switchboard.rules import load_rules
 from switchboard.settings import Settings
@@ -221,3 +221,62 @@ def test_while_limits_may_hold_rows_back_every_relay_is_woken_after_a_batch(
     threads.wake(["status-relay"])
 
     assert all(worker.wake_event.is_set() for worker in threads.workers)
+
+
+class RoundLog(Relay):
+    """A relay that only notes when each of its rounds started."""
+
+    def __init__(self, store: SqlStore) -> None:
+        super().__init__(store, {})
+        self.started: list[float] = []
+        self.rounds = threading.Semaphore(0)
+
+    def run_once(self, limit: int = 500) -> RelayStats:
+        self.started.append(time.monotonic())
+        self.rounds.release()
+        return RelayStats()
+
+
+def gapped_threads(relay: RoundLog, gap_s: float) -> RelayThreads:
+    """One worker that never polls on its own: it runs only when woken."""
+    return RelayThreads([RelayWorker("amqp", relay)], poll_s=WAIT_S * 4, backlog_gap_s=gap_s)
+
+
+def test_a_wake_after_a_full_batch_waits_out_the_backlog_gap_since_the_last_round(
+    sql_store: SqlStore,
+) -> None:
+    relay = RoundLog(sql_store)
+    threads = gapped_threads(relay, gap_s=0.3)
+    try:
+        threads.wake()
+        assert relay.rounds.acquire(timeout=WAIT_S)
+        threads.wake(backlog=True)
+        assert relay.rounds.acquire(timeout=WAIT_S)
+    finally:
+        threads.close(timeout_s=WAIT_S)
+    assert relay.started[1] - relay.started[0] >= 0.3
+
+
+def test_a_wake_without_a_backlog_ends_the_backlog_gap_at_once(sql_store: SqlStore) -> None:
+    relay = RoundLog(sql_store)
+    threads = gapped_threads(relay, gap_s=WAIT_S * 4)  # longer than the test waits
+    try:
+        threads.wake()
+        assert relay.rounds.acquire(timeout=WAIT_S)
+        threads.wake(backlog=True)
+        assert not relay.rounds.acquire(timeout=0.2), "a backlog's wake ran before its gap"
+        threads.wake()
+        assert relay.rounds.acquire(timeout=WAIT_S), "a quiet queue's wake waited for the gap"
+    finally:
+        threads.close(timeout_s=WAIT_S)
+
+
+def test_closing_ends_a_backlog_gap_without_another_round(sql_store: SqlStore) -> None:
+    relay = RoundLog(sql_store)
+    threads = gapped_threads(relay, gap_s=WAIT_S * 4)
+    threads.wake()
+    assert relay.rounds.acquire(timeout=WAIT_S)
+    threads.wake(backlog=True)
+    threads.close(timeout_s=WAIT_S)
+    assert not any(thread.is_alive() for thread in threads._threads)
+    assert len(relay.started) == 1
