@@ -87,7 +87,7 @@ def test_the_daemon_serves_probes_metrics_and_pages_once_it_consumes(
         app.daemon.stop()
         loop.join(30)
         app.close()
-        for name in (queue, f"error.{queue}", f"retry.{queue}"):
+        for name in (queue, f"error.{queue}", f"retry.{queue}", f"{queue}.status"):
             channel.queue_delete(name)  # type: ignore[attr-defined]  # a pika channel
     with pytest.raises(OSError):
         urllib.request.urlopen(base + "/healthz", timeout=5)  # closed with the app
